@@ -1,0 +1,41 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs
+# everything first (torch/torchvision, the package with its extras, Debian's graphviz for `dot`).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# torchvision needs a torch it was built against; these pairs install from the registry on this
+# kind of machine (x86_64: CUDA build that runs on the CPU; aarch64: CPU build).
+ifeq ($(shell uname -m),aarch64)
+TORCH_PKGS := torch==2.9.1 torchvision==0.24.1
+else
+TORCH_PKGS := torch==2.14.1 torchvision==0.29.1
+endif
+
+.PHONY: install demo test test-all bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(TORCH_PKGS)
+	$(BIN)/python -m pip install -q -e '.[torch,render,dev]'
+	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
+	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/classic_chain.py
+	$(BIN)/python examples/residual_block.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,44 @@
+"""rfgraph: receptive fields of convolutional networks that branch.
+
+>>> import rfgraph
+>>> G = rfgraph.chain([("conv1", "conv", 3, 1, 1), ("conv2", "conv", 3, 2, 1)], 32)
+>>> rfgraph.analyze(G).output.rf
+(5, 5)
+"""
+
+from .engine import Analysis, analyze
+from .errors import (
+    CycleError,
+    ExportError,
+    GraphError,
+    ParameterError,
+    RFGraphError,
+    ShapeError,
+    UnsupportedOpError,
+)
+from .frontends.chain import chain
+from .record import RF, Branch, Misalignment
+from .render.table import format_table
+from .rules import Axis, register_rule, registered_ops
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "analyze",
+    "Analysis",
+    "chain",
+    "format_table",
+    "register_rule",
+    "registered_ops",
+    "Axis",
+    "RF",
+    "Branch",
+    "Misalignment",
+    "RFGraphError",
+    "GraphError",
+    "CycleError",
+    "ParameterError",
+    "ShapeError",
+    "UnsupportedOpError",
+    "ExportError",
+]

@@ -1,0 +1,1 @@
+"""Front-ends translate a network description into rfgraph's graph schema (and nothing else)."""

@@ -1,0 +1,170 @@
+"""The frozen per-node result: receptive-field numbers per spatial axis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+__all__ = ["RF", "Branch", "Misalignment"]
+
+
+def num(v):
+    """Show integral floats as ints (``8.0 -> 8``) so tables and JSON read naturally."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+@dataclass(frozen=True)
+class Branch:
+    """What one input of a join contributes along each axis: its RF size, centre of feature 0,
+    and the centre's offset from the join's (hull) centre."""
+
+    node: Any
+    rf: tuple
+    start: tuple
+    offset: tuple
+
+
+@dataclass(frozen=True)
+class Misalignment:
+    """A join whose branches' RF centres differ: ``offsets`` per axis is the largest difference
+    between two branch centres (input pixels); ``branches`` gives each branch's centre."""
+
+    node: Any
+    op: str
+    offsets: tuple
+    branches: tuple
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RF:
+    """Receptive field of one node's output features; every numeric field is a per-axis tuple.
+
+    Attributes
+    ----------
+    n : tuple of int
+        Output size (number of features) along each axis.
+    jump : tuple
+        Distance in input pixels between adjacent output features (effective stride).
+    rf : tuple
+        RF size in input pixels (hull, first to last pixel) of one feature.
+    start : tuple
+        Centre of feature 0's RF; input pixel ``i`` spans ``[i, i+1)``, so the input has 0.5.
+        Feature ``i``'s RF is ``[start + i*jump - rf/2, start + i*jump + rf/2)``.
+    padding : tuple
+        Effective padding: how far feature 0's RF reaches before input pixel 0, ``rf/2 - start``.
+    is_global : tuple of bool
+        Every feature depends on the whole input along this axis (a global op upstream, or an RF
+        that covers the input for every feature).
+    global_from : tuple
+        The node from which a global op made this axis global (None otherwise).
+    exact : tuple of bool
+        The affine summary ``(n, jump, rf, start)`` describes every feature exactly. False below
+        upsampling, adaptive pooling with a non-dividing size, strided transposed convs,
+        reflect/replicate padding and joins of different jumps or broadcast inputs: then the
+        summary describes feature 0 and a typical step, and :meth:`bounds` is exact.
+    contiguous : tuple
+        The RF has no holes along this axis (None when not ``exact``: use :meth:`bounds`).
+    gaps : tuple
+        Per axis, the holes as ``(lo, hi)`` inclusive pixel offsets from the RF's first pixel.
+    branches : tuple of Branch
+        For joins: each input's RF and centre offset.
+    misalignment : tuple or None
+        For joins: per axis, the largest difference between branch centres (0 when aligned).
+    rf_range : tuple or None
+        For joins: per axis, the smallest and largest branch RF.
+    """
+
+    name: Any
+    op: str
+    n: tuple
+    jump: tuple
+    rf: tuple
+    start: tuple
+    padding: tuple
+    is_global: tuple
+    global_from: tuple
+    exact: tuple
+    contiguous: tuple
+    gaps: tuple
+    branches: tuple = ()
+    misalignment: Optional[tuple] = None
+    rf_range: Optional[tuple] = None
+    note: str = ""
+    module: Optional[str] = None
+    source: Optional[str] = None
+    _analysis: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def naxes(self) -> int:
+        return len(self.n)
+
+    @property
+    def is_join(self) -> bool:
+        return self.misalignment is not None
+
+    @property
+    def is_misaligned(self) -> bool:
+        return self.misalignment is not None and any(m != 0 for m in self.misalignment)
+
+    def bounds(self, axis: int = 0, clip: bool = True):
+        """Exact RF bounds of every output feature along ``axis``, as input pixel indices.
+
+        Parameters
+        ----------
+        axis : int
+            Spatial axis (0 = first spatial axis, e.g. H).
+        clip : bool
+            True: the hull of the input pixels each feature really depends on (what the gradient
+            would show; never outside ``[0, N-1]``). False: the theoretical hull including the
+            padding, which may reach outside the input.
+
+        Returns
+        -------
+        lo, hi : numpy.ndarray of int64, shape (n,)
+            Inclusive first and last pixel of each feature's RF. A feature that sees no input
+            pixel at all (made only of padding) has ``lo = hi = -1``.
+
+        Examples
+        --------
+        >>> import rfgraph
+        >>> G = rfgraph.chain([("c1", "conv", 3, 1, 1)], input_size=(5,))
+        >>> lo, hi = rfgraph.analyze(G)["c1"].bounds(0)
+        >>> lo.tolist(), hi.tolist()
+        ([0, 0, 1, 2, 3], [1, 2, 3, 4, 4])
+        >>> rfgraph.analyze(G)["c1"].bounds(0, clip=False)[0].tolist()
+        [-1, 0, 1, 2, 3]
+        """
+        if self._analysis is None:
+            raise ValueError("this record is detached from its analysis; bounds are unavailable")
+        return self._analysis.bounds(self.name, axis, clip=clip)
+
+    def as_dict(self) -> dict:
+        """Plain, JSON-ready dict of the record (no numpy, no private fields)."""
+        d = {
+            "name": self.name,
+            "op": self.op,
+            "n": list(self.n),
+            "jump": list(self.jump),
+            "rf": list(self.rf),
+            "start": list(self.start),
+            "padding": list(self.padding),
+            "is_global": list(self.is_global),
+            "global_from": list(self.global_from),
+            "exact": list(self.exact),
+            "contiguous": list(self.contiguous),
+            "gaps": [[list(g) for g in axis] for axis in self.gaps],
+        }
+        if self.is_join:
+            d["misalignment"] = list(self.misalignment)
+            d["rf_range"] = [list(r) for r in self.rf_range]
+            d["branches"] = [
+                {"node": b.node, "rf": list(b.rf), "start": list(b.start), "offset": list(b.offset)}
+                for b in self.branches
+            ]
+        for key in ("note", "module", "source"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        return d

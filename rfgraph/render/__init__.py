@@ -1,0 +1,1 @@
+"""Renderers: pure functions from an analysis to text (one module per format)."""

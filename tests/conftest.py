@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "examples"))
+
+
+def graph(*nodes, edges=()):
+    """Small helper: graph(("x", {"op": "input", "size": (8,)}), ..., edges=[("x", "c")])."""
+    G = nx.DiGraph()
+    for name, attrs in nodes:
+        G.add_node(name, **attrs)
+    G.add_edges_from(edges)
+    return G
+
+
+@pytest.fixture
+def make_graph():
+    return graph

@@ -1,0 +1,143 @@
+"""Bad input: each error is one of ours and names the node, the op and the problem."""
+
+import networkx as nx
+import pytest
+
+import rfgraph
+from rfgraph import CycleError, GraphError, ParameterError, RFGraphError, ShapeError, UnsupportedOpError
+
+
+def one(op_attrs, size=(16, 16)):
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=size)
+    G.add_node("bad", **op_attrs)
+    G.add_edge("x", "bad")
+    return G
+
+
+@pytest.mark.parametrize(
+    "attrs, exc, words",
+    [
+        ({"op": "conv"}, ParameterError, "needs 'kernel'"),
+        ({"op": "conv", "kernel": 0}, ParameterError, "kernel must be >= 1"),
+        ({"op": "conv", "kernel": -3}, ParameterError, "kernel must be >= 1"),
+        ({"op": "conv", "kernel": 3, "stride": 0}, ParameterError, "stride must be >= 1"),
+        ({"op": "conv", "kernel": 3, "padding": -1}, ParameterError, "padding must be >= 0"),
+        ({"op": "conv", "kernel": (3, 3, 3)}, ParameterError, "3 entries but the input has 2"),
+        ({"op": "conv", "kernel": 2.5}, ParameterError, "must be an integer"),
+        ({"op": "conv", "kernel": True}, ParameterError, "must be an integer"),
+        ({"op": "conv", "kernel": 3, "padding": "full"}, ParameterError, "'same' or 'valid'"),
+        ({"op": "conv", "kernel": 3, "padding": 3}, ParameterError, "only padding"),
+        ({"op": "maxpool", "kernel": 3, "padding": 2}, ParameterError, "half the kernel"),
+        ({"op": "conv", "kernel": 3, "strides": 2}, ParameterError, "unknown parameter(s) strides"),
+        ({"op": "conv", "kernel": 17}, ShapeError, "output size along axis 0 would be < 1"),
+        ({"op": "maxpool", "kernel": 2, "ceil_mode": "yes"}, ParameterError, "ceil_mode"),
+        ({"op": "upsample"}, ParameterError, "exactly one of 'scale' or 'size'"),
+        ({"op": "upsample", "scale": 2, "mode": "area"}, ParameterError, "mode must be one of"),
+        ({"op": "upsample", "scale": -2}, ParameterError, "positive number"),
+        ({"op": "frobnicate"}, UnsupportedOpError, "register_rule"),
+        ({"kernel": 3}, GraphError, "no 'op' attribute"),
+    ],
+)
+def test_bad_parameters(attrs, exc, words):
+    with pytest.raises(exc) as info:
+        rfgraph.analyze(one(attrs))
+    msg = str(info.value)
+    assert words in msg
+    assert "'bad'" in msg  # names the node
+    if "op" in attrs:
+        assert repr(attrs["op"]) in msg  # names the op
+    assert isinstance(info.value, RFGraphError)
+    assert info.value.node == "bad"
+
+
+def test_cycle():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("a", op="identity")
+    G.add_node("b", op="identity")
+    G.add_edges_from([("x", "a"), ("a", "b"), ("b", "a")])
+    with pytest.raises(CycleError, match="cycle"):
+        rfgraph.analyze(G)
+
+
+def test_no_input():
+    G = nx.DiGraph()
+    G.add_node("a", op="conv", kernel=3)
+    with pytest.raises(GraphError, match="no input node"):
+        rfgraph.analyze(G)
+
+
+def test_inputs_of_different_sizes():
+    G = nx.DiGraph()
+    G.add_node("x1", op="input", size=(8, 8))
+    G.add_node("x2", op="input", size=(8, 9))
+    G.add_node("add", op="add")
+    G.add_edges_from([("x1", "add"), ("x2", "add")])
+    with pytest.raises(ShapeError, match="x2.*differs"):
+        rfgraph.analyze(G)
+
+
+def test_unreachable_node():
+    G = one({"op": "identity"})
+    G.add_node("orphan", op="conv", kernel=3)
+    G.add_node("add", op="add")
+    G.add_edges_from([("bad", "add"), ("orphan", "add")])
+    with pytest.raises(GraphError, match="'orphan'.*not reachable from any input"):
+        rfgraph.analyze(G)
+
+
+def test_wrong_number_of_inputs():
+    G = one({"op": "conv", "kernel": 1})
+    G.add_node("c2", op="conv", kernel=1)
+    G.add_edges_from([("x", "c2"), ("bad", "c2")])
+    with pytest.raises(GraphError, match="'c2'.*has 2 inputs.*exactly 1"):
+        rfgraph.analyze(G)
+
+
+def test_input_with_incoming_edge():
+    G = one({"op": "identity"})
+    G.add_node("x2", op="input", size=(16, 16))
+    G.add_edge("bad", "x2")
+    with pytest.raises(GraphError, match="input node cannot have incoming edges"):
+        rfgraph.analyze(G)
+
+
+def test_join_size_mismatch_but_broadcast_is_fine():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(16, 16))
+    G.add_node("a", op="conv", kernel=3)  # 14
+    G.add_node("b", op="conv", kernel=1)  # 16
+    G.add_node("add", op="add")
+    G.add_edges_from([("x", "a"), ("x", "b"), ("a", "add"), ("b", "add")])
+    with pytest.raises(ShapeError, match=r"'add'.*disagree on size along axis 0 \(14, 16\)"):
+        rfgraph.analyze(G)
+    # a size-1 input broadcasts for add/mul (squeeze-and-excitation)
+    G.remove_node("a")
+    G.add_node("g", op="global")
+    G.add_edges_from([("x", "g"), ("g", "add")])
+    assert rfgraph.analyze(G)["add"].n == (16, 16)
+    # ... but not for concat
+    G.nodes["add"]["op"] = "concat"
+    with pytest.raises(ShapeError, match="concat needs equal sizes"):
+        rfgraph.analyze(G)
+
+
+def test_output_with_several_sinks():
+    G = one({"op": "identity"})
+    G.add_node("other", op="identity")
+    G.add_edge("x", "other")
+    a = rfgraph.analyze(G)
+    with pytest.raises(GraphError, match="2 outputs"):
+        a.output
+    assert sorted(a.outputs) == ["bad", "other"]
+
+
+def test_not_a_graph():
+    with pytest.raises(GraphError, match="networkx.DiGraph"):
+        rfgraph.analyze([1, 2, 3])
+
+
+def test_chain_rows_are_checked():
+    with pytest.raises(ParameterError, match="chain row"):
+        rfgraph.chain([("c", "conv", 3)], 32)
