@@ -42,3 +42,13 @@ __all__ = [
     "UnsupportedOpError",
     "ExportError",
 ]
+
+
+def from_torch(model, input_shape, **options):
+    """Trace a PyTorch module into a graph; see :func:`rfgraph.frontends.torch.from_torch`."""
+    from .frontends.torch import from_torch as _from_torch
+
+    return _from_torch(model, input_shape, **options)
+
+
+__all__.append("from_torch")

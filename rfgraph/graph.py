@@ -333,7 +333,8 @@ def parse_node(name, attrs: Mapping[str, Any], naxes: int) -> Spec:
     elif op == "global":
         p["axes"] = _axes(a.get("axes"), naxes, name, op)
         size = a.get("size", 1)
-        p["size"] = per_axis(size, naxes, name, op, "size", 1)
+        # size None keeps the input size (softmax or attention over positions, group norm)
+        p["size"] = None if size is None else per_axis(size, naxes, name, op, "size", 1)
     return Spec(name, op, p)
 
 

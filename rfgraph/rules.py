@@ -352,7 +352,7 @@ def _global(spec, inputs):
         if ax not in p["axes"]:
             out.append(x)
             continue
-        n = p["size"][ax]
+        n = x.n if p["size"] is None else p["size"][ax]
         glob = x.glob if x.glob is not None else spec.name
         out.append(Axis(n, x.j * x.n / n, 0, x.size, None, glob, True, x.size))
     return tuple(out)

@@ -1,0 +1,408 @@
+"""PyTorch front-end: trace the aten ops of one forward pass into rfgraph's graph schema.
+
+Why a dispatch mode: a :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every aten op
+of one eager forward pass, functional calls included (``F.pad``, ``F.interpolate``, ``+``,
+``torch.cat``, ``mean``), needs no symbolic tracing (so data-dependent Python control flow in
+``forward`` is fine) and, on the meta device, costs no memory and no compute. ``torch.export``
+gives the same ops but takes seconds per model; ``torch.fx`` fails on control flow. See the
+README for measured trace times.
+
+Only tensors computed from the input are followed (weights and constants are not). Module hooks
+give each op its module path, so nodes are named after module qualnames (``layer3.1.conv2``;
+functional ops get a suffix such as ``layer1.0.add``) and ``G.graph["module_outputs"]`` maps every
+module to the node producing its output. Nothing here computes receptive fields: ops are only
+translated (see :mod:`rfgraph.frontends.torch_ops`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+import networkx as nx
+
+from ..errors import ExportError, RFGraphError, UnsupportedOpError
+from . import torch_layout as L
+
+__all__ = ["from_torch", "meta_model"]
+
+_POLICIES = ("raise", "global", "identity")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is a declared extra
+        raise ExportError("the PyTorch front-end needs torch: pip install 'rfgraph[torch]'") from exc
+    return torch
+
+
+class Traced:
+    """A tensor the tracer follows: the graph node whose output it is and its dimension tags."""
+
+    __slots__ = ("node", "tags")
+
+    def __init__(self, node, tags):
+        self.node = node
+        self.tags = tuple(tags)
+
+
+class Builder:
+    """Collects nodes while the model runs; keeps every traced tensor alive for identity."""
+
+    def __init__(self, naxes, on_unsupported, model_root):
+        self.G = nx.DiGraph()
+        self.naxes = naxes
+        self.policy = on_unsupported
+        self.traced = {}  # id(tensor) -> Traced
+        self.keep = []  # tensors kept alive so ids stay unique during the trace
+        self.module_stack = [""]
+        self.names = set()
+        self.module_outputs = {}
+        self.global_ops = {}  # aten op -> count, for the report
+        self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
+        self._torch_dir = os.path.dirname(_torch().__file__)
+        # frames inside torch or rfgraph are not the user's source line
+        self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.leaf = set()
+        self.model_root = model_root
+
+    # -- tensors ----------------------------------------------------------------------------
+    def get(self, t):
+        return self.traced.get(id(t))
+
+    def set(self, t, node, tags):
+        self.traced[id(t)] = Traced(node, tags)
+        self.keep.append(t)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def _source(self):
+        f = sys._getframe(2)
+        while f is not None:
+            fn = f.f_code.co_filename
+            if not fn.startswith(self._torch_dir) and not fn.startswith(self._here) and "contextlib" not in fn:
+                return f"{fn}:{f.f_lineno}"
+            f = f.f_back
+        return None
+
+    def _name(self, short):
+        module = self.module_stack[-1]
+        if module in self.leaf and module not in self.names:
+            base = module
+        else:
+            base = f"{module}.{short}" if module else short
+        name, k = base, 0
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def add(self, op, params, inputs, short, aten=None, note=None, shape=None):
+        name = self._name(short)
+        attrs = dict(op=op, **params)
+        attrs["module"] = self.module_stack[-1]
+        src = self._source()
+        if src:
+            attrs["source"] = src
+        if aten:
+            attrs["target"] = aten
+        if note:
+            attrs["note"] = note
+        self.G.add_node(name, **attrs)
+        for i, u in enumerate(inputs):
+            if self.G.has_edge(u, name):  # x + x: one edge carries the dependency
+                continue
+            self.G.add_edge(u, name, index=i)
+        if shape is not None:
+            self.shapes[name] = shape
+        return name
+
+    def unsupported(self, ctx, why):
+        """Apply the policy for an op with no rule: raise, or map it to global / identity."""
+        if self.policy == "raise":
+            module = self.module_stack[-1] or "<top level>"
+            src = self._source() or "unknown"
+            raise UnsupportedOpError(
+                f"no receptive-field rule for torch op {ctx.aten} ({why}) in module {module!r} at "
+                f"{src}. Map it with rfgraph.frontends.torch_ops.register_torch_op({ctx.packet!r}, handler), "
+                "or choose a policy: from_torch(..., on_unsupported='global' or 'identity')",
+                node=self._peek_name(ctx.short), op=ctx.aten)
+        if self.policy == "global":
+            return ctx.global_all(f"{ctx.aten} has no rule; treated as global (on_unsupported='global')")
+        return ctx.passthrough(note=f"{ctx.aten} has no rule; treated as identity (on_unsupported='identity')")
+
+    def _peek_name(self, short):
+        module = self.module_stack[-1]
+        return f"{module}.{short}" if module else short
+
+
+@contextmanager
+def _module_hooks(builder, model):
+    torch = _torch()
+    names = {}
+    for qual, m in model.named_modules(remove_duplicate=False):
+        names.setdefault(id(m), qual)
+        if not any(True for _ in m.children()):
+            builder.leaf.add(qual)
+
+    def pre(module, args):
+        qual = names.get(id(module))
+        if qual is not None:
+            builder.module_stack.append(qual)
+
+    def post(module, args, output):
+        qual = names.get(id(module))
+        if qual is None:
+            return
+        builder.module_stack.pop()
+        _record_outputs(builder, qual, output)
+
+    h1 = torch.nn.modules.module.register_module_forward_pre_hook(pre)
+    h2 = torch.nn.modules.module.register_module_forward_hook(post)
+    try:
+        yield
+    finally:
+        h1.remove()
+        h2.remove()
+
+
+def _record_outputs(builder, qual, output):
+    torch = _torch()
+    if isinstance(output, torch.Tensor):
+        tr = builder.get(output)
+        if tr is not None:
+            builder.module_outputs[qual] = tr.node
+    elif isinstance(output, dict):
+        for k, v in output.items():
+            _record_outputs(builder, f"{qual}.{k}" if qual else str(k), v)
+    elif isinstance(output, (list, tuple)):
+        for i, v in enumerate(output):
+            _record_outputs(builder, f"{qual}.{i}" if qual else str(i), v)
+        first = next((builder.get(v) for v in output if isinstance(v, torch.Tensor) and builder.get(v)), None)
+        if first is not None and qual:
+            builder.module_outputs.setdefault(qual, first.node)
+
+
+def _make_tracer(builder):
+    torch = _torch()
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from .torch_ops import handle
+
+    class Tracer(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            handle(builder, func, args, kwargs, out)
+            return out
+
+    return Tracer()
+
+
+def _parse_shapes(model, input_shape):
+    """Normalise ``input_shape`` to a list of full tensor shapes (with batch) and ``naxes``."""
+    torch = _torch()
+    shapes = input_shape
+    if not (isinstance(shapes, (list, tuple)) and shapes and isinstance(shapes[0], (list, tuple))):
+        shapes = [shapes]
+    conv_dims = None
+    for m in model.modules():
+        for cls, nd in ((torch.nn.Conv1d, 1), (torch.nn.Conv2d, 2), (torch.nn.Conv3d, 3)):
+            if isinstance(m, cls):
+                conv_dims = nd
+                break
+        if conv_dims:
+            break
+    out = []
+    for s in shapes:
+        s = tuple(s)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in s):
+            raise ExportError(f"input_shape must be positive ints like (3, 224, 224), got {s!r}")
+        if len(s) < 2:
+            raise ExportError(f"input_shape {s!r} has too few dims: give (C, L), (C, H, W) or (C, T, H, W)")
+        if conv_dims is not None and len(s) < conv_dims + 1:
+            raise ExportError(f"input_shape {s!r} has too few dims for a model whose first conv is "
+                              f"{conv_dims}-D: give channels first, e.g. (3, {', '.join(['224'] * conv_dims)})")
+        if conv_dims is not None and len(s) == conv_dims + 2:
+            full = s  # a leading batch dimension was given
+        elif conv_dims is not None and len(s) == conv_dims + 1:
+            full = (1,) + s
+        elif conv_dims is None and len(s) <= 4:
+            full = (1,) + s
+        elif len(s) == 5:
+            full = s
+        else:
+            raise ExportError(f"input_shape {s!r} does not fit a model whose first conv is {conv_dims}-D: "
+                              f"give (C, {', '.join('HW'[:conv_dims]) if conv_dims and conv_dims < 3 else 'T, H, W'})")
+        out.append(full)
+    naxes = len(out[0]) - 2
+    if any(len(s) - 2 != naxes or s[2:] != out[0][2:] for s in out):
+        raise ExportError(f"all inputs must share one spatial size, got {[s[2:] for s in out]}")
+    return out, naxes
+
+
+@contextmanager
+def _eval_mode(model):
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, t in flags:
+            m.training = t
+
+
+def _meta_params(model):
+    """Meta stand-ins for parameters and buffers not already on meta (the model is untouched)."""
+    torch = _torch()
+    out = {}
+    for name, t in list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False)):
+        if t.device.type != "meta":
+            out[name] = torch.empty_like(t, device="meta")
+    return out
+
+
+def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGraph:
+    """Trace a PyTorch module into a graph in rfgraph's schema.
+
+    The model runs once, in eval mode, on meta tensors (parameters not on meta are replaced by
+    meta stand-ins for the call; the model itself is not modified), so no memory is allocated
+    for activations or weights and nothing is computed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    input_shape : tuple or list of tuples
+        ``(C, H, W)``, ``(C, L)`` or ``(C, T, H, W)``; a leading batch dimension is accepted.
+        A list of shapes calls the model with several inputs (e.g. the two frames of an
+        optical-flow model); they must share one spatial size.
+    on_unsupported : {"raise", "global", "identity"}
+        What to do with an op that has no rule: raise :class:`UnsupportedOpError` (default),
+        or map it to a global op / to identity and say so in the node's ``note``.
+
+    Returns
+    -------
+    networkx.DiGraph
+        Nodes named by module qualname, with ``module``, ``source`` and ``target`` (the aten op)
+        attributes; ``G.graph["module_outputs"]`` maps module qualnames to nodes and
+        ``G.graph["outputs"]`` lists the nodes producing the model's outputs.
+
+    Examples
+    --------
+    >>> import torch, rfgraph
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+    ...                           torch.nn.MaxPool2d(2))
+    >>> G = rfgraph.from_torch(net, (3, 32, 32))
+    >>> list(G)
+    ['input', '0', '1', '2']
+    >>> rfgraph.analyze(G).module("2").rf
+    (4, 4)
+    """
+    torch = _torch()
+    if on_unsupported not in _POLICIES:
+        raise ValueError(f"on_unsupported must be one of {_POLICIES}, got {on_unsupported!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise ExportError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    shapes, naxes = _parse_shapes(model, input_shape)
+    builder = Builder(naxes, on_unsupported, model)
+    inputs = []
+    for k, s in enumerate(shapes):
+        x = torch.empty(s, device="meta")
+        name = "input" if k == 0 else f"input_{k}"
+        builder.names.add(name)
+        builder.G.add_node(name, op="input", size=tuple(s[2:]))
+        builder.set(x, name, (None, None) + tuple(range(naxes)))
+        inputs.append(x)
+    params = _meta_params(model)
+    tracer = _make_tracer(builder)
+    try:
+        with _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), tracer:
+            if params:
+                out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
+            else:
+                out = model(*inputs)
+    except RFGraphError:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = ""
+        low = msg.lower()
+        if any(w in low for w in ("kernel size", "too small", "output size is too small", "smaller than")):
+            hint = " The input is too small for this model: try a larger input_shape."
+        elif "channel" in low or "shape" in low or "size" in low:
+            hint = (f" Check input_shape {tuple(shapes[0][1:])} against the model: channels come first "
+                    "and must match its first layer.")
+        raise ExportError(f"tracing {type(model).__name__} on input shape {shapes[0]} failed: "
+                          f"{type(exc).__name__}: {msg}.{hint}") from exc
+    outputs = []
+    _collect_outputs(builder, out, outputs)
+    if not outputs:
+        raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
+    G = builder.G
+    keep = set(outputs)
+    for o in outputs:
+        keep |= nx.ancestors(G, o)
+    G.remove_nodes_from([v for v in list(G) if v not in keep])
+    G.graph["module_outputs"] = {m: v for m, v in builder.module_outputs.items() if v in keep}
+    G.graph["outputs"] = list(dict.fromkeys(outputs))
+    G.graph["shapes"] = {v: s for v, s in builder.shapes.items() if v in keep}
+    G.graph["model"] = type(model).__name__
+    return G
+
+
+def _collect_outputs(builder, out, acc):
+    torch = _torch()
+    if isinstance(out, torch.Tensor):
+        tr = builder.get(out)
+        if tr is not None:
+            acc.append(tr.node)
+    elif isinstance(out, dict):
+        for v in out.values():
+            _collect_outputs(builder, v, acc)
+    elif isinstance(out, (list, tuple)):
+        for v in out:
+            _collect_outputs(builder, v, acc)
+
+
+@contextmanager
+def _params_on_meta():
+    """Create parameters and buffers on meta even when a constructor needs real tensors."""
+    torch = _torch()
+    reg_p = torch.nn.Module.register_parameter
+    reg_b = torch.nn.Module.register_buffer
+
+    def register_parameter(self, name, param):
+        if param is not None and param.device.type != "meta":
+            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        reg_p(self, name, param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        if tensor is not None and tensor.device.type != "meta":
+            tensor = tensor.to("meta")
+        reg_b(self, name, tensor, persistent)
+
+    torch.nn.Module.register_parameter = register_parameter
+    torch.nn.Module.register_buffer = register_buffer
+    try:
+        yield
+    finally:
+        torch.nn.Module.register_parameter = reg_p
+        torch.nn.Module.register_buffer = reg_b
+
+
+def meta_model(factory, *args, **kwargs):
+    """Build ``factory(*args, **kwargs)`` with every parameter on the meta device.
+
+    Tries ``with torch.device("meta")`` first (fastest); constructors that compute with tensors
+    (RegNet's width schedule calls ``.tolist()``) fall back to creating parameters on the CPU
+    uninitialised-then-moved, one at a time, so even the largest models cost no real memory.
+    """
+    torch = _torch()
+    try:
+        with torch.device("meta"):
+            return factory(*args, **kwargs)
+    except NotImplementedError:
+        with _params_on_meta():
+            return factory(*args, **kwargs)

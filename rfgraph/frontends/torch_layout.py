@@ -1,0 +1,182 @@
+"""Which tensor dimensions are spatial, through views, permutes and reductions.
+
+Every traced tensor carries *tags*, one per dimension:
+
+- ``None``: not spatial (batch, channels, features);
+- an ``int`` ``a``: spatial axis ``a`` of the network input, positions in order;
+- a ``frozenset`` of axes: the dimension holds positions of those axes in a scrambled order
+  (``flatten`` of H and W, window partitions). Ops that only re-index keep the RF of every
+  element; an op that mixes along such a dimension makes those axes global.
+
+Pure functions of shapes and tags; no torch import.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Merged", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+
+
+def spatial_axes(tag) -> frozenset:
+    """Axes a tag carries: ``None -> {}``, ``a -> {a}``, a set -> itself.
+
+    >>> sorted(spatial_axes(frozenset({0, 1}))), sorted(spatial_axes(1)), sorted(spatial_axes(None))
+    ([0, 1], [1], [])
+    """
+    if tag is None:
+        return frozenset()
+    if isinstance(tag, frozenset):
+        return tag
+    if isinstance(tag, Merged):
+        return frozenset().union(*(spatial_axes(t) for t, _ in tag))
+    return frozenset((tag,))
+
+
+def is_standard(tags, shape, naxes) -> bool:
+    """Dims ``-naxes..`` are the spatial axes in order and the others are not spatial.
+
+    A size-1 dim tagged None is accepted for its axis: a reshape to ``(N, C, 1, 1)`` loses the
+    tag but not the meaning.
+
+    >>> is_standard((None, None, 0, 1), (1, 8, 5, 5), 2)
+    True
+    >>> is_standard((None, 0, 1, None), (1, 5, 5, 8), 2)
+    False
+    """
+    if len(tags) < naxes + 1:
+        return False
+    lead, tail = tags[:-naxes], tags[-naxes:]
+    if any(t is not None for t in lead):
+        return False
+    for ax, (t, size) in enumerate(zip(tail, shape[-naxes:])):
+        if t != ax and not (t is None and size == 1):
+            return False
+    return True
+
+
+def permute_tags(tags, dims):
+    """Tags after ``permute(dims)``.
+
+    >>> permute_tags((None, None, 0, 1), (0, 2, 3, 1))
+    (None, 0, 1, None)
+    """
+    return tuple(tags[d] for d in dims)
+
+
+def broadcast_tags(shapes_tags, out_ndim):
+    """Tags of an elementwise result: align dims from the right; a spatial tag wins over None,
+    a full-size input over a size-1 one."""
+    out = [None] * out_ndim
+    best = [0] * out_ndim
+    for shape, tags in shapes_tags:
+        off = out_ndim - len(tags)
+        for i, t in enumerate(tags):
+            if t is None:
+                continue
+            rank = 2 if shape[i] != 1 else 1
+            if rank > best[off + i]:
+                out[off + i] = t
+                best[off + i] = rank
+            elif rank == best[off + i] and out[off + i] != t:
+                out[off + i] = spatial_axes(out[off + i]) | spatial_axes(t)
+    return tuple(out)
+
+
+def reduce_tags(tags, dims, keepdim):
+    """Tags after reducing over ``dims``, and the spatial axes the reduction mixed.
+
+    >>> reduce_tags((None, None, 0, 1), [2, 3], False)
+    ((None, None), frozenset({0, 1}))
+    >>> reduce_tags((None, None, 0, 1), [1], True)
+    ((None, None, 0, 1), frozenset())
+    """
+    nd = len(tags)
+    dims = sorted({d % nd for d in dims}) if dims else list(range(nd))
+    mixed = frozenset().union(*(spatial_axes(tags[d]) for d in dims)) if dims else frozenset()
+    if keepdim:
+        return tuple(tags), mixed
+    return tuple(t for i, t in enumerate(tags) if i not in dims), mixed
+
+
+class Merged(tuple):
+    """Tag of a dimension made by merging dimensions (``view(N*H*W, C)`` before a linear layer):
+    the ``(tag, size)`` of each merged part, in order, so that a later view can split it back."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"Merged{tuple(self)!r}"
+
+
+def _atoms(shape, tags):
+    out = []
+    for size, tag in zip(shape, tags):
+        if size == 1:
+            continue
+        if isinstance(tag, Merged):
+            out.extend(tag)
+        else:
+            out.append((tag, size))
+    return out
+
+
+def _scrambled(atoms, out_shape):
+    axes = frozenset().union(*(spatial_axes(t) for t, _ in atoms)) or None
+    return tuple(axes if s != 1 else None for s in out_shape)
+
+
+def view_tags(in_shape, in_tags, out_shape):
+    """Tags after ``view``/``reshape``.
+
+    The input is read as a sequence of *atoms* (each dim, or the parts of a merged dim); each
+    output dim consumes atoms whose sizes multiply to its size. One atom keeps its tag; several
+    whole atoms make a :class:`Merged` tag (so the view can be undone); an output dim that cuts an
+    atom (``H`` into ``H/7 x 7`` for windows) gets the scrambled set of the axes involved.
+    Size-1 dims carry no positions and get ``None``.
+
+    >>> view_tags((1, 8, 4, 4), (None, None, 0, 1), (1, 8, 16))
+    (None, None, Merged((0, 4), (1, 4)))
+    >>> merged = view_tags((1, 4, 4, 8), (None, 0, 1, None), (16, 8))
+    >>> view_tags((16, 8), merged, (1, 4, 4, 8))
+    (None, 0, 1, None)
+    >>> view_tags((1, 8, 4, 4), (None, None, 0, 1), (1, 8, 2, 2, 4))
+    (None, None, frozenset({0}), frozenset({0}), 1)
+    >>> view_tags((2, 3), (0, 1), (3, 2))
+    (frozenset({0, 1}), frozenset({0, 1}))
+    """
+    atoms = _atoms(in_shape, in_tags)
+    result = [None] * len(out_shape)
+    k = 0  # next atom
+    rem = None  # (tag, remaining size) of a partly consumed atom
+    for d, size in enumerate(out_shape):
+        if size == 1:
+            continue
+        parts, cut, prod = [], False, 1
+        while prod < size:
+            if rem is not None:
+                tag, avail = rem
+                rem = None
+                cut = True
+            elif k < len(atoms):
+                tag, avail = atoms[k]
+                k += 1
+            else:
+                break
+            need = size // prod
+            if size % prod or need < 2 and avail > need:
+                return _scrambled(atoms, out_shape)  # boundaries do not line up
+            if avail <= need:
+                parts.append((tag, avail))
+                prod *= avail
+            else:  # this dim takes only part of the atom
+                parts.append((tag, need))
+                rem = (tag, avail // need)
+                prod *= need
+                cut = True
+        if cut:
+            axes = frozenset().union(*(spatial_axes(t) for t, _ in parts))
+            result[d] = axes or None
+        elif len(parts) == 1:
+            result[d] = parts[0][0]
+        elif any(t is not None for t, _ in parts):
+            result[d] = Merged(parts)
+    return tuple(result)

@@ -1,0 +1,786 @@
+"""The torch op table: aten ops -> rfgraph's canonical ops (this module only translates).
+
+Each handler receives a :class:`Ctx` (the op, its arguments bound **by name** from the op's
+schema, the traced inputs and the output) and either emits a node in the graph schema, passes the
+input's node through with new dimension tags (views, copies), or applies the unsupported-op policy.
+
+Register a handler for a new op with :func:`register_torch_op`.
+"""
+
+from __future__ import annotations
+
+from . import torch_layout as L
+
+__all__ = ["register_torch_op", "handle", "Ctx", "HANDLERS"]
+
+HANDLERS = {}
+_SCHEMAS = {}
+_MISSING = object()
+
+
+def register_torch_op(packet: str, handler=None, *, replace: bool = False):
+    """Register ``handler(ctx)`` for an aten op packet (``"my_op"`` for ``aten::my_op``, or a
+    custom namespace's ``"mylib::op"``). Usable as a decorator.
+
+    Examples
+    --------
+    Map a custom pointwise op to identity:
+
+    >>> from rfgraph.frontends.torch_ops import register_torch_op
+    >>> _ = register_torch_op("my_swish", lambda ctx: ctx.unary("identity", {}), replace=True)
+    """
+
+    def deco(fn):
+        key = packet.split("::", 1)[1] if packet.startswith("aten::") else packet
+        if key in HANDLERS and not replace:
+            raise ValueError(f"a handler for {packet!r} is already registered; pass replace=True")
+        HANDLERS[key] = fn
+        return fn
+
+    return deco(handler) if handler is not None else deco
+
+
+def _bind(func, args, kwargs):
+    """Arguments by name, defaults filled in from the op's schema."""
+    spec = _SCHEMAS.get(func)
+    if spec is None:
+        spec = _SCHEMAS[func] = [
+            (a.name, a.default_value if a.has_default_value() else _MISSING) for a in func._schema.arguments
+        ]
+    out = {}
+    for i, (name, default) in enumerate(spec):
+        if i < len(args):
+            out[name] = args[i]
+        elif name in kwargs:
+            out[name] = kwargs[name]
+        elif default is not _MISSING:
+            out[name] = default
+    return out
+
+
+class Ctx:
+    """One op being translated."""
+
+    def __init__(self, builder, func, args, kwargs, out, tracked, packet):
+        self.b = builder
+        self.func = func
+        self.a = _bind(func, args, kwargs)
+        self.out = out
+        self.tracked = tracked  # list of (tensor, Traced) in argument order
+        self.packet = packet
+        self.aten = f"aten::{packet}" if func.namespace == "aten" else str(func)
+        self.short = packet.strip("_")
+        self.naxes = builder.naxes
+
+    # -- helpers ----------------------------------------------------------------------------
+    @property
+    def x(self):
+        """The first traced input tensor."""
+        return self.tracked[0][0]
+
+    @property
+    def tags(self):
+        return self.tracked[0][1].tags
+
+    @property
+    def node(self):
+        return self.tracked[0][1].node
+
+    def out_tensor(self, i=0):
+        import torch
+
+        o = self.out
+        if isinstance(o, (list, tuple)):
+            o = o[i]
+        return o if isinstance(o, torch.Tensor) else None
+
+    def spatial_shape(self, t, tags):
+        if L.is_standard(tags, tuple(t.shape), self.naxes):
+            return tuple(t.shape[-self.naxes:])
+        return None
+
+    def emit(self, op, params, inputs, tags, short=None, note=None, out=None):
+        """Add a node and mark the output tensor as its result."""
+        t = self.out_tensor() if out is None else out
+        shape = self.spatial_shape(t, tags) if t is not None else None
+        name = self.b.add(op, params, inputs, short or self.short, aten=self.aten, note=note, shape=shape)
+        if t is not None:
+            self.b.set(t, name, tags)
+        return name
+
+    def unary(self, op, params, tags=None, note=None):
+        return self.emit(op, params, [self.node], self.tags if tags is None else tags, note=note)
+
+    def passthrough(self, tags=None, out=None, note=None):
+        """No new node: the output's elements have the input's receptive fields."""
+        t = self.out_tensor() if out is None else out
+        if t is not None:
+            self.b.set(t, self.node, self.tags if tags is None else tags)
+        return self.node
+
+    def global_over(self, axes, tags, note, keep=True, inputs=None):
+        """A node whose features depend on the whole input along ``axes``."""
+        axes = tuple(sorted(axes))
+        inputs = list(inputs or [self.node])
+        if len(inputs) > 1:  # the union of the inputs first, then the global op
+            inputs = [self.b.add("add", {}, inputs, self.short + "_inputs", aten=self.aten)]
+        if not axes:
+            return self.emit("identity" if len(inputs or [self.node]) == 1 else "add", {},
+                             inputs or [self.node], tags)
+        self.b.global_ops[self.aten] = self.b.global_ops.get(self.aten, 0) + 1
+        node = self.emit("global", {"axes": axes, "size": None if keep else 1}, inputs or [self.node], tags,
+                         note=note)
+        return node
+
+    def global_all(self, note):
+        axes = set()
+        for _, tr in self.tracked:
+            for t in tr.tags:
+                axes |= L.spatial_axes(t)
+        inputs = list(dict.fromkeys(tr.node for _, tr in self.tracked))
+        out = self.out_tensor()
+        tags = tuple(None for _ in out.shape) if out is not None else ()
+        if out is not None and len(out.shape) == len(self.tags):
+            tags = self.tags
+        return self.global_over(axes or range(self.naxes), tags, note, keep=True, inputs=inputs)
+
+    def dim_tag(self, dim, tags=None):
+        tags = self.tags if tags is None else tags
+        return tags[dim % len(tags)]
+
+
+def _ints(v, n):
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(x) for x in v)
+    return v * n if len(v) == 1 else v
+
+
+def handle(builder, func, args, kwargs, out):
+    """Translate one aten op (called by the tracer after the op ran on meta tensors)."""
+    import torch
+
+    tracked = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            tr = builder.get(a)
+            if tr is not None:
+                tracked.append((a, tr))
+        elif isinstance(a, (list, tuple)):
+            for t in a:
+                if isinstance(t, torch.Tensor):
+                    tr = builder.get(t)
+                    if tr is not None:
+                        tracked.append((t, tr))
+    for a in kwargs.values():
+        if isinstance(a, torch.Tensor) and builder.get(a) is not None:
+            tracked.append((a, builder.get(a)))
+    if not tracked:
+        return
+    packet = func._overloadpacket.__name__
+    handler = HANDLERS.get(packet)
+    if handler is None and func.namespace != "aten":
+        handler = HANDLERS.get(f"{func.namespace}::{packet}")
+    ctx = Ctx(builder, func, args, kwargs, out, tracked, packet)
+    if handler is None:
+        if torch.Tag.pointwise in func.tags:
+            handler = _pointwise
+        elif packet.endswith("_like") or packet.startswith("new_"):
+            return  # a fresh tensor of the same shape: its values do not come from the input
+        else:
+            return builder.unsupported(ctx, "no handler")
+    handler(ctx)
+
+
+def op(*packets):
+    def deco(fn):
+        for p in packets:
+            register_torch_op(p, fn)
+        return fn
+
+    return deco
+
+
+# --- convolution and pooling ---------------------------------------------------------------
+
+
+def _check_layout(ctx, what):
+    t, tags = ctx.x, ctx.tags
+    if L.is_standard(tags, tuple(t.shape), ctx.naxes):
+        return True
+    axes = frozenset().union(*(L.spatial_axes(x) for x in tags[-ctx.naxes:]))
+    if not axes:  # a window over non-spatial dims (e.g. a conv over channels): positions unchanged
+        ctx.unary("identity", {}, note=f"{what} over non-spatial dims")
+        return False
+    ctx.global_over(axes, tags, f"{what} over scrambled spatial dims: global (not tractable)")
+    return False
+
+
+@op("convolution", "_convolution")
+def _conv(ctx):
+    a = ctx.a
+    nd = a["weight"].dim() - 2
+    if nd != ctx.naxes:
+        return ctx.b.unsupported(ctx, f"{nd}-D convolution in a {ctx.naxes}-D network")
+    if not _check_layout(ctx, "convolution"):
+        return
+    k = tuple(a["weight"].shape[2:])
+    params = dict(kernel=k, stride=_ints(a["stride"], nd), dilation=_ints(a["dilation"], nd),
+                  padding=_ints(a["padding"], nd))
+    if a["transposed"]:
+        params["output_padding"] = _ints(a["output_padding"], nd)
+        ctx.emit("convtranspose", params, [ctx.node], ctx.tags, short="convtranspose")
+    else:
+        ctx.emit("conv", params, [ctx.node], ctx.tags, short="conv")
+
+
+@op("max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
+def _pool(ctx):
+    a = ctx.a
+    if not _check_layout(ctx, "pooling"):
+        return
+    nd = ctx.naxes
+    k = _ints(a["kernel_size"], nd)
+    stride = a.get("stride") or k
+    params = dict(kernel=k, stride=_ints(stride, nd), padding=_ints(a.get("padding", 0), nd),
+                  ceil_mode=bool(a.get("ceil_mode", False)))
+    kind = "maxpool" if ctx.packet.startswith("max") else "avgpool"
+    if kind == "maxpool":
+        params["dilation"] = _ints(a.get("dilation", 1), nd)
+    ctx.emit(kind, params, [ctx.node], ctx.tags, short=kind)
+
+
+@op("_adaptive_avg_pool1d", "adaptive_avg_pool1d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+def _adaptive(ctx):
+    if not _check_layout(ctx, "adaptive pooling"):
+        return
+    out = ctx.out_tensor()
+    size = tuple(out.shape[-ctx.naxes:])
+    kind = "adaptive_maxpool" if "max" in ctx.packet else "adaptive_avgpool"
+    ctx.emit(kind, {"output_size": size}, [ctx.node], ctx.tags, short=kind)
+
+
+@op("im2col")
+def _im2col(ctx):
+    # F.unfold: a window op whose output positions are then flattened into one dim
+    a = ctx.a
+    if ctx.naxes != 2 or not _check_layout(ctx, "unfold"):
+        return ctx.b.unsupported(ctx, "unfold outside a 2-D network") if ctx.naxes != 2 else None
+    params = dict(kernel=_ints(a["kernel_size"], 2), stride=_ints(a["stride"], 2),
+                  dilation=_ints(a["dilation"], 2), padding=_ints(a["padding"], 2))
+    out = ctx.out_tensor()
+    tags = (None,) * (out.dim() - 1) + (frozenset(range(ctx.naxes)),)
+    ctx.emit("conv", params, [ctx.node], tags, short="unfold")
+
+
+# --- pointwise and joins -------------------------------------------------------------------
+
+_POINTWISE_EXTRA = (
+    "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "hardtanh", "hardtanh_", "relu6",
+    "silu", "silu_", "mish", "mish_", "elu", "elu_", "celu", "selu", "selu_", "leaky_relu", "leaky_relu_",
+    "gelu", "gelu_", "softplus", "prelu", "_prelu_kernel", "threshold", "threshold_", "glu",
+    "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "dropout", "native_dropout",
+    "feature_dropout", "alpha_dropout", "masked_fill", "masked_fill_", "where", "log_sigmoid_forward",
+    "_native_batch_norm_legit_no_training", "type_as", "to", "nan_to_num",
+)
+_MUL_OPS = ("mul", "mul_", "div", "div_", "true_divide", "floor_divide", "addcmul", "addcdiv", "pow")
+
+
+def _pointwise(ctx):
+    """Elementwise: one traced input -> identity; several -> a join (union of RFs)."""
+    out = ctx.out_tensor()
+    if out is None:
+        return
+    shapes_tags = [(tuple(t.shape), tr.tags) for t, tr in ctx.tracked]
+    tags = L.broadcast_tags(shapes_tags, out.dim())
+    inputs = []
+    for t, tr in ctx.tracked:
+        node = _expanded(ctx, t, tr, out)
+        if node not in inputs:
+            inputs.append(node)
+    conflict = _conflicting_axes(shapes_tags, out.dim())
+    if conflict:
+        return ctx.global_over(conflict, tags, "elementwise op on inputs whose spatial dims do not line up",
+                               inputs=inputs)
+    if len(inputs) == 1:
+        return ctx.emit("identity", {}, inputs, tags)
+    kind = "mul" if ctx.packet in _MUL_OPS else "add"
+    ctx.emit(kind, {}, inputs, tags, short=ctx.short)
+
+
+def _conflicting_axes(shapes_tags, ndim):
+    seen = {}
+    bad = set()
+    for shape, tags in shapes_tags:
+        off = ndim - len(tags)
+        for i, t in enumerate(tags):
+            if t is None or shape[i] == 1:
+                continue
+            d = off + i
+            if d in seen and seen[d] != t:
+                bad |= L.spatial_axes(seen[d]) | L.spatial_axes(t)
+            seen[d] = t
+    return bad
+
+
+def _expanded(ctx, t, tr, out):
+    """A traced size-1 spatial dim broadcast against a bigger untraced one: every output position
+    reads position 0 (nearest upsampling to the output size)."""
+    if len(tr.tags) != out.dim() or not L.is_standard(tr.tags, tuple(t.shape), ctx.naxes):
+        return tr.node
+    ins, outs = tuple(t.shape[-ctx.naxes:]), tuple(out.shape[-ctx.naxes:])
+    if ins == outs or all(i == o or i != 1 for i, o in zip(ins, outs)) and ins == outs:
+        return tr.node
+    if any(i == 1 and o > 1 for i, o in zip(ins, outs)) and not any(
+        t2 is not tr and tuple(x.shape[-ctx.naxes:]) == outs for x, t2 in ctx.tracked
+    ):
+        return ctx.b.add("upsample", {"size": outs, "mode": "nearest"}, [tr.node], "broadcast", aten=ctx.aten)
+    return tr.node
+
+
+for _p in _POINTWISE_EXTRA:
+    register_torch_op(_p, _pointwise)
+
+
+@op("cat", "concat", "concatenate")
+def _cat(ctx):
+    out = ctx.out_tensor()
+    dim = ctx.a.get("dim", 0) % out.dim()
+    tags = ctx.tags
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    tag = tags[dim] if len(tags) == out.dim() else None
+    if isinstance(tag, int):
+        return ctx.global_over({tag}, tags, "concatenation along a spatial axis: global (not tractable)",
+                               inputs=inputs)
+    if len(inputs) == 1:
+        return ctx.passthrough(tags=tags)
+    ctx.emit("concat", {}, inputs, tags, short="cat")
+
+
+@op("stack")
+def _stack(ctx):
+    out = ctx.out_tensor()
+    dim = ctx.a.get("dim", 0) % out.dim()
+    tags = ctx.tags[:dim] + (None,) + ctx.tags[dim:]
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    if len(inputs) == 1:
+        return ctx.passthrough(tags=tags)
+    ctx.emit("concat", {}, inputs, tags, short="stack")
+
+
+# --- reductions, normalisation, attention --------------------------------------------------
+
+
+@op("mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean", "logsumexp",
+    "linalg_vector_norm", "norm", "prod", "argmax", "argmin", "all", "any")
+def _reduce(ctx):
+    a = ctx.a
+    dims = a.get("dim")
+    if dims is None:
+        dims = []
+    elif isinstance(dims, int):
+        dims = [dims]
+    keepdim = bool(a.get("keepdim", False))
+    tags, mixed = L.reduce_tags(ctx.tags, list(dims), keepdim)
+    out = ctx.out_tensor()
+    if out is not None and len(tags) != out.dim():
+        tags = (None,) * out.dim()
+    if not mixed:
+        return ctx.unary("identity", {}, tags=tags)
+    ctx.global_over(mixed, tags, f"{ctx.short} over spatial positions", keep=False)
+
+
+@op("_softmax", "_safe_softmax", "softmax", "_log_softmax", "log_softmax", "cumsum", "cumprod",
+    "sort", "topk")
+def _along_dim(ctx):
+    dim = ctx.a.get("dim", -1)
+    mixed = L.spatial_axes(ctx.dim_tag(dim))
+    if not mixed:
+        return ctx.unary("identity", {})
+    ctx.global_over(mixed, ctx.tags, f"{ctx.short} over spatial positions")
+
+
+@op("native_batch_norm", "_native_batch_norm_legit", "batch_norm", "instance_norm")
+def _batch_norm(ctx):
+    # eval-mode batch norm is per position; batch statistics (instance norm, BN without running
+    # stats) are taken over the spatial axes, so every output depends on the whole input
+    if ctx.a.get("training", False):
+        axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags))
+        return ctx.global_over(axes, ctx.tags, "normalisation statistics over spatial positions")
+    ctx.unary("identity", {}, tags=ctx.tags)
+
+
+@op("native_layer_norm", "layer_norm")
+def _layer_norm(ctx):
+    k = len(ctx.a["normalized_shape"])
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags[-k:]))
+    if not axes:
+        return ctx.unary("identity", {}, tags=ctx.tags)
+    ctx.global_over(axes, ctx.tags, "layer norm over spatial positions")
+
+
+@op("native_group_norm", "group_norm")
+def _group_norm(ctx):
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags))
+    ctx.global_over(axes, ctx.tags, "group norm statistics over spatial positions")
+
+
+@op("mm", "bmm", "addmm", "baddbmm", "matmul", "linear", "_addmm_activation")
+def _matmul(ctx):
+    a = ctx.a
+    mat1 = a.get("mat1", a.get("self", a.get("input")))
+    mat2 = a.get("mat2", a.get("other", a.get("weight")))
+    b = ctx.b
+    t1, t2 = b.get(mat1) if mat1 is not None else None, b.get(mat2) if mat2 is not None else None
+    out = ctx.out_tensor()
+    if ctx.packet == "linear":  # x @ W^T: contract x's last dim
+        tags1 = t1.tags if t1 else (None,) * mat1.dim()
+        mixed = L.spatial_axes(tags1[-1])
+        tags = tags1[:-1] + (None,)
+    else:
+        tags1 = t1.tags if t1 else (None,) * mat1.dim()
+        tags2 = t2.tags if t2 else (None,) * mat2.dim()
+        mixed = L.spatial_axes(tags1[-1]) | L.spatial_axes(tags2[-2])
+        lead = tags1[:-2] if len(tags1) >= len(tags2) else tags2[:-2]
+        tags = lead + (tags1[-2], tags2[-1])
+    if len(tags) != out.dim():
+        tags = (None,) * out.dim()
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    if mixed:
+        return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
+    ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
+
+
+@op("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_flash_attention", "scaled_dot_product_attention",
+    "_scaled_dot_product_attention_math", "_scaled_dot_product_cudnn_attention")
+def _attention(ctx):
+    axes = frozenset()
+    for _, tr in ctx.tracked:
+        axes |= L.spatial_axes(tr.tags[-2]) if len(tr.tags) >= 2 else frozenset()
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    ctx.global_over(axes, ctx.tags, "attention over spatial positions", inputs=inputs)
+
+
+@op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback", "col2im",
+    "index_select", "gather", "take_along_dim", "repeat", "flip", "_unique2", "nonzero")
+def _data_dependent(ctx):
+    """Ops whose spatial index map depends on data or is not one of ours: global over the
+    spatial axes they touch, and said so."""
+    dims = ctx.a.get("dim")
+    if dims is not None and isinstance(dims, int):
+        axes = L.spatial_axes(ctx.dim_tag(dims))
+        if not axes:
+            return ctx.unary("identity", {})
+    elif ctx.packet == "repeat":
+        reps = list(ctx.a["repeats"])[-len(ctx.tags):]
+        axes = frozenset().union(*(L.spatial_axes(t) for t, r in zip(ctx.tags, reps) if r != 1))
+        out = ctx.out_tensor()
+        tags = (None,) * (out.dim() - len(ctx.tags)) + ctx.tags
+        if not axes:
+            return ctx.passthrough(tags=tags)
+        return ctx.global_over(axes, tags, "repeat along spatial axes: global (not tractable)")
+    return ctx.global_all(f"{ctx.short}: spatial index map not tractable, treated as global")
+
+
+@op("index", "_unsafe_index")
+def _index(ctx):
+    indices = ctx.a.get("indices") or []
+    axes = frozenset()
+    for d, ix in enumerate(indices):
+        if ix is not None and d < len(ctx.tags):
+            axes |= L.spatial_axes(ctx.tags[d])
+    out = ctx.out_tensor()
+    if not axes:
+        tags = ctx.tags if len(ctx.tags) == out.dim() else (None,) * out.dim()
+        return ctx.passthrough(tags=tags)
+    ctx.global_all("advanced indexing along spatial axes: treated as global")
+
+
+# --- views, copies, slicing, padding, resampling ------------------------------------------
+
+_ALIASES = ("alias", "clone", "contiguous", "detach", "detach_", "_to_copy", "lift_fresh", "lift_fresh_copy",
+            "_conj", "resolve_conj", "resolve_neg", "fill_diagonal_")
+
+
+@op(*_ALIASES)
+def _alias(ctx):
+    ctx.passthrough()
+
+
+@op("as_strided", "as_strided_")
+def _as_strided(ctx):
+    # a re-stride that keeps the shape only changes memory layout (meta kernels use it for
+    # channels-last outputs); anything else re-indexes arbitrarily
+    out = ctx.out_tensor()
+    if tuple(out.shape) == tuple(ctx.x.shape):
+        return ctx.passthrough()
+    ctx.b.unsupported(ctx, "as_strided that changes the shape")
+
+
+@op("view", "_unsafe_view", "reshape", "_reshape_alias", "view_as", "flatten", "unflatten")
+def _view(ctx):
+    out = ctx.out_tensor()
+    ctx.passthrough(tags=L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape)))
+
+
+@op("permute")
+def _permute(ctx):
+    ctx.passthrough(tags=L.permute_tags(ctx.tags, [d % len(ctx.tags) for d in ctx.a["dims"]]))
+
+
+@op("transpose", "transpose_", "swapaxes", "swapdims")
+def _transpose(ctx):
+    tags = list(ctx.tags)
+    d0, d1 = ctx.a.get("dim0") % len(tags), ctx.a.get("dim1") % len(tags)
+    tags[d0], tags[d1] = tags[d1], tags[d0]
+    ctx.passthrough(tags=tuple(tags))
+
+
+@op("t", "numpy_T", "mT")
+def _t(ctx):
+    ctx.passthrough(tags=tuple(reversed(ctx.tags)) if len(ctx.tags) == 2 else ctx.tags)
+
+
+@op("unsqueeze", "unsqueeze_")
+def _unsqueeze(ctx):
+    d = ctx.a["dim"] % (len(ctx.tags) + 1)
+    ctx.passthrough(tags=ctx.tags[:d] + (None,) + ctx.tags[d:])
+
+
+@op("squeeze", "squeeze_")
+def _squeeze(ctx):
+    out = ctx.out_tensor()
+    ctx.passthrough(tags=L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape)))
+
+
+@op("expand", "expand_as", "broadcast_to")
+def _expand(ctx):
+    out = ctx.out_tensor()
+    extra = out.dim() - len(ctx.tags)
+    tags = (None,) * extra + ctx.tags
+    grown = [t for t, i, o in zip(ctx.tags, ctx.x.shape, out.shape[extra:]) if i == 1 and o > 1 and t is not None]
+    if grown and L.is_standard(ctx.tags, tuple(ctx.x.shape), ctx.naxes):
+        outs = tuple(out.shape[-ctx.naxes:])
+        return ctx.emit("upsample", {"size": outs, "mode": "nearest"}, [ctx.node], tags, short="expand")
+    ctx.passthrough(tags=tags)
+
+
+@op("slice")
+def _slice(ctx):
+    a = ctx.a
+    dim = a["dim"] % len(ctx.tags)
+    tag = ctx.tags[dim]
+    n = ctx.x.shape[dim]
+    start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
+    if not isinstance(tag, int) or (range(*slice(start, end, step).indices(n)) == range(n)):
+        return ctx.passthrough()
+    ctx.emit("slice", _slice_params(ctx, tag, start, end, step), [ctx.node], ctx.tags, short="slice")
+
+
+def _slice_params(ctx, axis, start, end, step):
+    starts = [None] * ctx.naxes
+    stops = [None] * ctx.naxes
+    steps = [1] * ctx.naxes
+    n = None
+    starts[axis] = start
+    stops[axis] = end if end is None or end < 2**62 else None
+    steps[axis] = step
+    del n
+    return {"start": tuple(starts), "stop": tuple(stops), "step": tuple(steps)}
+
+
+@op("select")
+def _select(ctx):
+    dim = ctx.a["dim"] % len(ctx.tags)
+    idx = ctx.a["index"]
+    tag = ctx.tags[dim]
+    tags = ctx.tags[:dim] + ctx.tags[dim + 1:]
+    if not isinstance(tag, int):
+        return ctx.passthrough(tags=tags)
+    idx = idx % ctx.x.shape[dim]
+    ctx.emit("slice", _slice_params(ctx, tag, idx, idx + 1, 1), [ctx.node], tags, short="select")
+
+
+@op("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk", "unbind", "tensor_split")
+def _split(ctx):
+    outs = ctx.out if isinstance(ctx.out, (list, tuple)) else [ctx.out]
+    dim = ctx.a.get("dim", 0) % len(ctx.tags)
+    tag = ctx.tags[dim]
+    keep = ctx.packet != "unbind"
+    tags = ctx.tags if keep else ctx.tags[:dim] + ctx.tags[dim + 1:]
+    if not isinstance(tag, int):
+        for o in outs:
+            ctx.passthrough(tags=tags, out=o)
+        return
+    pos = 0
+    for k, o in enumerate(outs):
+        size = o.shape[dim] if keep else 1
+        ctx.emit("slice", _slice_params(ctx, tag, pos, pos + size, 1), [ctx.node], tags,
+                 short=f"{ctx.short}{k}", out=o)
+        pos += size
+
+
+@op("constant_pad_nd", "reflection_pad1d", "reflection_pad2d", "reflection_pad3d", "replication_pad1d",
+    "replication_pad2d", "replication_pad3d", "_pad_circular", "pad")
+def _pad(ctx):
+    pad = list(ctx.a.get("pad", ctx.a.get("padding")))
+    mode = ("reflect" if ctx.packet.startswith("reflection") else "replicate" if ctx.packet.startswith("replication")
+            else "circular" if "circular" in ctx.packet else ctx.a.get("mode", "constant"))
+    pairs = [(0, 0)] * ctx.naxes
+    nd = len(ctx.tags)
+    touched = False
+    for k in range(len(pad) // 2):
+        d = nd - 1 - k
+        before, after = pad[2 * k], pad[2 * k + 1]
+        if before == 0 and after == 0:
+            continue
+        tag = ctx.tags[d]
+        if isinstance(tag, int):
+            pairs[tag] = (before, after)
+            touched = True
+        elif isinstance(tag, frozenset):
+            if mode != "constant":
+                return ctx.global_over(tag, ctx.tags, f"{mode} padding of scrambled spatial dims")
+    if not touched:
+        return ctx.passthrough()
+    ctx.emit("pad", {"padding": tuple(pairs), "mode": mode}, [ctx.node], ctx.tags, short="pad")
+
+
+@op("roll")
+def _roll(ctx):
+    shifts = list(ctx.a["shifts"])
+    dims = list(ctx.a.get("dims") or [])
+    if not dims:
+        return ctx.global_all("roll of the flattened tensor")
+    node = ctx.node
+    pad = [(0, 0)] * ctx.naxes
+    stop = [None] * ctx.naxes
+    for s, d in zip(shifts, dims):
+        tag = ctx.tags[d % len(ctx.tags)]
+        if isinstance(tag, int):
+            n = ctx.x.shape[d]
+            pad[tag] = (s % n, 0)
+            stop[tag] = n
+        elif isinstance(tag, frozenset):
+            return ctx.passthrough()
+    if all(p == (0, 0) for p in pad):
+        return ctx.passthrough()
+    # roll by s == circular padding by s before, then keep the first n positions
+    padded = ctx.b.add("pad", {"padding": tuple(pad), "mode": "circular"}, [node], "roll_pad", aten=ctx.aten)
+    params = {"start": (None,) * ctx.naxes, "stop": tuple(stop), "step": (1,) * ctx.naxes}
+    ctx.emit("slice", params, [padded], ctx.tags, short="roll")
+
+
+@op("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d", "_upsample_nearest_exact3d", "upsample_linear1d", "upsample_bilinear2d",
+    "upsample_trilinear3d", "upsample_bicubic2d", "_upsample_bilinear2d_aa", "_upsample_bicubic2d_aa")
+def _upsample(ctx):
+    if not _check_layout(ctx, "interpolation"):
+        return
+    a = ctx.a
+    p = ctx.packet
+    if "_aa" in p:
+        return ctx.b.unsupported(ctx, "antialiased interpolation")
+    mode = ("nearest-exact" if "exact" in p else "nearest" if "nearest" in p else "bicubic" if "bicubic" in p
+            else "linear")
+    scales = a.get("scale_factors")
+    if scales is None:
+        keys = [k for k in ("scales_d", "scales_h", "scales_w", "scales") if k in a]
+        vals = [a[k] for k in keys]
+        scales = None if not vals or any(v is None for v in vals) else vals
+    out = ctx.out_tensor()
+    params = {"mode": mode}
+    if mode not in ("nearest", "nearest-exact"):
+        params["align_corners"] = bool(a.get("align_corners", False))
+    if scales is not None and not params.get("align_corners"):
+        params["scale"] = tuple(float(s) for s in _ints_f(scales, ctx.naxes))
+    else:
+        params["size"] = tuple(out.shape[-ctx.naxes:])
+    ctx.emit("upsample", params, [ctx.node], ctx.tags, short="upsample")
+
+
+def _ints_f(v, n):
+    v = list(v)
+    return v * n if len(v) == 1 else v
+
+
+@op("pixel_shuffle")
+def _pixel_shuffle(ctx):
+    if not _check_layout(ctx, "pixel_shuffle"):
+        return
+    r = int(ctx.a["upscale_factor"])
+    # output position o reads input position floor(o / r): nearest upsampling by r
+    ctx.emit("upsample", {"scale": float(r), "mode": "nearest"}, [ctx.node], ctx.tags, short="pixel_shuffle")
+
+
+@op("pixel_unshuffle")
+def _pixel_unshuffle(ctx):
+    if not _check_layout(ctx, "pixel_unshuffle"):
+        return
+    r = int(ctx.a["downscale_factor"])
+    # the feature vector at o gathers the r x r block: a pool with kernel = stride = r
+    ctx.emit("avgpool", {"kernel": r}, [ctx.node], ctx.tags, short="pixel_unshuffle")
+
+
+@op("copy_")
+def _copy(ctx):
+    dst, src = ctx.a["self"], ctx.a["src"]
+    tr = ctx.b.get(src)
+    if tr is None:  # overwritten by untraced data
+        ctx.b.traced.pop(id(dst), None)
+        return
+    if dst._base is None and tuple(dst.shape) == tuple(src.shape):
+        ctx.b.set(dst, tr.node, tr.tags)
+        return
+    _copy_into_region(ctx, dst, tr)
+
+
+def _copy_into_region(ctx, dst, tr):
+    """``base[..., a:b] = src`` (how F.pad's circular mode is built): the region's positions take
+    src's receptive fields, i.e. src constant-padded to the base's size, joined with what the base
+    already held."""
+    base = dst._base
+    offsets = _region_offsets(base, dst)
+    if offsets is None or len(tr.tags) != base.dim():
+        return ctx.b.unsupported(ctx, "copy into a strided or reshaped part of another tensor")
+    pairs = [(0, 0)] * ctx.naxes
+    for d, tag in enumerate(tr.tags):
+        if isinstance(tag, int):
+            pairs[tag] = (offsets[d], base.shape[d] - offsets[d] - dst.shape[d])
+        elif tag is not None and (offsets[d] or base.shape[d] != dst.shape[d]):
+            return ctx.b.unsupported(ctx, "copy into part of a scrambled spatial dim")
+    piece = ctx.b.add("pad", {"padding": tuple(pairs), "mode": "constant"}, [tr.node], "copy_region",
+                      aten=ctx.aten)
+    prev = ctx.b.get(base)
+    node = piece
+    if prev is not None:
+        node = ctx.b.add("add", {}, [prev.node, piece], "copy_merge", aten=ctx.aten)
+    ctx.b.set(base, node, tr.tags)
+
+
+def _region_offsets(base, view):
+    """Per-dim start of a plain slice ``view`` of ``base`` (same rank, same strides), else None."""
+    if view.dim() != base.dim() or tuple(view.stride()) != tuple(base.stride()):
+        return None
+    rem = view.storage_offset() - base.storage_offset()
+    offsets = [0] * base.dim()
+    for d in sorted(range(base.dim()), key=lambda d: -base.stride()[d]):
+        st = base.stride()[d]
+        if st:
+            offsets[d], rem = divmod(rem, st)
+    if rem or any(o + s > b for o, s, b in zip(offsets, view.shape, base.shape)):
+        return None
+    return offsets
+
+
+@op("zero_", "fill_", "normal_", "uniform_", "random_", "bernoulli_", "zeros_like", "ones_like", "empty_like",
+    "full_like", "rand_like", "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "_local_scalar_dense",
+    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "stride", "is_nonzero", "equal")
+def _overwritten(ctx):
+    """Results that do not carry the input's values (fresh tensors, in-place fills)."""
+    out = ctx.out_tensor() if not isinstance(ctx.out, (bool, int, float)) else None
+    if out is not None:
+        ctx.b.traced.pop(id(out), None)
