@@ -11,14 +11,21 @@ from .errors import (
     CycleError,
     ExportError,
     GraphError,
+    MissingDependencyError,
     ParameterError,
+    RenderError,
     RFGraphError,
     ShapeError,
+    SpecError,
     UnsupportedOpError,
 )
 from .frontends.chain import chain
+from .frontends.spec import read_spec, write_spec
 from .record import RF, Branch, Misalignment
 from .render.table import format_table
+from .render.dot import to_dot
+from .render.graphviz import render
+from .render.overlay import overlay
 from .rules import Axis, register_rule, registered_ops
 
 __version__ = "0.1.0"
@@ -28,6 +35,11 @@ __all__ = [
     "Analysis",
     "chain",
     "format_table",
+    "to_dot",
+    "render",
+    "overlay",
+    "read_spec",
+    "write_spec",
     "register_rule",
     "registered_ops",
     "Axis",
@@ -41,6 +53,9 @@ __all__ = [
     "ShapeError",
     "UnsupportedOpError",
     "ExportError",
+    "SpecError",
+    "RenderError",
+    "MissingDependencyError",
 ]
 
 

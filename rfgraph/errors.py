@@ -14,6 +14,9 @@ __all__ = [
     "ShapeError",
     "UnsupportedOpError",
     "ExportError",
+    "SpecError",
+    "RenderError",
+    "MissingDependencyError",
 ]
 
 
@@ -65,3 +68,15 @@ class UnsupportedOpError(RFGraphError):
 
 class ExportError(RFGraphError):
     """A model could not be traced into a graph."""
+
+
+class SpecError(RFGraphError, ValueError):
+    """A graph spec file is malformed (not JSON, wrong structure, unknown node in an edge)."""
+
+
+class RenderError(RFGraphError):
+    """A diagram could not be drawn or written."""
+
+
+class MissingDependencyError(RenderError):
+    """An optional program or package needed for this output is not installed (Graphviz, Pillow)."""

@@ -59,10 +59,30 @@ def max_as_avg():
             setattr(mod, name, fn)
 
 
+_SATURATING = {
+    # activations whose gradient is exactly zero past a threshold would hide parts of the RF
+    torch.nn.ReLU6: torch.nn.ReLU,
+    torch.nn.Hardtanh: torch.nn.ReLU,
+    torch.nn.Hardsigmoid: torch.nn.Sigmoid,
+    torch.nn.Hardswish: torch.nn.SiLU,
+}
+
+
+def _replace_saturating(model):
+    for parent in model.modules():
+        for name, child in list(parent.named_children()):
+            for cls, repl in _SATURATING.items():
+                if isinstance(child, cls):
+                    setattr(parent, name, repl())
+                    break
+
+
 def positive_copy(model, seed=0):
-    """A float64 CPU copy with positive weights scaled by fan-in, zero biases, BN as identity."""
+    """A float64 CPU copy with positive weights scaled by fan-in, zero biases, BN as identity,
+    and saturating activations (ReLU6, hard sigmoid/swish) swapped for smooth ones."""
     gen = torch.Generator().manual_seed(seed)
     m = copy.deepcopy(model).to(torch.float64)
+    _replace_saturating(m)
     m.eval()
     with torch.no_grad():
         for mod in m.modules():
@@ -100,30 +120,29 @@ def capture(model, module_names, x):
 
 
 def support(model, module_name, input_shape, positions, seed=0, call=None):
-    """Gradient support of the features at ``positions`` of ``module_name``'s output.
+    """Gradient support of the features at ``positions`` of ``module_name``'s output (the model's
+    output when ``module_name`` is None): one forward pass, one backward pass per position.
 
     Returns a list (one per position) of boolean arrays over the input's spatial grid.
     """
     gen = torch.Generator().manual_seed(seed + 1)
     x = (torch.rand((1,) + tuple(input_shape), generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    if module_name is None:
+        with max_as_avg():
+            y = call(model, x) if call else model(x)
+    else:
+        outs, _ = capture(model, [module_name], x)
+        y = outs[module_name]
+    if isinstance(y, dict):
+        y = next(iter(y.values()))
+    if isinstance(y, (list, tuple)):
+        y = y[0]
+    w = torch.rand(y.shape[1], generator=gen, dtype=torch.float64) + 0.5
     result = []
-    for pos in positions:
-        x.grad = None
-        if module_name is None:
-            with max_as_avg():
-                y = call(model, x) if call else model(x)
-        else:
-            outs, _ = capture(model, [module_name], x)
-            y = outs[module_name]
-        if isinstance(y, dict):
-            y = next(iter(y.values()))
-        if isinstance(y, (list, tuple)):
-            y = y[0]
-        w = torch.rand(y.shape[1], generator=gen, dtype=torch.float64) + 0.5
+    for k, pos in enumerate(positions):
         idx = (0, slice(None)) + tuple(pos)
-        (y[idx] * w).sum().backward()
-        g = x.grad[0].abs().sum(0).numpy()
-        result.append(g > 0)
+        (g,) = torch.autograd.grad((y[idx] * w).sum(), x, retain_graph=k + 1 < len(positions))
+        result.append((g[0].abs().sum(0) > 0).numpy())
     return result
 
 

@@ -62,9 +62,9 @@ class Builder:
         self.module_outputs = {}
         self.global_ops = {}  # aten op -> count, for the report
         self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
-        self._torch_dir = os.path.dirname(_torch().__file__)
+        self._torch_dir = os.path.dirname(_torch().__file__) + os.sep
         # frames inside torch or rfgraph are not the user's source line
-        self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
         self.leaf = set()
         self.model_root = model_root
 
@@ -88,10 +88,8 @@ class Builder:
 
     def _name(self, short):
         module = self.module_stack[-1]
-        if module in self.leaf and module not in self.names:
-            base = module
-        else:
-            base = f"{module}.{short}" if module else short
+        # a leaf module's op is named after the module (a shared ReLU called again: "relu_1")
+        base = module if module in self.leaf else (f"{module}.{short}" if module else short)
         name, k = base, 0
         while name in self.names:
             k += 1
@@ -308,8 +306,9 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     shapes, naxes = _parse_shapes(model, input_shape)
     builder = Builder(naxes, on_unsupported, model)
     inputs = []
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
     for k, s in enumerate(shapes):
-        x = torch.empty(s, device="meta")
+        x = torch.empty(s, device="meta", dtype=dtype)
         name = "input" if k == 0 else f"input_{k}"
         builder.names.add(name)
         builder.G.add_node(name, op="input", size=tuple(s[2:]))
@@ -349,6 +348,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     G.graph["outputs"] = list(dict.fromkeys(outputs))
     G.graph["shapes"] = {v: s for v, s in builder.shapes.items() if v in keep}
     G.graph["model"] = type(model).__name__
+    G.graph["global_ops"] = dict(builder.global_ops)
     return G
 
 

@@ -113,7 +113,11 @@ def _atoms(shape, tags):
         if size == 1:
             continue
         if isinstance(tag, Merged):
-            out.extend(tag)
+            prod = 1
+            for _, part in tag:
+                prod *= part
+            # a merged dim whose size changed since (a cat added a class token) is just scrambled
+            out.extend(tag) if prod == size else out.append((spatial_axes(tag), size))
         else:
             out.append((tag, size))
     return out

@@ -751,7 +751,14 @@ def _copy_into_region(ctx, dst, tr):
         if isinstance(tag, int):
             pairs[tag] = (offsets[d], base.shape[d] - offsets[d] - dst.shape[d])
         elif tag is not None and (offsets[d] or base.shape[d] != dst.shape[d]):
-            return ctx.b.unsupported(ctx, "copy into part of a scrambled spatial dim")
+            # positions along a scrambled dim have no order to shift: the union of what the base
+            # held and src is an over-approximation, said so in the note
+            prev = ctx.b.get(base)
+            inputs = [tr.node] if prev is None else [prev.node, tr.node]
+            node = ctx.b.add("add" if len(inputs) > 1 else "identity", {}, inputs, "copy_merge", aten=ctx.aten,
+                             note="copy into part of a scrambled spatial dim: union of both (upper bound)")
+            ctx.b.set(base, node, tr.tags)
+            return
     piece = ctx.b.add("pad", {"padding": tuple(pairs), "mode": "constant"}, [tr.node], "copy_region",
                       aten=ctx.aten)
     prev = ctx.b.get(base)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["rows", "format_table", "notes"]
+__all__ = ["rows", "format_table", "notes", "describe"]
 
 COLUMNS = ("node", "op", "n", "jump", "rf", "start", "padding", "notes")
 
@@ -60,8 +60,11 @@ def _cell(v):
     return str(v)
 
 
-def format_table(analysis_or_rows, nodes=None) -> str:
+def format_table(analysis_or_rows, nodes=None, columns=None) -> str:
     """Plain-text table with aligned columns.
+
+    ``columns`` selects and orders the columns (default :data:`COLUMNS`); rows may carry extra
+    keys (e.g. ``module``) that only show when named there.
 
     >>> import rfgraph
     >>> G = rfgraph.chain([("conv1", "conv", 11, 4, 0)], 227)
@@ -70,8 +73,91 @@ def format_table(analysis_or_rows, nodes=None) -> str:
     input  input  227  1     1   0.5    0
     conv1  conv   55   4     11  5.5    0
     """
+    columns = COLUMNS if columns is None else tuple(columns)
     data = analysis_or_rows if isinstance(analysis_or_rows, list) else rows(analysis_or_rows, nodes)
-    cells = [list(COLUMNS)] + [[_cell(r[c]) for c in COLUMNS] for r in data]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    cells = [list(columns)] + [[_cell(r.get(c, "")) for c in columns] for r in data]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
+
+
+def _yes(flags):
+    """Per-axis booleans as one word when the axes agree (None = "per-position")."""
+    words = tuple("per-position" if f is None else "yes" if f else "no" for f in flags)
+    return _cell(_collapse(words))
+
+
+def describe(rec) -> str:
+    """Everything a record says, one ``key  value`` line each (the CLI's ``--at`` view).
+
+    Parameters
+    ----------
+    rec : RF
+        A record, e.g. ``analysis["add"]``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import rfgraph
+    >>> G = rfgraph.chain([("c1", "conv", 3, 2, 1)], 8)
+    >>> print(describe(rfgraph.analyze(G)["c1"]))
+    node        c1
+    op          conv
+    n           4
+    jump        2
+    rf          3
+    start       0.5
+    padding     1
+    exact       yes
+    contiguous  yes
+    global      no
+    feature 0   rows -1..1 (in the input 0..1), cols -1..1 (in the input 0..1)
+    feature 3   rows 5..7 (in the input 5..7), cols 5..7 (in the input 5..7)
+    """
+    lines = [("node", _cell(rec.name)), ("op", rec.op)]
+    if rec.module:
+        lines.append(("module", rec.module))
+    for key in ("n", "jump", "rf", "start", "padding"):
+        lines.append((key, _cell(_collapse(getattr(rec, key)))))
+    lines.append(("exact", _yes(rec.exact)))
+    lines.append(("contiguous", _yes(rec.contiguous)))
+    if any(c is False for c in rec.contiguous):
+        gaps = ["-" if not g else ",".join(f"{lo}" if lo == hi else f"{lo}..{hi}" for lo, hi in g)
+                for g in rec.gaps]
+        lines.append(("gaps", " x ".join(gaps) + " (pixel offsets from the RF's first pixel)"))
+    glob = _yes(rec.is_global)
+    src = sorted({str(g) for g in rec.global_from if g is not None})
+    lines.append(("global", glob + (f" (from {', '.join(src)})" if src else "")))
+    if rec.is_join:
+        lines.append(("join", f"{rec.op} of {len(rec.branches)}, rf range "
+                      + _cell(_collapse(tuple(f"{lo}..{hi}" for lo, hi in rec.rf_range)))))
+        lines.append(("misaligned", "no" if not rec.is_misaligned
+                      else "by " + _cell(_collapse(rec.misalignment)) + " pixels"))
+        for b in rec.branches:
+            lines.append(("  branch", f"{_cell(b.node)}: rf {_cell(_collapse(b.rf))}, start "
+                          f"{_cell(_collapse(b.start))}, offset {_cell(_collapse(b.offset))}"))
+    if rec.note:
+        lines.append(("note", rec.note))
+    if rec.source:
+        lines.append(("source", rec.source))
+    if rec._analysis is not None:
+        # the first and last feature's exact bounds: what the border does to the RF
+        names = ("rows", "cols") if rec.naxes == 2 else tuple(f"axis {a}" for a in range(rec.naxes))
+        for label, i in (("feature 0", 0), (None, -1)):
+            parts = []
+            for ax in range(rec.naxes):
+                lo_u, hi_u = rec.bounds(ax, clip=False)
+                lo_c, hi_c = rec.bounds(ax, clip=True)
+                seen = "nothing" if lo_c[i] < 0 else f"{lo_c[i]}..{hi_c[i]}"
+                parts.append(f"{names[ax]} {lo_u[i]}..{hi_u[i]} (in the input {seen})")
+            idx = "x".join(str(n - 1) for n in rec.n) if label is None else None
+            if label is None and all(n == rec.n[0] for n in rec.n):
+                idx = str(rec.n[0] - 1)
+            if label is None and all(n == 1 for n in rec.n):
+                break
+            lines.append((label or f"feature {idx}", ", ".join(parts)))
+    width = max(len(k) for k, _ in lines)
+    return "\n".join(f"{k.ljust(width)}  {v}".rstrip() for k, v in lines)

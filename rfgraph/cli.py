@@ -1,0 +1,444 @@
+"""The ``rfgraph`` command: argument parsing and I/O only; the work is in the library.
+
+A TARGET is one of
+
+- a graph spec file (``net.json``, see :mod:`rfgraph.frontends.spec`);
+- a torchvision model name (``resnet50`` or ``torchvision:resnet50``), built without weights on
+  the meta device (no memory for weights, no download) and traced with :func:`rfgraph.from_torch`;
+- ``package.module:factory``: the module is imported and ``factory()`` called; it returns a
+  ``networkx.DiGraph`` in rfgraph's schema or a ``torch.nn.Module``. Only this form imports code.
+
+Errors are reported as one line ``rfgraph: error: ...`` with exit status 1 (``--debug`` shows the
+traceback); usage errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import errno
+import importlib
+import math
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main", "load_target"]
+
+DEFAULT_SIZE = 224
+
+_MAIN_EXAMPLES = """\
+examples:
+  rfgraph analyze resnet50                      per-stage table of torchvision's ResNet-50
+  rfgraph analyze net.json --all-nodes --format markdown
+  rfgraph analyze resnet50 --at layer3          one module's receptive field in detail
+  rfgraph render resnet50 -o resnet50.svg       the network as a diagram (needs Graphviz)
+  rfgraph overlay net.json --at conv2 -o rf.svg where three features of conv2 look
+
+TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50)
+or package.module:factory (factory() returns a networkx.DiGraph or a torch.nn.Module).
+"""
+
+_ANALYZE_EXAMPLES = """\
+examples:
+  rfgraph analyze resnet50
+  rfgraph analyze torchvision:densenet121 --input-size 256 --format json
+  rfgraph analyze net.json --all-nodes
+  rfgraph analyze net.json --at add          everything about one node
+  rfgraph analyze resnet50 --at layer2.1     or about one module's output
+"""
+
+_RENDER_EXAMPLES = """\
+examples:
+  rfgraph render net.json -o net.svg
+  rfgraph render resnet152 -o resnet152.svg --depth 1
+  rfgraph render resnet50 -o resnet50.pdf --depth all
+
+The DOT source is always written next to the output (net.dot), even if Graphviz is missing.
+"""
+
+_OVERLAY_EXAMPLES = """\
+examples:
+  rfgraph overlay net.json --at conv2 -o rf.svg
+  rfgraph overlay resnet50 --at layer1 -o layer1.png --feature 0,0 --feature 27,27
+"""
+
+
+class _Failure(Exception):
+    """A user-facing error raised by the CLI itself (bad target, unknown model)."""
+
+
+# -- arguments ---------------------------------------------------------------------------------------
+
+
+def _ints(text, what):
+    try:
+        vals = tuple(int(x) for x in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be comma-separated integers, got {text!r}") from None
+    return vals
+
+
+def _input_size(text):
+    vals = _ints(text, "input size")
+    if len(vals) not in (1, 2) or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"input size must be S or H,W with positive integers, got {text!r}")
+    return vals
+
+
+def _input_shape(text):
+    vals = _ints(text, "input shape")
+    if len(vals) < 2 or min(vals) < 1:
+        raise argparse.ArgumentTypeError(
+            f"input shape must be C,H,W (or C,L / C,T,H,W) with positive integers, got {text!r}")
+    return vals
+
+
+def _depth(text):
+    if text in ("all", "inf"):
+        return math.inf
+    try:
+        d = int(text)
+    except ValueError:
+        d = -1
+    if d < 0:
+        raise argparse.ArgumentTypeError(f"depth must be a non-negative integer or 'all', got {text!r}")
+    return d
+
+
+def _feature(text):
+    return _ints(text, "feature")
+
+
+def _parser():
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's default must not overwrite `rfgraph --debug <command>`
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument("target", metavar="TARGET",
+                        help="spec file (.json), torchvision model name, or package.module:factory")
+    size = target.add_mutually_exclusive_group()
+    size.add_argument("--input-size", type=_input_size, metavar="S",
+                      help=f"input height and width: S or H,W (default {DEFAULT_SIZE} for models; "
+                           "for a spec file, replaces its input size)")
+    size.add_argument("--input-shape", type=_input_shape, metavar="C,H,W",
+                      help="full input shape without the batch, e.g. 3,224,224")
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="rfgraph", formatter_class=fmt, epilog=_MAIN_EXAMPLES,
+        description="Receptive fields of convolutional networks that branch.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    p.add_argument("--debug", action="store_true", default=False, help="show the full traceback on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    a = sub.add_parser("analyze", parents=[common, target], formatter_class=fmt, epilog=_ANALYZE_EXAMPLES,
+                       help="print the receptive field table",
+                       description="Print the receptive field (n, jump, rf, start, padding) of every "
+                                   "stage (top-level module) or node.")
+    a.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table",
+                   help="output format (default: table)")
+    a.add_argument("--at", metavar="NODE_OR_MODULE", help="details of one node or module")
+    a.add_argument("--all-nodes", action="store_true",
+                   help="one row per node (default: one per top-level module when the graph has them)")
+    a.set_defaults(run=_cmd_analyze)
+
+    r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
+                       help="draw the network with its receptive fields (Graphviz)",
+                       description="Draw the network as a diagram annotated with receptive fields.")
+    r.add_argument("-o", "--output", required=True, type=Path, help="output file (.svg, .png, .pdf, .dot)")
+    r.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+                   help="output format (default: from the output's suffix)")
+    r.add_argument("--depth", type=_depth, metavar="N",
+                   help="show modules down to depth N, collapse deeper ones ('all': every node; "
+                        "default: chosen to keep large networks readable)")
+    r.add_argument("--no-fold", dest="fold", action="store_false",
+                   help="do not fold chains of identical blocks into one box")
+    r.set_defaults(run=_cmd_render)
+
+    o = sub.add_parser("overlay", parents=[common, target], formatter_class=fmt, epilog=_OVERLAY_EXAMPLES,
+                       help="draw where a node's features look on the input",
+                       description="Draw the receptive fields of a few output features of one node "
+                                   "on the input grid (SVG; PNG needs Pillow).")
+    o.add_argument("--at", required=True, metavar="NODE_OR_MODULE", help="the node or module to draw")
+    o.add_argument("-o", "--output", required=True, type=Path, help="output file (.svg or .png)")
+    o.add_argument("--feature", action="append", type=_feature, metavar="I,J",
+                   help="output feature index per axis; repeat for several (default: first, centre, last)")
+    o.set_defaults(run=_cmd_overlay)
+    return p
+
+
+def _version():
+    from . import __version__
+
+    return __version__
+
+
+# -- targets -----------------------------------------------------------------------------------------
+
+
+def load_target(target, input_size=None, input_shape=None):
+    """The graph a TARGET names (see the module docstring).
+
+    ``input_size`` is ``(S,)`` or ``(H, W)``; ``input_shape`` is ``(C, ...)``. For models the
+    default is ``(3, 224, 224)``; for a spec file either one replaces every input node's size.
+    """
+    from .frontends.spec import read_spec
+
+    path = Path(target)
+    if target.endswith(".json") or path.is_file():
+        G = read_spec(path)
+        spatial = input_shape[1:] if input_shape else input_size
+        return _resize_inputs(G, spatial) if spatial else G
+    if input_shape is not None:
+        shape = tuple(input_shape)
+    elif input_size is not None:
+        shape = (3,) + (input_size * 2 if len(input_size) == 1 else tuple(input_size))
+    else:
+        shape = (3, DEFAULT_SIZE, DEFAULT_SIZE)
+    prefix, colon, rest = target.partition(":")
+    if not colon and ("/" in target or os.sep in target):
+        # a path, not a model name: say so before spending seconds importing torch
+        raise FileNotFoundError(errno.ENOENT, "no such file", target)
+    if colon and prefix != "torchvision":
+        return _from_factory(prefix, rest, shape, explicit=input_shape is not None or input_size is not None)
+    return _from_torchvision(rest if colon else target, shape)
+
+
+def _resize_inputs(G, spatial):
+    G = G.copy()  # the caller's graph is never modified
+    for v, attrs in G.nodes(data=True):
+        if attrs.get("op") == "input":
+            old = attrs.get("size", ())
+            naxes = len(old) if isinstance(old, (list, tuple)) else 1
+            if len(spatial) == 1:
+                attrs["size"] = tuple(spatial) * naxes
+            elif len(spatial) == naxes:
+                attrs["size"] = tuple(spatial)
+            else:
+                raise _Failure(f"input {v!r} has {naxes} spatial axes; the given size has {len(spatial)}")
+    return G
+
+
+def _trace(model, shape):
+    try:
+        from .frontends.torch import from_torch
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "torchvision"):
+            raise _Failure("this target needs PyTorch: pip install 'rfgraph[torch]'") from None
+        if exc.name == "rfgraph.frontends.torch":
+            raise _Failure("the PyTorch front-end (rfgraph.frontends.torch) is not available in this "
+                           "installation; use a graph spec file instead") from None
+        raise
+    return from_torch(model, shape, on_unsupported="raise")
+
+
+def _from_torchvision(name, shape):
+    try:
+        import torch
+        import torchvision
+    except ModuleNotFoundError:
+        raise _Failure(f"{name!r} is not a file, and torchvision model names need torch and torchvision: "
+                       "pip install 'rfgraph[torch]'") from None
+    known = torchvision.models.list_models()
+    if name.lower() not in known:
+        close = difflib.get_close_matches(name.lower(), known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
+                       "(torchvision.models.list_models() lists them)")
+    # meta device: the architecture without allocating (or downloading) any weights
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name.lower(), weights=None)
+    model.eval()
+    return _trace(model, shape)
+
+
+def _from_factory(module_name, attr, shape, explicit):
+    import networkx as nx
+
+    if not module_name or not attr:
+        raise _Failure(f"expected package.module:factory, got {module_name + ':' + attr!r}")
+    if os.getcwd() not in sys.path:
+        # `rfgraph pkg.mod:f` should find pkg in the current directory, as `python -m` would
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise _Failure(f"cannot import {module_name!r}: {exc}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise _Failure(f"{module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if callable(obj) and not isinstance(obj, nx.DiGraph) and not _is_module(obj):
+        if "torch" in sys.modules:
+            import torch
+
+            with torch.device("meta"):
+                obj = obj()
+        else:
+            obj = obj()
+    if isinstance(obj, nx.DiGraph):
+        if explicit:
+            return _resize_inputs(obj, shape[1:])
+        return obj
+    if _is_module(obj):
+        obj.eval()
+        return _trace(obj, shape)
+    raise _Failure(f"{module_name}:{attr} gave a {type(obj).__name__}; expected a networkx.DiGraph "
+                   "or a torch.nn.Module")
+
+
+def _is_module(obj):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+
+def _analysis(args):
+    from .engine import analyze
+
+    G = load_target(args.target, args.input_size, args.input_shape)
+    return analyze(G)
+
+
+def _resolve(analysis, name):
+    """``(node, module)`` for a node name or a module qualname."""
+    if name in analysis:
+        return name, None
+    for v in analysis.order:
+        if str(v) == name:  # integer node names typed on the command line
+            return v, None
+    try:
+        return analysis.module(name).name, name
+    except KeyError:
+        pass
+    modules = set(analysis.graph.graph.get("module_outputs", {}))
+    for v in analysis.order:
+        m = analysis.graph.nodes[v].get("module")
+        if m:
+            modules.add(m)
+    close = difflib.get_close_matches(name, sorted(map(str, analysis.order)) + sorted(modules), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise _Failure(f"no node or module named {name!r}{hint}")
+
+
+def _stages(analysis):
+    """``{node: label}`` for the per-stage view: inputs, outputs of top-level modules, sinks.
+    None when the graph has no module outputs (then every node is a row)."""
+    outs = analysis.graph.graph.get("module_outputs") or {}
+    top = {}
+    for m, v in outs.items():
+        if isinstance(m, str) and m and "." not in m and v in analysis:
+            top.setdefault(v, []).append(m)
+    if not top:
+        return None
+    labels = {v: "(input)" for v in analysis.inputs}
+    labels.update({v: ", ".join(ms) for v, ms in top.items()})
+    for v in analysis.sinks:
+        labels.setdefault(v, "(output)")
+    pos = {v: i for i, v in enumerate(analysis.order)}
+    return {v: labels[v] for v in sorted(labels, key=pos.__getitem__)}
+
+
+def _cmd_analyze(args, out):
+    from .render.csv import to_csv
+    from .render.json import to_json
+    from .render.markdown import to_markdown
+    from .render.table import COLUMNS, describe, format_table
+
+    analysis = _analysis(args)
+    columns, modules, stages = COLUMNS, None, None
+    if args.at is not None:
+        node, module = _resolve(analysis, args.at)
+        nodes = [node]
+        if module is not None:
+            modules = {module: node}
+        if args.format == "table":
+            head = f"module      {module} (its output is node {node})\n" if module else ""
+            out.write(head + describe(analysis[node]) + "\n")
+            return 0
+    else:
+        stages = None if args.all_nodes else _stages(analysis)
+        nodes = list(analysis.order) if stages is None else list(stages)
+    rows = analysis.table(nodes)
+    if stages is not None:
+        columns = ("stage",) + COLUMNS
+        modules = {label: v for v, label in stages.items() if not label.startswith("(")}
+        for r in rows:
+            r["stage"] = stages[r["node"]]
+    if args.format == "json":
+        out.write(to_json(analysis, nodes=nodes, modules=modules))
+    elif args.format == "markdown":
+        out.write(to_markdown(rows, columns=columns))
+    elif args.format == "csv":
+        out.write(to_csv(rows, columns=columns))
+    else:
+        out.write(format_table(rows, columns=columns) + "\n")
+        mis = analysis.misaligned()
+        if mis:
+            out.write(f"\n{len(mis)} misaligned join{'s' if len(mis) > 1 else ''}: "
+                      + ", ".join(str(m.node) for m in mis[:10]) + (", ..." if len(mis) > 10 else "") + "\n")
+    return 0
+
+
+def _cmd_render(args, out):
+    from .render.graphviz import dot_path_for, render
+
+    analysis = _analysis(args)
+    path = render(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
+    src = dot_path_for(path, args.format)
+    out.write(f"wrote {path}\n" if src == path else f"wrote {path} (DOT source: {src})\n")
+    return 0
+
+
+def _cmd_overlay(args, out):
+    from .render.overlay import overlay
+
+    analysis = _analysis(args)
+    node, _ = _resolve(analysis, args.at)
+    path = overlay(analysis, node, args.output, features=args.feature)
+    out.write(f"wrote {path}\n")
+    return 0
+
+
+# -- entry point -------------------------------------------------------------------------------------
+
+
+def _message(exc) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    elif isinstance(exc, FileNotFoundError) and exc.filename:
+        text = f"no such file: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())  # one line, whatever the message
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 error, 2 usage error)."""
+    from .errors import RFGraphError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args, sys.stdout)
+    except BrokenPipeError:
+        # `rfgraph analyze ... | head`: the reader left; not an error worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except (RFGraphError, _Failure, FileNotFoundError, KeyError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"rfgraph: error: {_message(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug, or an error from user code (a factory, a model's forward)
+        if args.debug:
+            raise
+        print(f"rfgraph: error: {type(exc).__name__}: {_message(exc)} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
