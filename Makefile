@@ -27,6 +27,11 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/python examples/classic_chain.py
 	$(BIN)/python examples/residual_block.py
+	mkdir -p out
+	$(BIN)/rfgraph analyze resnet50
+	$(BIN)/rfgraph render resnet50 -o out/resnet50.svg
+	$(BIN)/rfgraph render inception_v3 --input-size 299 -o out/inception_v3.svg
+	@echo "diagrams written: out/resnet50.svg out/inception_v3.svg (open them in a browser)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
