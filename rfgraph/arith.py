@@ -12,6 +12,7 @@ the input positions it reads ("taps"), and the engine takes min/max over them.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -128,6 +129,22 @@ def dilate_pattern(pattern, a, b, j, k, d, pl):
     return None if len(merged) == 1 else merged
 
 
+def sweep_pattern(pattern, a, b, j, n):
+    """Pixels seen by the union of ``n`` features ``j`` apart (feature 0 seen as ``pattern`` or
+    the contiguous ``[a, b)``), as merged intervals, or None if contiguous.
+
+    >>> sweep_pattern(None, 0, 1, 2, 5)  # every other pixel: a strided slice, then global
+    ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+    >>> sweep_pattern(None, 0, 3, 2, 5) is None
+    True
+    """
+    if pattern is None and (n == 1 or j <= b - a):
+        return None
+    base = pattern if pattern is not None else ((a, b),)
+    merged = merge_intervals([(lo + i * j, hi + i * j) for i in range(n) for lo, hi in base])
+    return None if len(merged) == 1 else merged
+
+
 def convtranspose_out_size(n, k, s, p, output_padding, d):
     """PyTorch's transposed-conv output size.
 
@@ -186,36 +203,52 @@ def _source_scale(n_in, n_out, scale, align_corners):
     return n_in / n_out
 
 
+def _exact_ratio(n_in, n_out, scale, align_corners):
+    """The source scale as an exact fraction (see :func:`_source_scale`)."""
+    if align_corners:
+        return Fraction(n_in - 1, n_out - 1) if n_out > 1 else Fraction(0)
+    if scale is not None and scale > 0:
+        return 1 / Fraction(scale)
+    return Fraction(n_in, n_out)
+
+
 def upsample_taps(n_in, n_out, mode, align_corners, scale):
     """Taps of ``F.interpolate`` (nearest, nearest-exact, (bi/tri)linear, bicubic), exactly.
 
     A tap whose interpolation weight is exactly zero (the sample falls on a pixel) is masked out.
-    Indices are clamped into the input as PyTorch does, so every tap is a real pixel.
+    Indices are clamped into the input as PyTorch does, so every tap is a real pixel. Source
+    coordinates are computed in exact integer/fraction arithmetic where PyTorch's float maths is
+    exact, so a coordinate that falls exactly on a pixel is not rounded to its neighbour.
+
+    >>> [t.tolist() for t, _ in upsample_taps(2, 4, "nearest", False, None)]
+    [[0, 0, 1, 1]]
     """
-    o = np.arange(n_out, dtype=np.float64)
-    sc = _source_scale(n_in, n_out, scale, align_corners)
     last = n_in - 1
-    if mode == "nearest":
-        return [(np.minimum(np.floor(o * sc).astype(np.int64), last), None)]
-    if mode == "nearest-exact":
-        return [(np.minimum(np.floor((o + 0.5) * sc).astype(np.int64), last), None)]
-    x = o * sc if align_corners else sc * (o + 0.5) - 0.5
+    if mode in ("nearest", "nearest-exact"):
+        o = np.arange(n_out, dtype=np.int64)
+        if scale is None:  # PyTorch: floor(o * n_in / n_out), in exact integers here
+            src = (o * n_in) // n_out if mode == "nearest" else ((2 * o + 1) * n_in) // (2 * n_out)
+        else:  # float64 o * (1/scale), as the kernel computes it
+            of = o.astype(np.float64)
+            src = np.floor((of if mode == "nearest" else of + 0.5) * (1.0 / scale)).astype(np.int64)
+        return [(np.minimum(src, last), None)]
+    if n_out == n_in and mode != "bicubic":  # PyTorch copies the input through unchanged
+        return [(np.arange(n_out, dtype=np.int64), None)]
+    ratio = _exact_ratio(n_in, n_out, scale, align_corners)
+    xs = [ratio * o if align_corners else ratio * (2 * o + 1) / 2 - Fraction(1, 2) for o in range(n_out)]
     if mode == "bicubic":
-        x0 = np.floor(x)
-        frac = x - x0
-        x0 = x0.astype(np.int64)
-        nz = frac != 0
+        x0 = np.array([math.floor(x) for x in xs], dtype=np.int64)
+        nz = np.array([x != math.floor(x) for x in xs], dtype=bool)
         taps = [(np.clip(x0, 0, last), None)]
         for off in (-1, 1, 2):
             taps.append((np.clip(x0 + off, 0, last), nz))
         return taps
     # linear family: negative source coordinates clamp to 0
-    x = np.maximum(x, 0.0)
-    x0 = np.floor(x).astype(np.int64)
-    x0 = np.minimum(x0, last)
-    frac = x - x0
+    xs = [max(x, Fraction(0)) for x in xs]
+    x0 = np.array([min(math.floor(x), last) for x in xs], dtype=np.int64)
+    frac = np.array([x - min(math.floor(x), last) > 0 for x in xs], dtype=bool)
     x1 = np.minimum(x0 + 1, last)
-    return [(x0, None), (x1, frac > 0)]
+    return [(x0, None), (x1, frac)]
 
 
 def adaptive_taps(n_in, n_out):

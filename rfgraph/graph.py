@@ -8,6 +8,7 @@ structure. It never mutates the graph.
 
 from __future__ import annotations
 
+import heapq
 import math
 import numbers
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ __all__ = [
     "parse_node",
     "ordered_inputs",
     "topological_order",
+    "check_digraph",
+    "spec_key",
 ]
 
 #: Ops whose output position ``i`` reads a window of input positions (the classic recurrence).
@@ -338,6 +341,68 @@ def parse_node(name, attrs: Mapping[str, Any], naxes: int) -> Spec:
     return Spec(name, op, p)
 
 
+# -- cache keys for parsed specs --------------------------------------------------------------
+# Large networks repeat a handful of layer configurations, so the engine parses each distinct one
+# once. Two nodes may share a parse only if parse_node would give them the same params, so the key
+# must tell apart values that compare equal but parse differently: True == 1 (a bool kernel is an
+# error), 1.0 == 1 (so is a float one). Ints, strings, None and tuples of ints stand for
+# themselves, bools and floats carry their type, other lists and tuples (lists parse like tuples)
+# become tuples tagged _SEQ; any other value (numpy scalars, dicts, ...) makes the node
+# uncacheable: it is parsed on its own.
+
+_KEY_IGNORED = _INFO_ATTRS - {"op"}  # labels and edge order never change a node's parse
+_SEQ = object()  # tags a frozen list/tuple, so it can never equal a frozen scalar
+_INT_ONLY = frozenset({int})
+_INT_STR = frozenset({int, str})
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _freeze(value):
+    t = type(value)
+    if t is tuple:
+        if _INT_ONLY.issuperset(map(type, value)):  # the usual case, e.g. kernel=(1, 7)
+            return value  # cannot equal a tagged form: those start with a type or _SEQ
+        return (_SEQ, *[_freeze(v) for v in value])
+    if t is int or t is str or value is None:
+        return value
+    if t is list:
+        return (_SEQ, *[_freeze(v) for v in value])
+    if t is bool or t is float:
+        return (t, value)
+    raise _Uncacheable
+
+
+def spec_key(attrs: Mapping[str, Any]):
+    """A hashable key such that nodes with equal keys parse to equal params, or None.
+
+    Info attributes (``label``, ``module``, ...) are left out, so nodes differing only in them
+    share a key; None means the node must be parsed on its own (a value of another type).
+
+    >>> spec_key({"op": "conv", "kernel": 3, "label": "c1"}) == spec_key({"op": "conv", "kernel": 3})
+    True
+    >>> spec_key({"op": "conv", "kernel": True}) == spec_key({"op": "conv", "kernel": 1})
+    False
+    >>> spec_key({"op": "conv", "kernel": [1, 3]}) == spec_key({"op": "conv", "kernel": (1.0, 3)})
+    False
+    >>> spec_key({"op": "conv", "kernel": [3]}) is None, spec_key({"op": "conv", "kernel": {3}}) is None
+    (False, True)
+    >>> spec_key({"op": "add"})  # no parameters: a string, never equal to the tuples above
+    'add'
+    """
+    if len(attrs) == 1:  # just the op (identity, add, concat, ...): the op string is the key
+        op = attrs.get("op")
+        if type(op) is str:
+            return op
+    try:
+        return tuple([(k, v if type(v) in _INT_STR else _freeze(v))
+                      for k, v in attrs.items() if k not in _KEY_IGNORED])
+    except _Uncacheable:
+        return None
+
+
 def _check_window_padding(name, op, p):
     if p["padding"] == "same":
         return
@@ -367,17 +432,75 @@ def ordered_inputs(G: nx.DiGraph, node) -> list:
 
 
 def topological_order(G: nx.DiGraph) -> list:
-    """Nodes in a topological order, or :class:`CycleError` naming a node on the cycle."""
+    """Nodes in a topological order, or :class:`CycleError` naming a node on the cycle.
+
+    Among the nodes ready at each step the one added to the graph first comes first
+    (networkx's ``lexicographical_topological_sort`` keyed by insertion order), so tables follow
+    the order nodes were added.
+
+    >>> G = nx.DiGraph()
+    >>> G.add_nodes_from("abcd")
+    >>> G.add_edges_from([("c", "b"), ("a", "d")])
+    >>> topological_order(G)  # b waits for c, then comes before d
+    ['a', 'c', 'b', 'd']
+    """
+    return topological_order_info(G)[0]
+
+
+def check_digraph(G) -> None:
+    """A :class:`GraphError` unless ``G`` is a networkx DiGraph (and not a multigraph)."""
     if not isinstance(G, nx.DiGraph):
         raise GraphError(f"expected a networkx.DiGraph, got {type(G).__name__}")
     if G.is_multigraph():
         raise GraphError("multigraphs are not supported: use a DiGraph (an identity node can split a double edge)")
-    try:
-        # Kahn's algorithm that prefers insertion order, so tables follow the order nodes were added.
-        rank = {v: i for i, v in enumerate(G)}
-        return list(nx.lexicographical_topological_sort(G, key=rank.__getitem__))
-    except nx.NetworkXUnfeasible:
+
+
+def topological_order_info(G: nx.DiGraph) -> tuple[list, bool]:
+    """:func:`topological_order` and whether it is simply the insertion order."""
+    check_digraph(G)
+    # The adjacency dicts themselves: networkx's views cost a call per lookup.
+    pred, succ = G._pred, G._succ
+    order = _insertion_order_if_topological(pred)
+    if order is not None:
+        return order, True
+    order = _smallest_ready_first(pred, succ)
+    if order is None:
         cycle = nx.find_cycle(G)
         path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
         raise CycleError(f"the graph has a cycle ({path}); a network must be a DAG", node=cycle[0][0],
                          op=G.nodes[cycle[0][0]].get("op")) from None
+    return order, False
+
+
+def _insertion_order_if_topological(pred) -> list | None:
+    """The nodes in insertion order if every edge points forward in it, else None.
+
+    Front-ends and builders add nodes after their inputs, so this O(V+E) check is the common
+    case; when it holds, insertion order is exactly what the smallest-ready-first sort returns.
+    """
+    seen = set()
+    add, covers = seen.add, seen.issuperset
+    for v, p in pred.items():
+        if p and not covers(p):
+            return None
+        add(v)
+    return list(pred)
+
+
+def _smallest_ready_first(pred, succ) -> list | None:
+    """Kahn's algorithm taking, among ready nodes, the one inserted first (a heap of insertion
+    ranks); the same order as ``nx.lexicographical_topological_sort(G, key=rank)``. None on a
+    cycle."""
+    nodes = list(pred)
+    rank = {v: i for i, v in enumerate(nodes)}
+    waiting = {v: len(p) for v, p in pred.items()}
+    ready = [i for i, v in enumerate(nodes) if not waiting[v]]  # ascending: already a heap
+    order = []
+    while ready:
+        v = nodes[heapq.heappop(ready)]
+        order.append(v)
+        for w in succ[v]:
+            waiting[w] -= 1
+            if not waiting[w]:
+                heapq.heappush(ready, rank[w])
+    return order if len(order) == len(nodes) else None

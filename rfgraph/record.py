@@ -56,8 +56,10 @@ class RF:
     padding : tuple
         Effective padding: how far feature 0's RF reaches before input pixel 0, ``rf/2 - start``.
     is_global : tuple of bool
-        Every feature depends on the whole input along this axis (a global op upstream, or an RF
-        that covers the input for every feature).
+        Every feature really reads every input pixel along this axis (after a global op such as
+        global pooling or attention, or once the RF covers the input). Checked on the exact
+        per-feature pixel sets, so a pixel that no path reads (a stride skipping the border) or a
+        hole keeps it False. Computed on first access.
     global_from : tuple
         The node from which a global op made this axis global (None otherwise).
     exact : tuple of bool
@@ -84,7 +86,6 @@ class RF:
     rf: tuple
     start: tuple
     padding: tuple
-    is_global: tuple
     global_from: tuple
     exact: tuple
     contiguous: tuple
@@ -96,6 +97,13 @@ class RF:
     module: Optional[str] = None
     source: Optional[str] = None
     _analysis: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def is_global(self) -> tuple:
+        """Per axis: every feature really reads every input pixel (computed on first access)."""
+        if self._analysis is None:
+            raise ValueError("this record is detached from its analysis")
+        return self._analysis.is_global(self.name)
 
     @property
     def naxes(self) -> int:

@@ -23,7 +23,7 @@ from . import arith
 from .errors import ParameterError, ShapeError
 from .graph import JOIN_OPS, WINDOW_OPS
 
-__all__ = ["Axis", "Out", "Rule", "register_rule", "get_rule", "is_registered", "registered_ops"]
+__all__ = ["Axis", "Out", "Rule", "settle_global", "register_rule", "get_rule", "is_registered", "registered_ops"]
 
 
 class Axis:
@@ -50,6 +50,12 @@ class Axis:
     def __repr__(self):
         return (f"Axis(n={self.n}, j={self.j}, a={self.a}, b={self.b}, pattern={self.pattern}, "
                 f"glob={self.glob!r}, exact={self.exact})")
+
+
+def settle_global(axes: tuple) -> tuple:
+    """Hook applied to every rule's output (kept for the fast paths). A global axis needs no
+    resetting: its jump is 0, so every op below it keeps the union hull as it is."""
+    return axes
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,67 @@ def _window(spec, inputs):
 
 for _op in WINDOW_OPS:
     register_rule(_op, _window, taps=_window_taps, doc=_window.__doc__)
+
+
+def window_plan(params):
+    """A fast version of :func:`_window` for these params, or None.
+
+    Large networks repeat a few layer configurations, so the engine makes one plan per distinct
+    params and applies it to every node that has them: ``plan(inputs[0])`` gives the node's axes,
+    already settled (:func:`settle_global`). Plans cover explicit padding without ``ceil_mode``.
+    A plan returns None (the engine then calls the rule) when the input is too small or anything
+    else is unusual, so errors stay the rule's. Same arithmetic in the same order as the rule,
+    so the results are identical, types included.
+    """
+    if params["padding"] == "same" or params["ceil_mode"]:
+        return None
+    axes = tuple(
+        (k, s, d, pl, pr, ke, ke - 1 - pl, k == 1 and s == 1 and pl == 0 and pr == 0)
+        for k, s, d, (pl, pr), ke in zip(
+            params["kernel"], params["stride"], params["dilation"], params["padding"],
+            (arith.effective_kernel(k, d) for k, d in zip(params["kernel"], params["dilation"])))
+    )
+    dilate = arith.dilate_pattern
+    naxes = len(axes)
+    all_unit = all(ax[-1] for ax in axes)
+
+    def plan(inputs):
+        try:
+            if len(inputs) != naxes:
+                return None
+            if all_unit:  # a 1x1 stride-1 conv: the input's state itself, as on unit axes below
+                for x in inputs:
+                    if not (x.pattern is None and type(x.n) is type(x.j) is type(x.a) is type(x.b) is int):
+                        break
+                else:
+                    return inputs
+            out = []
+            glob = False
+            for (k, s, d, pl, pr, ke, right, unit), x in zip(axes, inputs):
+                j, pattern = x.j, x.pattern
+                if unit and pattern is None and type(x.n) is type(j) is type(x.a) is type(x.b) is int:
+                    # 1 wide, stride 1, unpadded (a 1x1 conv's axis): the rule would rebuild the
+                    # same axis (with integers, n, j, a and b come out unchanged), so keep it
+                    out.append(x)
+                    continue
+                span = x.n + pl + pr - ke
+                if span < 0:
+                    return None
+                a, b = x.a, x.b
+                if pattern is None and (k == 1 or d * j <= b - a):
+                    pass  # contiguous stays contiguous (dilate_pattern's own shortcut)
+                elif x.exact:
+                    pattern = dilate(pattern, a, b, j, k, d, pl)
+                else:
+                    pattern = None
+                if x.glob is not None:
+                    glob = True
+                out.append(Axis(span // s + 1, j * s, a - pl * j, b + right * j, pattern, x.glob, x.exact, x.size))
+            return settle_global(tuple(out)) if glob else tuple(out)
+        except Exception:  # odd values from a user rule upstream: the rule says what is wrong
+            return None
+
+    return plan
 
 
 # --- pointwise ---------------------------------------------------------------------------
@@ -345,7 +412,8 @@ def _slice(spec, inputs):
 
 @_builtin("global")
 def _global(spec, inputs):
-    """Every output feature depends on the whole input along the given axes."""
+    """Every output feature sees the union of what all input features see, along the given axes:
+    the hull of feature 0's RF through the last feature's, with jump 0 (features do not move)."""
     p = spec.params
     out = []
     for ax, x in enumerate(inputs[0]):
@@ -354,7 +422,8 @@ def _global(spec, inputs):
             continue
         n = x.n if p["size"] is None else p["size"][ax]
         glob = x.glob if x.glob is not None else spec.name
-        out.append(Axis(n, x.j * x.n / n, 0, x.size, None, glob, True, x.size))
+        pattern = arith.sweep_pattern(x.pattern, x.a, x.b, x.j, x.n) if x.exact else None
+        out.append(Axis(n, 0, x.a, x.b + (x.n - 1) * x.j, pattern, glob, x.exact, x.size))
     return tuple(out)
 
 
@@ -379,7 +448,19 @@ def _join(spec, inputs):
         size = xs[0].size
         glob = next((x.glob for x in xs if x.glob is not None), None)
         if glob is not None:
-            out.append(Axis(n, max(x.j for x in xs if x.n == n), 0, size, None, glob, True, size))
+            # a global input: every feature sees its union plus the others' feature at that position;
+            # the summary is the union over all positions, exact when the global hull contains it
+            ga = min(x.a for x in xs if x.glob is not None)
+            gb = max(x.b for x in xs if x.glob is not None)
+            a = min(x.a for x in xs)
+            b = max(x.b + (x.n - 1) * x.j for x in xs)
+            exact = all(x.exact for x in xs) and a >= ga and b <= gb
+            pieces = []
+            for x in xs:
+                swept = arith.sweep_pattern(x.pattern, x.a, x.b, x.j, x.n) if exact else None
+                pieces.extend(swept if swept is not None else ((x.a, x.b + (x.n - 1) * x.j),))
+            merged = arith.merge_intervals(pieces) if exact else ()
+            out.append(Axis(n, 0, a, b, merged if len(merged) > 1 else None, glob, exact, size))
             mis.append(0.0)
             continue
         full = [x for x in xs if x.n == n]
@@ -407,5 +488,46 @@ def _join(spec, inputs):
 
 for _op in JOIN_OPS:
     register_rule(_op, _join, arity=(1, None), doc=_join.__doc__)
+
+
+def join_fast(inputs):
+    """:func:`_join` for the common case, or None: every input has the same ``n`` and ``j`` on
+    every axis, none is global and all are exact. Returns ``(axes, misalignment)``, identical to
+    the rule's (min and max keep the first of equal values, as the builtins do)."""
+    out, mis = [], []
+    try:
+        for xs in zip(*inputs, strict=True):  # per axis, the inputs' states
+            x0 = xs[0]
+            n, j, a, b = x0.n, x0.j, x0.a, x0.b
+            lo = hi = (a + b) / 2  # smallest and largest branch centre
+            for x in xs:
+                if x.n != n or x.j != j or x.glob is not None or not x.exact:
+                    return None
+                xa, xb = x.a, x.b
+                if xa < a:
+                    a = xa
+                if xb > b:
+                    b = xb
+                c = (xa + xb) / 2
+                if c < lo:
+                    lo = c
+                if c > hi:
+                    hi = c
+            for x in xs:
+                if x.pattern is None and x.a == a and x.b == b:
+                    pattern = None  # one contiguous input spans the hull: so does the union
+                    break
+            else:
+                pieces = []
+                for x in xs:
+                    pieces.extend(x.pattern if x.pattern is not None else ((x.a, x.b),))
+                merged = arith.merge_intervals(pieces)
+                pattern = None if len(merged) == 1 else merged
+            out.append(Axis(n, j, a, b, pattern, None, True, x0.size))
+            mis.append(hi - lo)
+    except Exception:  # inputs with different numbers of axes, odd values: the rule decides
+        return None
+    return tuple(out), tuple(mis)
+
 
 BUILTIN_OPS = frozenset(_REGISTRY)

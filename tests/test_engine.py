@@ -169,7 +169,10 @@ def test_squeeze_excitation_is_global():
     assert a["pool"].n == (1, 1) and a["pool"].is_global == (True, True)
     rec = a["scale"]
     assert rec.n == (16, 16) and rec.is_global == (True, True) and rec.global_from == ("pool", "pool")
-    assert a["after"].is_global == (True, True) and a["after"].rf == (16, 16)
+    # global: the union of c's 16 features, [-1, 2) swept by 15 -> [-1, 17): rf 18, start 8,
+    # jump 0 (features do not move); the mul and the conv after it keep that union
+    assert a["pool"].rf == (18, 18) and a["pool"].jump == (0, 0) and a["pool"].start == (8, 8)
+    assert a["after"].is_global == (True, True) and a["after"].rf == (18, 18)
     lo, hi = a["after"].bounds(0)
     assert (lo == 0).all() and (hi == 15).all()
 
@@ -227,3 +230,20 @@ def test_user_rule_registration():
     lo, hi = rec.bounds(0)
     # feature 0 reads pixel -1, which is padding: it sees nothing (-1, -1); feature 1 sees pixel 0
     assert lo.tolist()[:2] == [-1, 0] and hi.tolist()[:2] == [-1, 0]
+
+
+def test_fpn_nearest_upsample_is_misaligned_position_by_position():
+    # coarse: 1x1 stride 2 -> feature m centred at 0.5 + 2m; nearest x2 -> fine i reads m = i // 2,
+    # centred at 0.5 + 2*(i//2); lateral 1x1 stride 1 -> 0.5 + i. Odd i differ by 1 pixel; i = 0 does
+    # not, so feature 0's summary alone would miss it.
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(16,))
+    G.add_node("coarse", op="conv", kernel=1, stride=2)
+    G.add_node("up", op="upsample", scale=2, mode="nearest")
+    G.add_node("lateral", op="conv", kernel=1)
+    G.add_node("add", op="add")
+    G.add_edges_from([("x", "coarse"), ("coarse", "up"), ("up", "add"), ("x", "lateral"), ("lateral", "add")])
+    a = rfgraph.analyze(G)
+    assert a["add"].misalignment == (1,)
+    [m] = a.misaligned()
+    assert m.node == "add" and m.offsets == (1,)

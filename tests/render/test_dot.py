@@ -14,7 +14,8 @@ from model_graphs import densenet_like, resnet_like
 # Derivations (input 16x16, start 0.5, jump 1):
 #   a: k2, padding (0, 1): rf 2, start 0.5 + (1/2 - 0) = 1.  b: k 1x3, padding 0x1: rf 1x3, start 0.5.
 #   add: H hull [0,2) centre 1 -> a offset 0, b -0.5; W hull [-1,2) centre 0.5 -> a +0.5, b 0.
-#   pool: global, rf = input 16.  dil: k3 d2 p2 -> ke 5, rf 5, sees pixels {0, 2, 4}: gaps 1, 3.
+#   pool: global: the union of add's 16 features, jump 0. H: [0,2) swept by 15 -> [0,17): rf 17,
+#   start 8.5; W: [-1,2) -> [-1,17): rf 18, start 8.  dil: k3 d2 p2 -> ke 5, rf 5, sees pixels {0, 2, 4}: gaps 1, 3.
 # Fill classes (rf / 16): x 1/16 -> #9ecae1; a, b, add 1/8..3/16 -> #6baed6; dil 5/16 -> #4292c6.
 GOLDEN = r"""digraph rfgraph {
   graph [rankdir=TB, newrank=true, fontname="Helvetica", fontsize=11, labelloc=t, label="receptive fields, input 16x16, 6 nodes, 1 misaligned join"];
@@ -27,7 +28,7 @@ GOLDEN = r"""digraph rfgraph {
     "b" [label="b\nconv k1x3 p0x1\nn 16  jump 1\nrf 1x3  start 0.5", fillcolor="#6baed6"];
     "add" [label="add\nadd of 2, branch rf 1..2x2..3\nn 16  jump 1\nrf 2x3  start 1x0.5\na: rf 2 (offset 0x0.5)\nb: rf 1x3 (offset -0.5x0)\nMISALIGNED by 0.5", shape="hexagon", style="filled", fillcolor="#6baed6", color="#d62728", penwidth="2.5"];
   }
-  "pool" [label="pool\nglobal\nn 1  jump 16\nrf 16  start 8\nGLOBAL (from pool)", fillcolor="#08519c", fontcolor="white", color="#6a3d9a", penwidth="2.5"];
+  "pool" [label="pool\nglobal\nn 1  jump 0\nrf 17x18  start 8.5x8\nGLOBAL (from pool)", fillcolor="#08519c", fontcolor="white", color="#6a3d9a", penwidth="2.5"];
   "dil" [label="dil\nconv k3 p2 d2\nn 16  jump 1\nrf 5  start 0.5\nRF gaps at offsets 1,3", style="rounded,filled,dashed", fillcolor="#4292c6"];
   "x" -> "a";
   "x" -> "b";

@@ -73,7 +73,8 @@ def test_overlay_of_a_join_and_a_global_node(make_graph):
     svg = overlay_svg(rfgraph.analyze(G), "m")
     lines = texts(svg)
     assert "global: every feature sees the whole input" in lines
-    assert "feature (0, 0): rows 0..11; cols 0..11; centre (6, 6)" in lines
+    # the union of c's features reaches one pixel of padding on each side; it sees all 12
+    assert "feature (0, 0): rows -1..12 (sees 0..11); cols -1..12 (sees 0..11); centre (6, 6)" in lines
 
 
 def test_bad_features_and_axes(make_graph):

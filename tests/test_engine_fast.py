@@ -1,0 +1,386 @@
+"""The engine's speed-ups give the same results as the plain rules.
+
+The engine parses each distinct parameter set once (a cache keyed by ``spec_key``), takes fast
+paths for identity, window and join nodes, propagates in insertion order when that is
+topological, and pauses the garbage collector while it runs. These tests check that none of it
+changes a result, an error or the order.
+"""
+
+import gc
+import random
+import sys
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import rfgraph
+from rfgraph import rules
+from rfgraph.graph import parse_node, spec_key, topological_order
+from rfgraph.rules import Axis, join_fast, settle_global, window_plan
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import scaling  # noqa: E402
+
+
+def axis_tuple(x):
+    """Every field of an Axis, with types, so 2 and 2.0 differ."""
+    fields = (x.n, x.j, x.a, x.b, x.pattern, x.glob, x.exact, x.size)
+    return tuple((type(f).__name__, f) for f in fields)
+
+
+def same_axes(xs, ys):
+    return [axis_tuple(x) for x in xs] == [axis_tuple(y) for y in ys]
+
+
+# -- the spec cache -------------------------------------------------------------------------------
+
+
+def conv_chain(*attr_dicts, size=(16, 16)):
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=size)
+    prev = "x"
+    for i, attrs in enumerate(attr_dicts):
+        G.add_node(f"c{i}", **attrs)
+        G.add_edge(prev, f"c{i}")
+        prev = f"c{i}"
+    return G
+
+
+@pytest.mark.parametrize("good, bad", [
+    ({"kernel": 1}, {"kernel": True}),              # True == 1, but a bool kernel is an error
+    ({"kernel": 3}, {"kernel": 3.0}),               # 3.0 == 3, but a float kernel is an error
+    ({"kernel": (1, 3)}, {"kernel": (1.0, 3)}),     # inside a tuple too
+    ({"kernel": 3, "padding": ((1, 1), (1, 1))}, {"kernel": 3, "padding": ((True, 1), (1, 1))}),
+])
+def test_cache_does_not_accept_an_equal_value_of_another_type(good, bad):
+    G = conv_chain({"op": "conv", **good}, {"op": "conv", **bad})
+    with pytest.raises(rfgraph.ParameterError) as err:
+        rfgraph.analyze(G)
+    assert err.value.node == "c1"
+
+
+def test_cache_keeps_ceil_mode_bool_apart_from_int():
+    G = conv_chain({"op": "maxpool", "kernel": 2, "ceil_mode": True},
+                   {"op": "maxpool", "kernel": 2, "ceil_mode": 1})
+    with pytest.raises(rfgraph.ParameterError, match="ceil_mode"):
+        rfgraph.analyze(G)
+
+
+def test_cache_does_not_leak_between_different_params():
+    # same op, params differing in one entry: each node gets its own numbers
+    G = conv_chain({"op": "conv", "kernel": 3, "padding": 1},
+                   {"op": "conv", "kernel": 3, "padding": 1, "label": "same params, other label"},
+                   {"op": "conv", "kernel": 5, "padding": 2},
+                   {"op": "conv", "kernel": [3, 3], "padding": [1, 1]},
+                   {"op": "conv", "kernel": (3, 1), "padding": (1, 0)},
+                   {"op": "conv", "kernel": 3, "padding": 1, "dilation": 2})
+    a = rfgraph.analyze(G)
+    assert [a[f"c{i}"].rf for i in range(6)] == [(3, 3), (5, 5), (9, 9), (11, 11), (13, 11), (17, 15)]
+    # nodes sharing a parsed spec still have their own name in it
+    for v in G:
+        assert a._spec(v).name == v
+    assert spec_key(G.nodes["c0"]) == spec_key(G.nodes["c1"]) != spec_key(G.nodes["c2"])
+
+
+def test_shared_spec_errors_name_the_failing_node():
+    # identical valid convs: the third one finds its input too small (16 -> 12 -> 8 -> 4 -> 0)
+    G = conv_chain(*[{"op": "conv", "kernel": 5}] * 5)
+    with pytest.raises(rfgraph.ShapeError) as err:
+        rfgraph.analyze(G)
+    assert err.value.node == "c3"
+
+
+def test_shared_spec_global_names_its_own_node():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8, 8))
+    for b in ("g1", "g2"):
+        G.add_node(b, op="global")
+        G.add_edge("x", b)
+    a = rfgraph.analyze(G)
+    assert a["g1"].global_from == ("g1", "g1") and a["g2"].global_from == ("g2", "g2")
+
+
+def test_uncacheable_values_still_parse():
+    # numpy ints are valid integers but not cache keys: each such node is parsed on its own
+    G = conv_chain({"op": "conv", "kernel": np.int64(3), "padding": 1},
+                   {"op": "conv", "kernel": 3, "padding": np.int64(1)})
+    assert spec_key(G.nodes["c0"]) is None
+    assert rfgraph.analyze(G)["c1"].rf == (5, 5)
+
+
+def test_spec_key_ignores_only_info_attributes():
+    base = {"op": "conv", "kernel": 3}
+    assert spec_key(base) == spec_key({**base, "module": "m", "source": "s", "note": "n", "info": 1})
+    assert spec_key(base) != spec_key({**base, "stride": 1})  # an explicit default is another key
+    assert spec_key(base) != spec_key({**base, "op": "maxpool"})
+    assert spec_key({"op": "add"}) != spec_key({"op": "mul"})
+    assert spec_key({"op": "conv", "kernel": [1, [2]]}) != spec_key({"op": "conv", "kernel": [1, 2]})
+
+
+# -- fast paths against the rules ------------------------------------------------------------------
+
+
+def random_axis(rng, glob_ok=True):
+    j = rng.choice([1, 2, 4, 0.5, 1.5])
+    a = rng.choice([0, -1, -3, 0.5, -2.5])
+    b = a + rng.choice([1, 2, 3, 7])
+    n = rng.randint(1, 30)
+    size = 32
+    exact = rng.random() < 0.8
+    pattern = None
+    if exact and rng.random() < 0.2:
+        pattern = ((a, a + 1), (b - 1, b)) if b - a > 2 else None
+    glob = None
+    if glob_ok and rng.random() < 0.15:
+        glob, a, b, pattern, exact = "g", 0, size, None, True
+    return Axis(n, j, a, b, pattern, glob, exact, size)
+
+
+def test_window_plan_matches_the_rule():
+    rng = random.Random(0)
+    checked = 0
+    for _ in range(3000):
+        naxes = rng.choice([1, 2, 3])
+        attrs = {"op": rng.choice(["conv", "maxpool", "avgpool"]),
+                 "kernel": tuple(rng.choice([1, 1, 2, 3, 5]) for _ in range(naxes)),
+                 "stride": tuple(rng.choice([1, 1, 2, 3]) for _ in range(naxes))}
+        if attrs["op"] != "avgpool" and rng.random() < 0.3:
+            attrs["dilation"] = tuple(rng.choice([1, 2, 3]) for _ in range(naxes))
+        ke = [d * (k - 1) + 1 for k, d in zip(attrs["kernel"], attrs.get("dilation", (1,) * naxes))]
+        limit = [e - 1 if attrs["op"] == "conv" else e // 2 for e in ke]
+        attrs["padding"] = tuple((rng.randint(0, m), rng.randint(0, m)) for m in limit)
+        spec = parse_node("v", attrs, naxes)
+        plan = window_plan(spec.params)
+        assert plan is not None
+        x = tuple(random_axis(rng) for _ in range(naxes))
+        fast = plan(x)
+        try:
+            slow = settle_global(rules._window(spec, [x]))
+        except rfgraph.ShapeError:
+            assert fast is None  # too small: the plan leaves the error to the rule
+            continue
+        assert fast is not None and same_axes(fast, slow), (attrs, x)
+        checked += 1
+    assert checked > 2000
+
+
+def test_window_plan_of_a_1x1_conv_keeps_the_state_only_when_unchanged():
+    rng = random.Random(3)
+    plan = window_plan(parse_node("v", {"op": "conv", "kernel": 1}, 2).params)
+    spec = parse_node("v", {"op": "conv", "kernel": 1}, 2)
+    kept = 0
+    for _ in range(500):
+        x = (random_axis(rng), random_axis(rng))
+        fast = plan(x)
+        assert same_axes(fast, settle_global(rules._window(spec, [x])))
+        kept += fast is x
+    assert kept > 50  # integer jumps, no holes: the input's state itself
+
+
+def test_window_plan_declines_same_padding_and_ceil_mode():
+    assert window_plan(parse_node("v", {"op": "conv", "kernel": 3, "padding": "same"}, 2).params) is None
+    assert window_plan(parse_node("v", {"op": "maxpool", "kernel": 3, "ceil_mode": True}, 2).params) is None
+
+
+def test_join_fast_matches_the_rule():
+    rng = random.Random(1)
+    taken = 0
+    for _ in range(3000):
+        naxes = rng.choice([1, 2])
+        k = rng.randint(1, 4)
+        n = rng.randint(1, 5)
+        inputs = []
+        for _ in range(k):
+            axes = []
+            for _ in range(naxes):
+                x = random_axis(rng, glob_ok=rng.random() < 0.3)
+                if rng.random() < 0.9:  # mostly joinable: same n and j
+                    x = Axis(n, 2, x.a, x.b, x.pattern, x.glob, x.exact, x.size)
+                axes.append(x)
+            inputs.append(tuple(axes))
+        spec = parse_node("v", {"op": rng.choice(["add", "mul", "concat"])}, naxes)
+        fast = join_fast(inputs)
+        try:
+            slow = rules._join(spec, inputs)
+        except rfgraph.ShapeError:
+            assert fast is None
+            continue
+        if fast is None:
+            continue
+        taken += 1
+        axes, mis = fast
+        assert same_axes(axes, slow.axes) and mis == slow.misalignment and not slow.note
+        assert [type(m) for m in mis] == [type(m) for m in slow.misalignment]
+    assert taken > 300
+
+
+def test_replaced_builtin_rule_is_used_not_the_fast_path():
+    G = conv_chain({"op": "conv", "kernel": 3, "padding": 1}, {"op": "identity"})
+    calls = []
+
+    def conv_twice(spec, inputs):
+        calls.append(spec.name)
+        return rules._window(spec, [rules._window(spec, inputs)])
+
+    def identity_shift(spec, inputs):
+        calls.append(spec.name)
+        return tuple(Axis(x.n, x.j, x.a + 1, x.b + 1, x.pattern, x.glob, x.exact, x.size) for x in inputs[0])
+
+    saved = {op: rules.get_rule(op) for op in ("conv", "identity")}
+    try:
+        rfgraph.register_rule("conv", conv_twice, taps=saved["conv"].taps, replace=True)
+        rfgraph.register_rule("identity", identity_shift, replace=True)
+        a = rfgraph.analyze(G)
+        assert calls == ["c0", "c1"]
+        assert a["c0"].rf == (5, 5) and a["c1"].start == (1.5, 1.5)
+    finally:
+        for op, rule in saved.items():
+            rules._REGISTRY[op] = rule
+    assert rfgraph.analyze(G)["c1"].rf == (3, 3)
+
+
+# -- order -------------------------------------------------------------------------------------
+
+
+def test_order_prefers_insertion_order():
+    G = nx.DiGraph()
+    G.add_nodes_from(["a", "b", "c", "d", "e"])
+    G.add_edges_from([("c", "b"), ("a", "d"), ("e", "a")])
+    rank = {v: i for i, v in enumerate(G)}
+    expected = list(nx.lexicographical_topological_sort(G, key=rank.__getitem__))
+    assert topological_order(G) == expected == ["c", "b", "e", "a", "d"]
+
+
+def test_order_matches_networkx_on_random_dags():
+    rng = random.Random(2)
+    for _ in range(200):
+        n = rng.randint(1, 40)
+        names = list(range(n))
+        rng.shuffle(names)
+        G = nx.DiGraph()
+        G.add_nodes_from(names)
+        G.add_edges_from((u, v) for u in range(n) for v in range(u + 1, n) if rng.random() < 0.1)
+        rank = {v: i for i, v in enumerate(G)}
+        assert topological_order(G) == list(nx.lexicographical_topological_sort(G, key=rank.__getitem__))
+
+
+def test_analysis_order_when_nodes_come_before_their_inputs():
+    G = nx.DiGraph()
+    G.add_node("c2", op="conv", kernel=3)
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("c1", op="conv", kernel=3)
+    G.add_edges_from([("x", "c1"), ("c1", "c2")])
+    a = rfgraph.analyze(G)
+    assert a.order == ["x", "c1", "c2"] and a["c2"].rf == (5,)
+
+
+def test_errors_come_in_topological_order_not_insertion_order():
+    # both convs are invalid; c1 comes first in the topological order though it was added last
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("c2", op="conv", kernel=0)
+    G.add_node("c1", op="conv", kernel=-1)
+    G.add_edges_from([("x", "c1"), ("c1", "c2")])
+    with pytest.raises(rfgraph.ParameterError) as err:
+        rfgraph.analyze(G)
+    assert err.value.node == "c1"
+
+
+def test_a_cycle_is_reported_before_a_node_error():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("bad", op="conv", kernel=True)
+    G.add_node("a", op="identity")
+    G.add_node("b", op="identity")
+    G.add_edges_from([("x", "bad"), ("bad", "a"), ("a", "b"), ("b", "a")])
+    with pytest.raises(rfgraph.CycleError):
+        rfgraph.analyze(G)
+    G = nx.DiGraph([("a", "b"), ("b", "a")])  # and before "no input node"
+    with pytest.raises(rfgraph.CycleError):
+        rfgraph.analyze(G)
+
+
+def test_first_input_in_topological_order_sets_the_size():
+    G = nx.DiGraph()
+    G.add_node("a", op="input", size=(16,))
+    G.add_node("b", op="input", size=(8,))
+    G.add_node("c", op="conv", kernel=3)
+    G.add_edge("b", "c")
+    with pytest.raises(rfgraph.ShapeError) as err:
+        rfgraph.analyze(G)
+    assert err.value.node == "b" and "differs from (16,) of input 'a'" in str(err.value)
+    # not in insertion order: a conv added before its input
+    G = nx.DiGraph()
+    G.add_node("c", op="conv", kernel=3)
+    G.add_node("b", op="input", size=(8,))
+    G.add_node("a", op="input", size=(8,))
+    G.add_edge("b", "c")
+    a = rfgraph.analyze(G)
+    assert a.order == ["b", "c", "a"] and a.inputs == ["b", "a"] and a["c"].n == (6,)
+
+
+def test_join_inputs_follow_the_edge_index():
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("c3", op="conv", kernel=3, padding=1)
+    G.add_node("c1", op="conv", kernel=1)
+    G.add_node("cat", op="concat")
+    G.add_edges_from([("x", "c3"), ("x", "c1")])
+    G.add_edge("c3", "cat", index=1)
+    G.add_edge("c1", "cat", index=0)
+    assert [b.node for b in rfgraph.analyze(G)["cat"].branches] == ["c1", "c3"]
+
+
+def test_graph_views_analyse_like_copies():
+    G = scaling.inception_graph(40)
+    G.add_node("orphan", op="identity")  # not reachable: dropped by the view below
+    view = G.subgraph([v for v in G if v != "orphan"])
+    a, b = rfgraph.analyze(view), rfgraph.analyze(nx.DiGraph(view))
+    assert a.order == b.order
+    assert [r.as_dict() for r in a.records()] == [r.as_dict() for r in b.records()]
+    with pytest.raises(rfgraph.GraphError, match="no inputs"):
+        rfgraph.analyze(G)
+
+
+# -- garbage collector -------------------------------------------------------------------------
+
+
+def test_gc_state_is_restored():
+    assert gc.isenabled()
+    rfgraph.analyze(rfgraph.chain([("c", "conv", 3, 1, 1)], 8))
+    assert gc.isenabled()
+    with pytest.raises(rfgraph.ParameterError):
+        rfgraph.analyze(rfgraph.chain([("c", "conv", 0, 1, 1)], 8))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        rfgraph.analyze(rfgraph.chain([("c", "conv", 3, 1, 1)], 8))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    # objects the caller froze stay frozen
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        rfgraph.analyze(rfgraph.chain([("c", "conv", 3, 1, 1)], 8))
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+
+
+# -- the benchmark's graphs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", sorted(scaling.SHAPES))
+def test_benchmark_graphs(shape):
+    G = scaling.SHAPES[shape](1000)
+    assert G.number_of_nodes() == 1000
+    a = rfgraph.analyze(G)
+    recs = a.records()
+    assert all(r.n == (56, 56) for r in recs[3:])  # the stem takes 224 to 56, then it stays
+    assert not a.misaligned()
+    # the RF grows with depth and stays a box (the inception union is its 3x3 branch's box)
+    last = recs[-1]
+    assert min(last.rf) > 1000 and last.contiguous == (True, True)
