@@ -12,7 +12,7 @@ else
 TORCH_PKGS := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench bench-zoo bench-peers clean
 
 install: $(STAMP)
 
@@ -41,6 +41,14 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/scaling.py
+
+# the torchvision zoo (classification, one process) and the side-by-side with torchscan and
+# gradient support; results in benchmarks/results/
+bench-zoo: $(STAMP)
+	$(BIN)/python benchmarks/zoo.py
+
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

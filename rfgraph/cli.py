@@ -34,6 +34,7 @@ examples:
   rfgraph analyze resnet50 --at layer3          one module's receptive field in detail
   rfgraph render resnet50 -o resnet50.svg       the network as a diagram (needs Graphviz)
   rfgraph overlay net.json --at conv2 -o rf.svg where three features of conv2 look
+  rfgraph zoo --models 'resnet*'                the final RF of torchvision models, one row each
 
 TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50)
 or package.module:factory (factory() returns a networkx.DiGraph or a torch.nn.Module).
@@ -61,6 +62,20 @@ _OVERLAY_EXAMPLES = """\
 examples:
   rfgraph overlay net.json --at conv2 -o rf.svg
   rfgraph overlay resnet50 --at layer1 -o layer1.png --feature 0,0 --feature 27,27
+"""
+
+
+_ZOO_EXAMPLES = """\
+examples:
+  rfgraph zoo                                   every classification model at its usual input size
+  rfgraph zoo --models resnet18,resnet50
+  rfgraph zoo --family all --format json > zoo.json
+  rfgraph zoo --models 'vgg*' --input-size 320
+  rfgraph zoo --models 'efficientnet_b*' --verify   check against gradient support (CPU, slower)
+
+Models are built with weights=None on the meta device: nothing is downloaded and no memory is
+allocated for weights. --verify builds each model for real (float64) and measures its receptive
+field by gradient support; models too large for the machine are skipped with the reason.
 """
 
 
@@ -166,7 +181,39 @@ def _parser():
     o.add_argument("--feature", action="append", type=_feature, metavar="I,J",
                    help="output feature index per axis; repeat for several (default: first, centre, last)")
     o.set_defaults(run=_cmd_overlay)
+
+    z = sub.add_parser("zoo", parents=[common], formatter_class=fmt, epilog=_ZOO_EXAMPLES,
+                       help="the receptive field of every torchvision model",
+                       description="Trace and analyse torchvision's models: the final feature map's RF, "
+                                   "jump, start and padding, whether it is global, RF per stage, nodes, "
+                                   "misaligned joins and timings; optionally checked by gradient support.")
+    z.add_argument("--family", default="classification",
+                   choices=("classification", "segmentation", "detection", "video", "optical_flow", "all"),
+                   help="model family (default: classification)")
+    z.add_argument("--models", metavar="PATTERN",
+                   help="glob pattern(s) on model names, comma-separated (e.g. 'resnet*,vgg16')")
+    z.add_argument("--input-size", type=_positive, metavar="N",
+                   help="input height and width for every model (default: each model's usual size)")
+    z.add_argument("--verify", action="store_true",
+                   help="measure each model's RF by gradient support and report differences")
+    z.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                   help="models in parallel, in N worker processes (default 1)")
+    z.add_argument("--format", choices=("table", "markdown", "json"), default="table",
+                   help="output format (default: table)")
+    z.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress line on stderr (it is shown only on a terminal anyway)")
+    z.set_defaults(run=_cmd_zoo)
     return p
+
+
+def _positive(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
 
 
 def _version():
@@ -247,9 +294,10 @@ def _from_torchvision(name, shape):
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
                        "(torchvision.models.list_models() lists them)")
+    from .frontends.torch import meta_model
+
     # meta device: the architecture without allocating (or downloading) any weights
-    with torch.device("meta"):
-        model = torchvision.models.get_model(name.lower(), weights=None)
+    model = meta_model(torchvision.models.get_model, name.lower(), weights=None)
     model.eval()
     return _trace(model, shape)
 
@@ -402,6 +450,69 @@ def _cmd_overlay(args, out):
     node, _ = _resolve(analysis, args.at)
     path = overlay(analysis, node, args.output, features=args.feature)
     out.write(f"wrote {path}\n")
+    return 0
+
+
+class _Progress:
+    """``[k/N] model`` on one stderr line, rewritten with a carriage return."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.width = 0
+
+    def __call__(self, k, n, entry):
+        text = f"[{k}/{n}] {entry.label}" if entry is not None else f"[{k}/{n}] done"
+        self.stream.write("\r" + text.ljust(self.width))
+        self.stream.flush()
+        self.width = len(text)
+
+    def close(self):
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+
+
+def _cmd_zoo(args, out):
+    try:
+        from . import zoo
+        from .frontends import torch as _  # noqa: F401 - fail early without torch
+        entries = zoo.list_zoo(args.family, args.models, args.input_size)
+    except ModuleNotFoundError as exc:
+        if exc.name in ("torch", "torchvision"):
+            raise _Failure("rfgraph zoo needs torch and torchvision: pip install 'rfgraph[torch]'") from None
+        raise
+    if not entries:
+        family = "" if args.family == "all" else f"{args.family} "
+        raise _Failure(f"no {family}model matches {args.models!r} (torchvision.models.list_models() lists them)")
+    progress = _Progress(sys.stderr) if args.progress and sys.stderr.isatty() else None
+    try:
+        rows, info = zoo.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    if args.format == "json":
+        info["machine"] = zoo.machine()
+        out.write(zoo.to_json(rows, info))
+    elif args.format == "markdown":
+        info["machine"] = zoo.machine()
+        out.write(zoo.to_markdown(rows, info))
+    else:
+        out.write(zoo.format_rows(rows, verified=args.verify) + "\n")
+        ok = [r for r in rows if r.ok]
+        out.write(f"\n{len(ok)} of {len(rows)} models analysed in {info['wall_s']:.1f} s"
+                  + (f", peak RSS {info['peak_rss_mb']:.0f} MB" if info.get("peak_rss_mb") else "") + "\n")
+        if args.verify:
+            for r in rows:
+                for m in r.verify.get("mismatches", []):
+                    out.write(f"mismatch: {r.model}: {m}\n")
+    failed = [r.model for r in rows if not r.ok]
+    if failed:
+        raise _Failure(f"{len(failed)} of {len(rows)} models failed: {', '.join(failed[:5])}"
+                       f"{', ...' if len(failed) > 5 else ''} (see the error column)")
+    bad = [r.model for r in rows if r.verify.get("status") in ("mismatch", "error")]
+    if bad:
+        raise _Failure(f"gradient support disagrees with rfgraph (or the check failed) for {len(bad)} "
+                       f"model{'s' if len(bad) > 1 else ''}: {', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''}")
     return 0
 
 

@@ -172,6 +172,9 @@ def _record_outputs(builder, qual, output):
         tr = builder.get(output)
         if tr is not None:
             builder.module_outputs[qual] = tr.node
+            if tr.node not in builder.shapes and L.is_standard(tr.tags, tuple(output.shape), builder.naxes):
+                # a module that ends in a permute back to (N, C, H, W) (Swin): its output is a map
+                builder.shapes[tr.node] = tuple(output.shape[-builder.naxes:])
     elif isinstance(output, dict):
         for k, v in output.items():
             _record_outputs(builder, f"{qual}.{k}" if qual else str(k), v)
@@ -192,11 +195,114 @@ def _make_tracer(builder):
     class Tracer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            out = func(*args, **kwargs)
+            out = _meta_call(func, args, kwargs)
             handle(builder, func, args, kwargs, out)
             return out
 
     return Tracer()
+
+
+# -- memoised meta kernels ------------------------------------------------------------------------
+# Many meta kernels are Python decompositions (batch norm, every elementwise op through
+# torch._refs): they cost 0.1-3 ms per call, most of a trace. On meta tensors an op's output
+# metadata is a pure function of its inputs' metadata and its non-tensor arguments, and networks
+# repeat the same shapes block after block, so functional ops (no mutation, no aliasing, fresh
+# Tensor outputs, only meta tensor arguments) are run once per distinct signature and replayed
+# with empty_strided. Measured on the classification zoo: see benchmarks/results/zoo.md.
+_META_CACHE = {}
+_META_CACHE_MAX = 200_000
+_CACHEABLE = {}
+_SCALARS = (int, float, bool, str, type(None))
+_ENUMS = None
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+def _sig(x, Tensor):
+    """A hashable signature of an argument: tensors by metadata, scalars by type and value."""
+    t = type(x)
+    if t is int or t is str or x is None:
+        return x
+    if t is tuple or t is list:
+        return (t, *[y if type(y) is int else _sig(y, Tensor) for y in x])
+    if t is float or t is bool:
+        return (t, x)  # 1, 1.0 and True hash alike but promote differently
+    if isinstance(x, Tensor):
+        if not x.is_meta:  # a real tensor's values may matter (CPU index tensors)
+            raise _Uncacheable
+        return (x.dtype, x.shape, x.stride())
+    if isinstance(x, (list, tuple)):  # torch.Size
+        return (tuple, *[_sig(y, Tensor) for y in x])
+    if isinstance(x, _SCALARS):
+        return (t, x)
+    global _ENUMS
+    if _ENUMS is None:
+        torch = _torch()
+        _ENUMS = (torch.dtype, torch.device, torch.memory_format, torch.layout)
+    if isinstance(x, _ENUMS):
+        return x
+    raise _Uncacheable
+
+
+def _cacheable(func):
+    ok = _CACHEABLE.get(func)
+    if ok is None:
+        s = func._schema
+        ok = _CACHEABLE[func] = (bool(s.returns) and not s.is_mutable
+                                 and all(str(r.type) == "Tensor" and r.alias_info is None for r in s.returns))
+    return ok
+
+
+def _bn_no_training(args, kwargs, torch):
+    """Eval-mode batch norm's meta outputs without its Python decomposition (3 ms a call): the
+    output is laid out like the input, mean and invstd are per channel (pinned by a test against
+    the real meta kernel). None when the arguments are not the plain case."""
+    x = args[0] if args else None
+    if kwargs or not isinstance(x, torch.Tensor) or not x.is_meta or x.dim() < 2:
+        return None
+    if len(args) == 8:  # native_batch_norm(input, weight, bias, mean, var, training, momentum, eps)
+        if args[5] is not False or args[3] is None or args[4] is None:
+            return None
+    elif len(args) != 7:  # _native_batch_norm_legit_no_training: no `training`
+        return None
+    stats = [a for a in args[1:5] if a is not None]
+    if x.dtype not in (torch.float32, torch.float64) or any(
+            not isinstance(a, torch.Tensor) or not a.is_meta or a.dtype != x.dtype or tuple(a.shape) != (x.shape[1],)
+            for a in stats):
+        return None
+    c = x.shape[1]
+    return (torch.empty_like(x), torch.empty((c,), dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=x.dtype, device="meta"))
+
+
+def _meta_call(func, args, kwargs):
+    """``func(*args, **kwargs)`` on meta tensors, replayed from a cache when possible."""
+    if not _cacheable(func):
+        return func(*args, **kwargs)
+    torch = _torch()
+    if func in (torch.ops.aten._native_batch_norm_legit_no_training.default, torch.ops.aten.native_batch_norm.default):
+        out = _bn_no_training(args, kwargs, torch)
+        if out is not None:
+            return out
+    Tensor = torch.Tensor
+    try:
+        key = (func, _sig(args, Tensor), _sig(tuple(kwargs.items()), Tensor) if kwargs else None)
+        hit = _META_CACHE.get(key)
+    except (_Uncacheable, TypeError):  # TypeError: an unhashable argument
+        return func(*args, **kwargs)
+    if hit is not None:
+        multi, specs = hit
+        outs = tuple(torch.empty_strided(shape, stride, dtype=dtype, device="meta") for shape, stride, dtype in specs)
+        return outs if multi else outs[0]
+    out = func(*args, **kwargs)
+    outs = out if isinstance(out, tuple) else (out,)
+    if all(type(o) is Tensor and o.is_meta for o in outs):
+        if len(_META_CACHE) >= _META_CACHE_MAX:
+            _META_CACHE.clear()
+        _META_CACHE[key] = (isinstance(out, tuple), tuple((tuple(o.shape), o.stride(), o.dtype) for o in outs))
+    return out
 
 
 def _parse_shapes(model, input_shape):
@@ -401,8 +507,38 @@ def meta_model(factory, *args, **kwargs):
     """
     torch = _torch()
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _skip_meta_init():
             return factory(*args, **kwargs)
     except NotImplementedError:
-        with _params_on_meta():
+        with _params_on_meta(), _skip_meta_init():
             return factory(*args, **kwargs)
+
+
+@contextmanager
+def _skip_meta_init():
+    """While a model is built, ``torch.nn.init`` functions return meta tensors untouched.
+
+    Initialising a meta tensor has nothing to do, yet random fills run Python reference kernels
+    on meta (``trunc_normal_`` is ``uniform_``, ``erfinv_``, ``mul_``, ``add_``, ``clamp_``): they
+    were three quarters of building the classification zoo (10.7 s of 80 models, now 2.6 s).
+    """
+    torch = _torch()
+    init = torch.nn.init
+    saved = {n: getattr(init, n) for n in dir(init)
+             if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))}
+
+    def skip(fn):
+        def wrapper(tensor, *args, **kwargs):
+            if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+                return tensor
+            return fn(tensor, *args, **kwargs)
+
+        return wrapper
+
+    for n, fn in saved.items():
+        setattr(init, n, skip(fn))
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(init, n, fn)

@@ -1,0 +1,108 @@
+"""rfgraph.zoo: model list, summary rows, final feature map, verification and output formats.
+
+The zoo-wide sweep is marked slow (``make test-all``); the figures live in benchmarks/results/.
+"""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from rfgraph import zoo  # noqa: E402
+
+
+def test_list_zoo_patterns_and_sizes():
+    names = [e.name for e in zoo.list_zoo("classification", "resnet1*,vgg11")]
+    assert names == ["resnet101", "resnet152", "resnet18", "vgg11"]
+    [inc] = zoo.list_zoo("classification", "inception_v3")
+    assert inc.input_shape == (3, 299, 299)
+    [r] = zoo.list_zoo("classification", "resnet18", input_size=320)
+    assert r.input_shape == (3, 320, 320)
+    assert len(zoo.list_zoo("classification")) == 80
+    with pytest.raises(ValueError, match="unknown family"):
+        zoo.list_zoo("audio")
+
+
+@pytest.fixture(scope="module")
+def resnet18_row():
+    [entry] = zoo.list_zoo("classification", "resnet18")
+    return zoo.summarize(entry)
+
+
+def test_summarize_resnet18(resnet18_row):
+    row = resnet18_row
+    assert row.ok, row.error
+    # layer4 of ResNet-18: 7x7 stem /2 (rf 7), maxpool 3/2 (11), then 3x3 convs at jumps 4, 8, 16,
+    # 32 (layer1: +4*2*2=16 -> 27; layer2: +2*4 +3*8*2... = 99 - see the classic table) -> 435
+    assert (row.module, row.n, row.rf, row.jump) == ("layer4", (7, 7), (435, 435), (32, 32))
+    # start 0.5: the centre of feature 0 is pixel 0's centre; padding = rf/2 - start = 217
+    assert row.start == (0.5, 0.5) and row.padding == (217, 217)
+    assert row.is_global == (False, False) and row.global_from == ""
+    assert row.out_global_from == "avgpool" and row.misaligned == 0 and row.nodes == 69
+    stages = {m: (rf, jump, g) for m, rf, jump, g in row.stages}
+    assert stages["layer1"] == ((43, 43), (4, 4), False)
+    assert stages["layer4"] == ((435, 435), (32, 32), False) and stages["fc"][2] is True
+    assert row.trace_s > 0 and row.analyze_s > 0
+
+
+def test_final_map_skips_the_head():
+    # VGG's adaptive 7x7 average pool resizes for the classifier: the final map is `features`
+    [vgg] = zoo.list_zoo("classification", "vgg11")
+    row = zoo.summarize(vgg)
+    assert (row.module, row.rf, row.jump) == ("features", (150, 150), (32, 32))
+    # EfficientNet's squeeze-and-excitation makes the final map global, and says from where
+    [eff] = zoo.list_zoo("classification", "efficientnet_b0")
+    row = zoo.summarize(eff)
+    assert row.module == "features" and row.is_global == (True, True)
+    # global: the union of all features' RFs, which reaches into the padding (>= the input)
+    assert row.global_from == "features.1.0.block.1.avgpool" and row.rf[0] >= 224 and row.jump == (0, 0)
+
+
+def test_outputs(resnet18_row):
+    info = {"wall_s": 1.0, "jobs": 1, "peak_rss_mb": 700.0, "machine": zoo.machine(), "command": "rfgraph zoo"}
+    md = zoo.to_markdown([resnet18_row], info)
+    assert "## classification" in md and "| resnet18 | 224x224 | layer4 | 7 | 435 | 32 | 0.5 | 217 | no |" in md
+    assert "- **resnet18**: conv1 7/2, bn1 7/2, relu 7/2, maxpool 11/4, layer1 43/4" in md
+    doc = json.loads(zoo.to_json([resnet18_row], info))
+    assert doc["models"][0]["rf"] == [435, 435] and doc["info"]["command"] == "rfgraph zoo"
+    text = zoo.format_rows([resnet18_row])
+    assert text.splitlines()[0].split()[:5] == ["model", "input", "final", "map", "n"]
+
+
+def test_run_reports_time_and_memory():
+    entries = zoo.list_zoo("classification", "squeezenet1_1")
+    seen = []
+    rows, info = zoo.run(entries, progress=lambda k, n, e: seen.append((k, n, e.name)))
+    assert seen == [(0, 1, "squeezenet1_1")] and rows[0].ok
+    assert rows[0].peak_rss_mb > 0 and info["peak_rss_mb"] >= rows[0].peak_rss_mb and info["wall_s"] > 0
+
+
+def test_verify_against_gradient_support():
+    # SqueezeNet 1.1: its final map is the 1x1 conv classifier (13x13 at 224, rf 207, jump 16), so
+    # the check runs at 288 where the support is interior
+    [entry] = zoo.list_zoo("classification", "squeezenet1_1")
+    row = zoo.summarize(entry)
+    v = zoo.verify(entry, row)
+    assert v["status"] == "ok", v
+    [check] = v["checks"]
+    assert v["input"] == [3, 288, 288] and check["module"] == "classifier.2" and all(check["interior"])
+    (lo, hi), _ = check["measured"]
+    assert hi - lo + 1 == row.rf[0] == 207
+
+
+def test_verify_skips_what_does_not_fit():
+    [entry] = zoo.list_zoo("classification", "resnet18")
+    row = zoo.summarize(entry)
+    v = zoo.verify(entry, row, max_activation_bytes=2**20)
+    assert v["status"] == "skipped" and "GB of float64 activations > 0 GB" in v["reason"]
+    v = zoo.verify(entry, row, max_param_bytes=2**20)
+    assert v["status"] == "skipped" and "12M parameters" in v["reason"]
+
+
+@pytest.mark.slow
+def test_whole_classification_zoo_is_analysed():
+    rows, info = zoo.run(zoo.list_zoo("classification"))
+    assert [r.model for r in rows if not r.ok] == []
+    assert all(r.rf and r.module for r in rows)
