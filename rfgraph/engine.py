@@ -387,13 +387,11 @@ class Analysis:
         # would have filled): look at every feature's pixels
         return bool(self._pixels(v, ax).all())
 
-    def _pixels(self, node, axis):
-        """Boolean matrix (features x input pixels) of what each feature really reads along
-        ``axis``; only built for the rare question "does every feature read every pixel?" on
-        axes without an exact summary, so it is cached separately and computed on demand."""
-        cache = self._pixel_cache
-        if (node, axis) in cache:
-            return cache[(node, axis)]
+    def _uncached(self, node, axis, cache) -> list:
+        """``node`` and its ancestors not yet in ``cache``, in topological order.
+
+        Iterative (deep chains exceed Python's recursion limit).
+        """
         todo, stack, seen = [], [node], set()
         while stack:
             v = stack.pop()
@@ -402,8 +400,18 @@ class Analysis:
             seen.add(v)
             todo.append(v)
             stack.extend(self._inputs(v))
-        pos = {v: i for i, v in enumerate(self.order)}
-        for v in sorted(todo, key=pos.__getitem__):
+        pos = {v: i for i, v in enumerate(self.order)} if len(todo) > 64 else None
+        todo.sort(key=(pos.__getitem__ if pos else self.order.index))
+        return todo
+
+    def _pixels(self, node, axis):
+        """Boolean matrix (features x input pixels) of what each feature really reads along
+        ``axis``; only built for the rare question "does every feature read every pixel?" on
+        axes without an exact summary, so it is cached separately and computed on demand."""
+        cache = self._pixel_cache
+        if (node, axis) in cache:
+            return cache[(node, axis)]
+        for v in self._uncached(node, axis, cache):
             cache[(v, axis)] = self._pixels_one(v, axis)
         return cache[(node, axis)]
 
@@ -459,18 +467,7 @@ class Analysis:
         key = (node, axis)
         if key in cache:
             return cache[key]
-        # Iterative post-order over the uncached ancestors (deep chains exceed Python's recursion).
-        todo, stack, seen = [], [node], set()
-        while stack:
-            v = stack.pop()
-            if v in seen or (v, axis) in cache:
-                continue
-            seen.add(v)
-            todo.append(v)
-            stack.extend(self._inputs(v))
-        pos = {v: i for i, v in enumerate(self.order)} if len(todo) > 64 else None
-        todo.sort(key=(pos.__getitem__ if pos else self.order.index))
-        for v in todo:
+        for v in self._uncached(node, axis, cache):
             cache[(v, axis)] = self._exact_one(v, axis)
         return cache[key]
 
