@@ -240,7 +240,11 @@ def machine() -> dict:
                 mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
     except OSError:
         pass
-    return {"cores": os.cpu_count(), "cpu": cpu, "memory": mem,
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min, when the run started)"
+    except OSError:
+        load = "?"
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory": mem, "load average": load,
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "networkx": nx.__version__, "numpy": np_version, "rfgraph": rfgraph.__version__,
             "platform": platform.platform(),
