@@ -14,7 +14,7 @@ import numpy as np
 import networkx as nx
 
 from .errors import GraphError, RFGraphError, ShapeError
-from .graph import OPS, Spec, check_digraph, parse_node, spec_key, topological_order_info
+from .graph import JOIN_OPS, OPS, Spec, check_digraph, parse_node, spec_key, topological_order_info
 from .record import RF, Branch, Misalignment, num
 from . import rules
 from .rules import Axis, Out, get_rule, join_fast, settle_global, window_plan
@@ -428,7 +428,7 @@ class Analysis:
                 return ins[0]
             return np.broadcast_to(ins[0].any(axis=0), (x.n, N))
         rule = get_rule(spec.op)
-        if rule.arity[1] != 1:
+        if spec.op in JOIN_OPS:
             out = np.zeros((x.n, N), dtype=bool)
             for m in ins:
                 out |= np.broadcast_to(m, (x.n, N))
@@ -491,7 +491,7 @@ class Analysis:
             return (np.full(n, parts[0].min(), dtype=np.int64), np.full(n, parts[1].max(), dtype=np.int64),
                     np.full(n, lo_c, dtype=np.int64), np.full(n, hi_c, dtype=np.int64))
         rule = get_rule(spec.op)
-        if rule.arity[1] != 1:  # a join: union (min/max), broadcasting size-1 inputs
+        if spec.op in JOIN_OPS:  # a join: union (min/max), broadcasting size-1 inputs
             parts = [self._bounds_cache[(u, axis)] for u in preds]
             return tuple(np.minimum.reduce([np.broadcast_to(p[i], (n,)) for p in parts]) if i % 2 == 0
                          else np.maximum.reduce([np.broadcast_to(p[i], (n,)) for p in parts])
@@ -499,7 +499,7 @@ class Analysis:
         u = preds[0]
         y = self._states[u][axis]
         lo_u_in, hi_u_in, lo_c_in, hi_c_in = self._bounds_cache[(u, axis)]
-        if rule.taps is None:
+        if rule.taps is None:  # (also a user rule with several inputs: its summary is all we have)
             # user rule without an index map: follow its affine summary
             i = np.arange(n, dtype=np.float64) * x.j
             lo = np.floor(x.a + i).astype(np.int64)

@@ -247,3 +247,21 @@ def test_fpn_nearest_upsample_is_misaligned_position_by_position():
     assert a["add"].misalignment == (1,)
     [m] = a.misaligned()
     assert m.node == "add" and m.offsets == (1,)
+
+
+def test_user_rule_with_two_inputs_and_no_taps():
+    # a user "pick the first" op of two inputs of different sizes: its bounds follow its summary
+    from rfgraph.rules import Axis
+
+    def first(spec, inputs):
+        return inputs[0]
+
+    rfgraph.register_rule("test_first_of_two", first, arity=(2, 2), replace=True)
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(8,))
+    G.add_node("big", op="conv", kernel=3, padding=1)
+    G.add_node("small", op="conv", kernel=3, stride=2)
+    G.add_node("f", op="test_first_of_two")
+    G.add_edges_from([("x", "big"), ("x", "small"), ("big", "f"), ("small", "f")])
+    lo, hi = rfgraph.analyze(G)["f"].bounds(0)
+    assert lo.tolist() == [0, 0, 1, 2, 3, 4, 5, 6] and hi.tolist() == [1, 2, 3, 4, 5, 6, 7, 7]
