@@ -106,12 +106,15 @@ def run_model(name, input_size, repeat, max_seconds):
         G = from_torch(meta, shape)
         a = analyze(G)
         node, module = zoo.final_map(a, G)
+        a[node].is_global  # part of the answer (computed on first access)
         return a, G, node, module
 
     (a, G, node, module), t_rf = _best(rfgraph_once, repeat)
     rec = a[node]
+    glob = next((g for g in rec.global_from if g is not None), None)
     row.update(module=module, rfgraph={"rf": rec.rf[0], "jump": rec.jump[0], "start": rec.start[0],
-                                       "is_global": all(rec.is_global), "seconds": round(t_rf, 4)})
+                                       "is_global": all(rec.is_global), "global_from": glob,
+                                       "seconds": round(t_rf, 4)})
 
     # torchscan, on the same meta model
     with warnings.catch_warnings():
@@ -183,7 +186,8 @@ def to_markdown(rows, info):
            "All numbers are at the **final feature map** (the output of the last module that is still a "
            "spatial map: `features` of AlexNet/VGG/MobileNet/EfficientNet/DenseNet, `layer4` of a ResNet, "
            "`inception5b` of GoogLeNet), along the height axis (the models are square).", "",
-           "- **rfgraph**: `from_torch` on the meta device + `analyze`.",
+           "- **rfgraph**: `from_torch` on the meta device + `analyze` + the final map's record "
+           "(`is_global` included).",
            "- **torchscan column**: the \"Receptive field\" value torchscan "
            f"{info.get('torchscan', '')} reports for the last layer of that module: each module's own "
            "window, not a cumulative receptive field.",
@@ -204,9 +208,10 @@ def to_markdown(rows, info):
             out.append(f"| {r['model']} | ERROR: {r['error']} | | | | | | |")
             continue
         g, t, tr = r["rfgraph"], r["torchscan"], r["truth"]
-        rfg = "global" if g["is_global"] and g["rf"] == r["input"][-1] else f"{v(g['rf'])} / {v(g['jump'])}"
-        if g["is_global"] and rfg != "global":
-            rfg += " (covers input)"
+        if g.get("global_from"):
+            rfg = f"global (from {g['global_from']})"
+        else:
+            rfg = f"{v(g['rf'])} / {v(g['jump'])}" + (" (covers input)" if g["is_global"] else "")
         if "rf" in tr:
             truth = f"{tr['rf']} / {tr['jump']}"
         elif tr.get("covers"):

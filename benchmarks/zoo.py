@@ -63,8 +63,14 @@ went into PyTorch's *Python* meta kernels and initialisers:
 What remains (cProfile shares of the trace, which inflate Python code): about 40% torch's meta
 kernels (the first call per signature), 25-30% rfgraph's op translation (`torch_ops.handle`:
 arguments bound by name, dimension tags, graph nodes, the user's source line), the rest the models'
-own Python `forward` and the module hooks that name nodes after module qualnames. Analysis is a few
-percent of the sweep.
+own Python `forward` and the module hooks that name nodes after module qualnames.
+
+Analysis is now a third of the sweep, nearly all of it `is_global`: the engine computes it on first
+access from exact per-feature pixel sets (bounds of every ancestor), about 10 ms per record
+queried, and a zoo row queries the final map and every stage. Propagation and all records of all
+80 models take about 1 s. The sweep also runs a full garbage collection every 10 models: each
+model leaves reference cycles (records point back to their analysis) that otherwise raised the
+peak RSS to 1.2 GB by the end.
 """
 
 

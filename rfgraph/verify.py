@@ -360,7 +360,7 @@ class Cost:
     flops: int
     params: int
 
-    def seconds(self, n_backward, flops_per_s=5e9):
+    def seconds(self, n_backward, flops_per_s=1e10):
         """Forward plus ``n_backward`` input-gradient passes (each about one forward)."""
         return self.flops * (1 + n_backward) / flops_per_s
 

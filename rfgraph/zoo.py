@@ -36,11 +36,14 @@ __all__ = ["FAMILIES", "ZooModel", "ZooRow", "list_zoo", "build", "summarize", "
 FAMILIES = ("classification", "segmentation", "detection", "video", "optical_flow")
 
 # --verify limits: float64 activations kept for the backward passes, float64 weights, and the
-# estimated time of one forward plus the backward passes at FLOPS_PER_S (2 CPU cores)
+# estimated time of one forward plus the backward passes at FLOPS_PER_S. One float64 thread did
+# 15-25 GFLOP/s on dense convolutions here and far less on depthwise ones (their models are small):
+# 1e10 puts the estimate within 0.4x-3x of the measured time over the classification zoo.
 VERIFY_ACTIVATION_BYTES = 2 * 2**30
 VERIFY_PARAM_BYTES = 2 * 2**30
 VERIFY_SECONDS = 60.0
-FLOPS_PER_S = 5e9
+FLOPS_PER_S = 1e10
+GC_EVERY = 10  # models between full garbage collections in a sweep (see run)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ class ZooRow:
     ``output``/``module`` name the final feature map (node and module); ``n``, ``rf``, ``jump``,
     ``start``, ``padding`` and ``is_global`` are its per-axis numbers; ``global_from`` the global
     op that made it global; ``out_global_from`` the one that made the model's output global;
-    ``stages`` holds ``(module, rf, jump, is_global)`` for every top-level module. Times in
+    ``stages`` holds ``(module, rf, jump, is_global, global_from)`` for every top-level module
+    (``is_global`` without ``global_from``: the RF covers the input). Times in
     seconds; ``peak_rss_mb`` is the process' peak resident memory while the model was handled.
     """
 
@@ -212,7 +216,8 @@ def _first_global(rec):
 def summarize(entry: ZooModel, model=None) -> ZooRow:
     """Build, trace and analyse one zoo model; never raises (errors go into the row).
 
-    ``analyze_s`` includes materialising every node's record, not only the propagation.
+    ``analyze_s`` is everything after the trace: the propagation, every node's record, and the
+    row's own queries (``is_global`` is computed on first access from exact per-feature pixel sets).
     """
     from . import analyze
     from .frontends.torch import from_torch
@@ -226,29 +231,30 @@ def summarize(entry: ZooModel, model=None) -> ZooRow:
         t2 = time.perf_counter()
         a = analyze(G)
         a.records()
-        t3 = time.perf_counter()
         node, module = final_map(a, G)
         final = a[node]
+        row.output, row.module = str(node), module
+        row.n, row.rf, row.jump, row.start, row.padding = final.n, final.rf, final.jump, final.start, final.padding
+        row.is_global = final.is_global
+        row.global_from = _first_global(final)
+        outs = G.graph.get("outputs") or a.sinks
+        row.out_global_from = next((_first_global(a[o]) for o in outs if _first_global(a[o])), "")
+        row.nodes = len(G)
+        mis = a.misaligned()
+        row.misaligned = len(mis)
+        row.misaligned_nodes = [str(m.node) for m in mis]
+        row.global_ops = dict(sorted(G.graph.get("global_ops", {}).items()))
+        top = [m for m in G.graph.get("module_outputs", {}) if m and "." not in m]
+        for m in top:
+            rec = a.module(m)
+            row.stages.append((m, rec.rf, rec.jump, any(rec.is_global), _first_global(rec)))
+        t3 = time.perf_counter()
     except Exception as exc:  # one failing model must not stop the sweep
         row.error = _error(exc)
+        row.stages = []
         return row
     row.ok = True
     row.build_s, row.trace_s, row.analyze_s = t1 - t0, t2 - t1, t3 - t2
-    row.output, row.module = str(node), module
-    row.n, row.rf, row.jump, row.start, row.padding = final.n, final.rf, final.jump, final.start, final.padding
-    row.is_global = final.is_global
-    row.global_from = _first_global(final)
-    outs = G.graph.get("outputs") or a.sinks
-    row.out_global_from = next((_first_global(a[o]) for o in outs if _first_global(a[o])), "")
-    row.nodes = len(G)
-    mis = a.misaligned()
-    row.misaligned = len(mis)
-    row.misaligned_nodes = [str(m.node) for m in mis]
-    row.global_ops = dict(sorted(G.graph.get("global_ops", {}).items()))
-    top = [m for m in G.graph.get("module_outputs", {}) if m and "." not in m]
-    for m in top:
-        rec = a.module(m)
-        row.stages.append((m, rec.rf, rec.jump, any(rec.is_global)))
     return row
 
 
@@ -429,9 +435,10 @@ def peak_rss_mb(since_reset=True) -> float:
 
 
 def _release_memory():
-    """Give freed heap memory back to the OS (glibc). Without it the process' RSS only grows over
-    a --verify sweep (5.6 GB after 45 models, each needing under 1 GB), as glibc keeps the freed
-    float64 activations for reuse; a no-op elsewhere."""
+    """Free the previous model's float64 weights and activations and give the memory back to the
+    OS. Both steps are needed in a --verify sweep: some of it sits in reference cycles until a full
+    collection (VGG's 1.1 GB of weights piled up to 7.5 GB without it), and glibc keeps freed heap
+    for reuse (5.6 GB after 45 models, each needing under 1 GB, without malloc_trim)."""
     import gc
 
     gc.collect()
@@ -467,16 +474,25 @@ def run(entries, *, verify=False, jobs=1, progress=None, verify_opts=None):
     uses a pool of spawned processes (each imports torch first). ``info`` has the wall time and
     the peak RSS over the run (the largest of the per-model peaks and the start-up).
     """
+    import gc
+
     t0 = time.perf_counter()
     peak = peak_rss_mb(since_reset=False)
     rows = []
     n = len(entries)
     if jobs <= 1:
+        # Each model leaves reference cycles (records point back to their analysis) in the oldest
+        # generation, which only a full collection frees: without one the sweep's RSS grew by
+        # 6 MB a model (1.2 GB at the end). A full collection costs about 0.2 s with torch loaded,
+        # so one every GC_EVERY models. (gc.freeze for the sweep would make it cheap but defeats
+        # the engine's own gc handling: the analysis took twice as long.)
         for k, e in enumerate(entries):
             if progress:
                 progress(k, n, e)
             rows.append(_one(e, verify, verify_opts))
             peak = max(peak, rows[-1].peak_rss_mb)
+            if (k + 1) % GC_EVERY == 0:
+                gc.collect()
     else:
         import functools
         import multiprocessing as mp
@@ -584,8 +600,11 @@ def format_rows(rows, verified=False) -> str:
 
 def _stage_line(r):
     parts = []
-    for m, rf, jump, glob in r.stages:
-        parts.append(f"{m} global" if glob else f"{m} {_v(rf)}/{_v(jump)}")
+    for m, rf, jump, glob, src in r.stages:
+        if src:
+            parts.append(f"{m} global")
+        else:
+            parts.append(f"{m} {_v(rf)}/{_v(jump)}" + (" (covers input)" if glob else ""))
     return ", ".join(parts)
 
 
@@ -630,7 +649,7 @@ def to_markdown(rows, info=None, title="rfgraph zoo") -> str:
         if not fr:
             continue
         out += [f"## {fam}", "", md_table(table_rows(fr, verified), columns=cols).rstrip(), ""]
-        out += ["<details><summary>RF / jump at each stage (top-level module)</summary>", ""]
+        out += ["<details><summary>RF / jump at each stage (top-level module; 'global': after a global op)</summary>", ""]
         out += [f"- **{r.model}**: {_stage_line(r)}" for r in fr if r.ok]
         out += ["", "</details>", ""]
         mis = [r for r in fr if r.misaligned]

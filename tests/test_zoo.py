@@ -41,9 +41,9 @@ def test_summarize_resnet18(resnet18_row):
     assert row.start == (0.5, 0.5) and row.padding == (217, 217)
     assert row.is_global == (False, False) and row.global_from == ""
     assert row.out_global_from == "avgpool" and row.misaligned == 0 and row.nodes == 69
-    stages = {m: (rf, jump, g) for m, rf, jump, g in row.stages}
-    assert stages["layer1"] == ((43, 43), (4, 4), False)
-    assert stages["layer4"] == ((435, 435), (32, 32), False) and stages["fc"][2] is True
+    stages = {m: (rf, jump, g, src) for m, rf, jump, g, src in row.stages}
+    assert stages["layer1"] == ((43, 43), (4, 4), False, "")
+    assert stages["layer4"] == ((435, 435), (32, 32), False, "") and stages["fc"][2:] == (True, "avgpool")
     assert row.trace_s > 0 and row.analyze_s > 0
 
 

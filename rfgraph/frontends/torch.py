@@ -76,6 +76,14 @@ class Builder:
         self.traced[id(t)] = Traced(node, tags)
         self.keep.append(t)
 
+    def release(self):
+        """Drop the model and the traced tensors. The tracer's class, which refers to this
+        builder, is a reference cycle that only a full garbage collection frees: without this a
+        real model passed to from_torch (rfgraph.verify's float64 copies) outlived the call."""
+        self.model_root = None
+        self.traced = {}
+        self.keep = []
+
     # -- nodes ------------------------------------------------------------------------------
     def _source(self):
         f = sys._getframe(2)
@@ -422,12 +430,14 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         inputs.append(x)
     params = _meta_params(model)
     tracer = _make_tracer(builder)
+    outputs = []
     try:
         with _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:
                 out = model(*inputs)
+        _collect_outputs(builder, out, outputs)
     except RFGraphError:
         raise
     except Exception as exc:
@@ -441,8 +451,8 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
                     "and must match its first layer.")
         raise ExportError(f"tracing {type(model).__name__} on input shape {shapes[0]} failed: "
                           f"{type(exc).__name__}: {msg}.{hint}") from exc
-    outputs = []
-    _collect_outputs(builder, out, outputs)
+    finally:
+        builder.release()
     if not outputs:
         raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
     G = builder.G
