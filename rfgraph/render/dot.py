@@ -204,13 +204,18 @@ def _box_attrs(analysis, module, members, out_node):
     rec = analysis[out_node]
     lines = [module, f"{len(members)} nodes, output {out_node}"] + _numbers(rec)
     n_mis = sum(1 for v in members if analysis[v].is_misaligned)
+    return _box_attrs(analysis, rec, lines, n_mis, "box3d")
+
+
+def _box_attrs(analysis, rec, lines, n_mis, shape):
+    """Attributes of a box standing for several nodes, ``rec`` being the one at its output."""
     flag_lines, style = _flags(rec)
     if rec.is_misaligned:
         flag_lines = flag_lines[1:]  # counted below with the others inside
     if n_mis:
         flag_lines.insert(0, f"{n_mis} MISALIGNED join{'s' if n_mis > 1 else ''} inside")
         style.update(color=MISALIGNED, penwidth="2.5")
-    out = {"label": "\n".join(lines + flag_lines), "shape": "box3d"}
+    out = {"label": "\n".join(lines + flag_lines), "shape": shape}
     out["style"] = "filled,dashed" if style.pop("dashed", False) else "filled"
     out.update(_fill(rec, analysis.input_size))
     out.update(style)
@@ -224,17 +229,7 @@ def _fold_attrs(analysis, boxes, outs, members):
              f"n {_v(last.n)}  jump {_v(last.jump)}",
              f"rf {_v(first.rf)} ... {_v(last.rf)}  start {_v(last.start)}"]
     n_mis = sum(1 for ms in members for v in ms if analysis[v].is_misaligned)
-    flag_lines, style = _flags(last)
-    if last.is_misaligned:
-        flag_lines = flag_lines[1:]
-    if n_mis:
-        flag_lines.insert(0, f"{n_mis} MISALIGNED join{'s' if n_mis > 1 else ''} inside")
-        style.update(color=MISALIGNED, penwidth="2.5")
-    out = {"label": "\n".join(lines + flag_lines), "shape": "folder"}
-    out["style"] = "filled,dashed" if style.pop("dashed", False) else "filled"
-    out.update(_fill(last, analysis.input_size))
-    out.update(style)
-    return out
+    return _box_attrs(analysis, last, lines, n_mis, "folder")
 
 
 def _legend(analysis, has_boxes) -> str:
