@@ -204,10 +204,10 @@ def _box_attrs(analysis, module, members, out_node):
     rec = analysis[out_node]
     lines = [module, f"{len(members)} nodes, output {out_node}"] + _numbers(rec)
     n_mis = sum(1 for v in members if analysis[v].is_misaligned)
-    return _box_attrs(analysis, rec, lines, n_mis, "box3d")
+    return _summary_box(analysis, rec, lines, n_mis, "box3d")
 
 
-def _box_attrs(analysis, rec, lines, n_mis, shape):
+def _summary_box(analysis, rec, lines, n_mis, shape):
     """Attributes of a box standing for several nodes, ``rec`` being the one at its output."""
     flag_lines, style = _flags(rec)
     if rec.is_misaligned:
@@ -229,7 +229,7 @@ def _fold_attrs(analysis, boxes, outs, members):
              f"n {_v(last.n)}  jump {_v(last.jump)}",
              f"rf {_v(first.rf)} ... {_v(last.rf)}  start {_v(last.start)}"]
     n_mis = sum(1 for ms in members for v in ms if analysis[v].is_misaligned)
-    return _box_attrs(analysis, last, lines, n_mis, "folder")
+    return _summary_box(analysis, last, lines, n_mis, "folder")
 
 
 def _legend(analysis, has_boxes) -> str:
