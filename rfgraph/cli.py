@@ -21,6 +21,7 @@ import importlib
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 __all__ = ["main", "load_target"]
@@ -296,8 +297,11 @@ def _from_torchvision(name, shape):
                        "(torchvision.models.list_models() lists them)")
     from .frontends.torch import meta_model
 
-    # meta device: the architecture without allocating (or downloading) any weights
-    model = meta_model(torchvision.models.get_model, name.lower(), weights=None)
+    # meta device: the architecture without allocating (or downloading) any weights; torchvision's
+    # notice about the default initialisation of GoogLeNet/Inception is moot without weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = meta_model(torchvision.models.get_model, name.lower(), weights=None)
     model.eval()
     return _trace(model, shape)
 
