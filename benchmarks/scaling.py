@@ -88,12 +88,17 @@ def chain_graph(n: int) -> nx.DiGraph:
     return _finish(nodes, list(zip(names, names[1:])), n)
 
 
-def residual_graph(n: int) -> nx.DiGraph:
-    """A tower of basic blocks: x -> conv -> relu -> conv -> add(x) -> relu."""
+def _stem():
+    """The input, a 7x7 stride-2 conv and a 3x3 stride-2 max pool (ResNet's stem), as lists."""
     nodes = [("input", {"op": "input", "size": INPUT}),
              ("stem", {"op": "conv", "kernel": 7, "stride": 2, "padding": 3}),
              ("stem_pool", {"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1})]
-    edges = [("input", "stem"), ("stem", "stem_pool")]
+    return nodes, [("input", "stem"), ("stem", "stem_pool")]
+
+
+def residual_graph(n: int) -> nx.DiGraph:
+    """A tower of basic blocks: x -> conv -> relu -> conv -> add(x) -> relu."""
+    nodes, edges = _stem()
     x = "stem_pool"
     b = 0
     while len(nodes) < n:
@@ -109,10 +114,7 @@ def residual_graph(n: int) -> nx.DiGraph:
 
 def inception_graph(n: int) -> nx.DiGraph:
     """A tower of inception blocks: 1x1 | 1x3 -> 3x1 | 3x3 | maxpool -> 1x1, concatenated."""
-    nodes = [("input", {"op": "input", "size": INPUT}),
-             ("stem", {"op": "conv", "kernel": 7, "stride": 2, "padding": 3}),
-             ("stem_pool", {"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1})]
-    edges = [("input", "stem"), ("stem", "stem_pool")]
+    nodes, edges = _stem()
     x = "stem_pool"
     b = 0
     while len(nodes) < n:
