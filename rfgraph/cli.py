@@ -416,7 +416,9 @@ def _cmd_analyze(args, out):
     else:
         stages = None if args.all_nodes else _stages(analysis)
         nodes = list(analysis.order) if stages is None else list(stages)
-    rows = analysis.table(nodes)
+    from .render.table import rows as _rows
+
+    rows = _rows(analysis, nodes)
     if stages is not None:
         columns = ("stage",) + COLUMNS
         modules = {label: v for v, label in stages.items() if not label.startswith("(")}

@@ -96,14 +96,16 @@ class RF:
     note: str = ""
     module: Optional[str] = None
     source: Optional[str] = None
-    _analysis: Any = field(default=None, repr=False, compare=False)
+    # The shared, cycle-free computer of per-position answers (rfgraph.engine.bounds.ExactBounds):
+    # it holds the propagated states, never the analysis or other records.
+    _exact: Any = field(default=None, repr=False, compare=False)
 
     @property
     def is_global(self) -> tuple:
         """Per axis: every feature really reads every input pixel (computed on first access)."""
-        if self._analysis is None:
-            raise ValueError("this record is detached from its analysis")
-        return self._analysis.is_global(self.name)
+        if self._exact is None:
+            raise ValueError("this record was built without its exact bounds")
+        return self._exact.is_global(self.name)
 
     @property
     def naxes(self) -> int:
@@ -145,9 +147,9 @@ class RF:
         >>> rfgraph.analyze(G)["c1"].bounds(0, clip=False)[0].tolist()
         [-1, 0, 1, 2, 3]
         """
-        if self._analysis is None:
-            raise ValueError("this record is detached from its analysis; bounds are unavailable")
-        return self._analysis.bounds(self.name, axis, clip=clip)
+        if self._exact is None:
+            raise ValueError("this record was built without its exact bounds")
+        return self._exact.bounds(self.name, axis, clip=clip)
 
     def as_dict(self) -> dict:
         """Plain, JSON-ready dict of the record (no numpy, no private fields)."""

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import rfgraph
+from rfgraph.render.table import rows as table_rows
 from classic_chain import ALEXNET
 from residual_block import residual_block
 
@@ -28,7 +29,7 @@ def test_alexnet_table_exactly():
     for layer, (n, j, r, start) in ALEXNET_TABLE.items():
         rec = a[layer]
         assert (rec.n, rec.jump, rec.rf, rec.start) == ((n, n), (j, j), (r, r), (start, start)), layer
-    rows = {row["node"]: row for row in a.table()}
+    rows = {row["node"]: row for row in table_rows(a)}
     assert rows["pool5"]["rf"] == 195 and rows["pool5"]["start"] == 33.5
     assert a.output.name == "fc7-conv"
 
@@ -213,23 +214,27 @@ def test_three_d_network():
     assert rec.n == (16, 28, 28) and rec.rf == (3, 11, 11) and rec.jump == (1, 4, 4)
 
 
-def test_user_rule_registration():
-    from rfgraph.rules import Axis
+def test_user_op_registration():
+    def shift_right(node, inputs):
+        return tuple(x.replace(lo=x.lo - x.jump, hi=x.hi - x.jump) for x in inputs[0])
 
-    def shift_right(spec, inputs):
-        return tuple(Axis(x.n, x.j, x.a - x.j, x.b - x.j, x.pattern, x.glob, x.exact, x.size) for x in inputs[0])
-
-    rfgraph.register_rule("test_shift", shift_right, replace=True)
-    with pytest.raises(ValueError):
-        rfgraph.register_rule("test_shift", shift_right)
-    G = rfgraph.chain([], (8,))
-    G.add_node("s", op="test_shift")
-    G.add_edge("input", "s")
-    rec = rfgraph.analyze(G)["s"]
+    with rfgraph.ops.registered():
+        rfgraph.register_op("test_shift", shift_right)
+        with pytest.raises(ValueError):
+            rfgraph.register_op("test_shift", shift_right)
+        G = rfgraph.chain([], (8,))
+        G.add_node("s", op="test_shift")
+        G.add_edge("input", "s")
+        rec = rfgraph.analyze(G)["s"]
+    assert "test_shift" not in rfgraph.registered_ops()  # the scope did not leak
     assert rec.start == (-0.5,)
     lo, hi = rec.bounds(0)
     # feature 0 reads pixel -1, which is padding: it sees nothing (-1, -1); feature 1 sees pixel 0
     assert lo.tolist()[:2] == [-1, 0] and hi.tolist()[:2] == [-1, 0]
+    # the same op for one analysis only
+    assert rfgraph.analyze(G, extra_ops=[rfgraph.Op("test_shift", shift_right)])["s"].start == (-0.5,)
+    with pytest.raises(rfgraph.UnsupportedOpError, match="register_op"):
+        rfgraph.analyze(G)
 
 
 def test_fpn_nearest_upsample_is_misaligned_position_by_position():
@@ -249,19 +254,17 @@ def test_fpn_nearest_upsample_is_misaligned_position_by_position():
     assert m.node == "add" and m.offsets == (1,)
 
 
-def test_user_rule_with_two_inputs_and_no_taps():
+def test_user_op_with_two_inputs_and_no_taps():
     # a user "pick the first" op of two inputs of different sizes: its bounds follow its summary
-    from rfgraph.rules import Axis
-
-    def first(spec, inputs):
+    def first(node, inputs):
         return inputs[0]
 
-    rfgraph.register_rule("test_first_of_two", first, arity=(2, 2), replace=True)
+    pick = rfgraph.Op("test_first_of_two", first, arity=(2, 2))
     G = nx.DiGraph()
     G.add_node("x", op="input", size=(8,))
     G.add_node("big", op="conv", kernel=3, padding=1)
     G.add_node("small", op="conv", kernel=3, stride=2)
     G.add_node("f", op="test_first_of_two")
     G.add_edges_from([("x", "big"), ("x", "small"), ("big", "f"), ("small", "f")])
-    lo, hi = rfgraph.analyze(G)["f"].bounds(0)
+    lo, hi = rfgraph.analyze(G, extra_ops=[pick])["f"].bounds(0)
     assert lo.tolist() == [0, 0, 1, 2, 3, 4, 5, 6] and hi.tolist() == [1, 2, 3, 4, 5, 6, 7, 7]

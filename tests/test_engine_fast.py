@@ -1,6 +1,6 @@
 """The engine's speed-ups give the same results as the plain rules.
 
-The engine parses each distinct parameter set once (a cache keyed by ``spec_key``), takes fast
+The engine parses each distinct parameter set once (a cache keyed by ``param_key``), takes fast
 paths for identity, window and join nodes, propagates in insertion order when that is
 topological, and pauses the garbage collector while it runs. These tests check that none of it
 changes a result, an error or the order.
@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 
 import rfgraph
-from rfgraph import rules
-from rfgraph.graph import parse_node, spec_key, topological_order
-from rfgraph.rules import Axis, join_fast, settle_global, window_plan
+from rfgraph.engine.propagate import param_key
+from rfgraph.ops import AxisState, Op, get_op
+from rfgraph.schema import topological_order
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import scaling  # noqa: E402
 
 
 def axis_tuple(x):
-    """Every field of an Axis, with types, so 2 and 2.0 differ."""
-    fields = (x.n, x.j, x.a, x.b, x.pattern, x.glob, x.exact, x.size)
+    """Every field of an AxisState, with types, so 2 and 2.0 differ."""
+    fields = (x.n, x.jump, x.lo, x.hi, x.pattern, x.global_from, x.exact, x.size)
     return tuple((type(f).__name__, f) for f in fields)
 
 
@@ -80,8 +80,8 @@ def test_cache_does_not_leak_between_different_params():
     assert [a[f"c{i}"].rf for i in range(6)] == [(3, 3), (5, 5), (9, 9), (11, 11), (13, 11), (17, 15)]
     # nodes sharing a parsed spec still have their own name in it
     for v in G:
-        assert a._spec(v).name == v
-    assert spec_key(G.nodes["c0"]) == spec_key(G.nodes["c1"]) != spec_key(G.nodes["c2"])
+        assert a._plans[v].named(v).name == v
+    assert param_key(G.nodes["c0"]) == param_key(G.nodes["c1"]) != param_key(G.nodes["c2"])
 
 
 def test_shared_spec_errors_name_the_failing_node():
@@ -106,17 +106,17 @@ def test_uncacheable_values_still_parse():
     # numpy ints are valid integers but not cache keys: each such node is parsed on its own
     G = conv_chain({"op": "conv", "kernel": np.int64(3), "padding": 1},
                    {"op": "conv", "kernel": 3, "padding": np.int64(1)})
-    assert spec_key(G.nodes["c0"]) is None
+    assert param_key(G.nodes["c0"]) is None
     assert rfgraph.analyze(G)["c1"].rf == (5, 5)
 
 
-def test_spec_key_ignores_only_info_attributes():
+def test_param_key_ignores_only_info_attributes():
     base = {"op": "conv", "kernel": 3}
-    assert spec_key(base) == spec_key({**base, "module": "m", "source": "s", "note": "n", "info": 1})
-    assert spec_key(base) != spec_key({**base, "stride": 1})  # an explicit default is another key
-    assert spec_key(base) != spec_key({**base, "op": "maxpool"})
-    assert spec_key({"op": "add"}) != spec_key({"op": "mul"})
-    assert spec_key({"op": "conv", "kernel": [1, [2]]}) != spec_key({"op": "conv", "kernel": [1, 2]})
+    assert param_key(base) == param_key({**base, "module": "m", "source": "s", "note": "n", "info": 1})
+    assert param_key(base) != param_key({**base, "stride": 1})  # an explicit default is another key
+    assert param_key(base) != param_key({**base, "op": "maxpool"})
+    assert param_key({"op": "add"}) != param_key({"op": "mul"})
+    assert param_key({"op": "conv", "kernel": [1, [2]]}) != param_key({"op": "conv", "kernel": [1, 2]})
 
 
 # -- fast paths against the rules ------------------------------------------------------------------
@@ -135,7 +135,7 @@ def random_axis(rng, glob_ok=True):
     glob = None
     if glob_ok and rng.random() < 0.15:
         glob, a, b, pattern, exact = "g", 0, size, None, True
-    return Axis(n, j, a, b, pattern, glob, exact, size)
+    return AxisState(n, j, a, b, pattern, glob, exact, size)
 
 
 def test_window_plan_matches_the_rule():
@@ -151,13 +151,14 @@ def test_window_plan_matches_the_rule():
         ke = [d * (k - 1) + 1 for k, d in zip(attrs["kernel"], attrs.get("dilation", (1,) * naxes))]
         limit = [e - 1 if attrs["op"] == "conv" else e // 2 for e in ke]
         attrs["padding"] = tuple((rng.randint(0, m), rng.randint(0, m)) for m in limit)
-        spec = parse_node("v", attrs, naxes)
-        plan = window_plan(spec.params)
+        op = get_op(attrs["op"])
+        spec = op.read("v", attrs, naxes)
+        plan = op.fast(spec.params)
         assert plan is not None
         x = tuple(random_axis(rng) for _ in range(naxes))
-        fast = plan(x)
+        fast = plan([x])
         try:
-            slow = settle_global(rules._window(spec, [x]))
+            slow = op.summary(spec, [x])
         except rfgraph.ShapeError:
             assert fast is None  # too small: the plan leaves the error to the rule
             continue
@@ -168,20 +169,22 @@ def test_window_plan_matches_the_rule():
 
 def test_window_plan_of_a_1x1_conv_keeps_the_state_only_when_unchanged():
     rng = random.Random(3)
-    plan = window_plan(parse_node("v", {"op": "conv", "kernel": 1}, 2).params)
-    spec = parse_node("v", {"op": "conv", "kernel": 1}, 2)
+    conv = get_op("conv")
+    spec = conv.read("v", {"op": "conv", "kernel": 1}, 2)
+    plan = conv.fast(spec.params)
     kept = 0
     for _ in range(500):
         x = (random_axis(rng), random_axis(rng))
-        fast = plan(x)
-        assert same_axes(fast, settle_global(rules._window(spec, [x])))
+        fast = plan([x])
+        assert same_axes(fast, conv.summary(spec, [x]))
         kept += fast is x
     assert kept > 50  # integer jumps, no holes: the input's state itself
 
 
 def test_window_plan_declines_same_padding_and_ceil_mode():
-    assert window_plan(parse_node("v", {"op": "conv", "kernel": 3, "padding": "same"}, 2).params) is None
-    assert window_plan(parse_node("v", {"op": "maxpool", "kernel": 3, "ceil_mode": True}, 2).params) is None
+    for attrs in ({"op": "conv", "kernel": 3, "padding": "same"}, {"op": "maxpool", "kernel": 3, "ceil_mode": True}):
+        op = get_op(attrs["op"])
+        assert op.fast(op.read("v", attrs, 2).params) is None
 
 
 def test_join_fast_matches_the_rule():
@@ -197,47 +200,44 @@ def test_join_fast_matches_the_rule():
             for _ in range(naxes):
                 x = random_axis(rng, glob_ok=rng.random() < 0.3)
                 if rng.random() < 0.9:  # mostly joinable: same n and j
-                    x = Axis(n, 2, x.a, x.b, x.pattern, x.glob, x.exact, x.size)
+                    x = AxisState(n, 2, x.lo, x.hi, x.pattern, x.global_from, x.exact, x.size)
                 axes.append(x)
             inputs.append(tuple(axes))
-        spec = parse_node("v", {"op": rng.choice(["add", "mul", "concat"])}, naxes)
-        fast = join_fast(inputs)
+        op = get_op(rng.choice(["add", "mul", "concat"]))
+        spec = op.read("v", {"op": op.name}, naxes)
+        fast = op.fast(spec.params)(inputs)
         try:
-            slow = rules._join(spec, inputs)
+            slow = op.summary(spec, inputs)
         except rfgraph.ShapeError:
             assert fast is None
             continue
         if fast is None:
             continue
         taken += 1
-        axes, mis = fast
-        assert same_axes(axes, slow.axes) and mis == slow.misalignment and not slow.note
+        axes, mis = fast.states, fast.misalignment
+        assert same_axes(axes, slow.states) and mis == slow.misalignment and not slow.note
         assert [type(m) for m in mis] == [type(m) for m in slow.misalignment]
     assert taken > 300
 
 
-def test_replaced_builtin_rule_is_used_not_the_fast_path():
+def test_replaced_builtin_op_is_used_not_the_fast_path():
     G = conv_chain({"op": "conv", "kernel": 3, "padding": 1}, {"op": "identity"})
     calls = []
+    conv = get_op("conv")
 
     def conv_twice(spec, inputs):
         calls.append(spec.name)
-        return rules._window(spec, [rules._window(spec, inputs)])
+        return conv.summary(spec, [conv.summary(spec, inputs)])
 
     def identity_shift(spec, inputs):
         calls.append(spec.name)
-        return tuple(Axis(x.n, x.j, x.a + 1, x.b + 1, x.pattern, x.glob, x.exact, x.size) for x in inputs[0])
+        return tuple(x.replace(lo=x.lo + 1, hi=x.hi + 1) for x in inputs[0])
 
-    saved = {op: rules.get_rule(op) for op in ("conv", "identity")}
-    try:
-        rfgraph.register_rule("conv", conv_twice, taps=saved["conv"].taps, replace=True)
-        rfgraph.register_rule("identity", identity_shift, replace=True)
+    with rfgraph.ops.registered(Op("conv", conv_twice, parse=conv.parse, accepts=conv.accepts, taps=conv.taps),
+                                Op("identity", identity_shift), replace=True):
         a = rfgraph.analyze(G)
         assert calls == ["c0", "c1"]
         assert a["c0"].rf == (5, 5) and a["c1"].start == (1.5, 1.5)
-    finally:
-        for op, rule in saved.items():
-            rules._REGISTRY[op] = rule
     assert rfgraph.analyze(G)["c1"].rf == (3, 3)
 
 

@@ -35,7 +35,7 @@ def one(op_attrs, size=(16, 16)):
         ({"op": "upsample"}, ParameterError, "exactly one of 'scale' or 'size'"),
         ({"op": "upsample", "scale": 2, "mode": "area"}, ParameterError, "mode must be one of"),
         ({"op": "upsample", "scale": -2}, ParameterError, "positive number"),
-        ({"op": "frobnicate"}, UnsupportedOpError, "register_rule"),
+        ({"op": "frobnicate"}, UnsupportedOpError, "register_op"),
         ({"kernel": 3}, GraphError, "no 'op' attribute"),
     ],
 )

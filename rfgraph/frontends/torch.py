@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import networkx as nx
 
 from ..errors import ExportError, RFGraphError, UnsupportedOpError
+from ..schema import set_metadata
 from . import torch_layout as L
 
 __all__ = ["from_torch", "meta_model"]
@@ -460,11 +461,10 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     for o in outputs:
         keep |= nx.ancestors(G, o)
     G.remove_nodes_from([v for v in list(G) if v not in keep])
-    G.graph["module_outputs"] = {m: v for m, v in builder.module_outputs.items() if v in keep}
-    G.graph["outputs"] = list(dict.fromkeys(outputs))
-    G.graph["shapes"] = {v: s for v, s in builder.shapes.items() if v in keep}
-    G.graph["model"] = type(model).__name__
-    G.graph["global_ops"] = dict(builder.global_ops)
+    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
+                 outputs=list(dict.fromkeys(outputs)),
+                 shapes={v: s for v, s in builder.shapes.items() if v in keep},
+                 model=type(model).__name__, global_ops=dict(builder.global_ops))
     return G
 
 

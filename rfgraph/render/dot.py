@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from ..ops import active_registry, get_op
 from .table import _cell, _collapse
 
 __all__ = ["to_dot", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
@@ -47,12 +48,6 @@ GLOBAL = "#6a3d9a"
 # make two blocks different when folding.
 _INFO = frozenset({"label", "module", "source", "note", "info", "target"})
 
-# Short names of the parameters shown in a node's label, in display order.
-_PARAMS = (("kernel", "k"), ("stride", "s"), ("padding", "p"), ("dilation", "d"),
-           ("output_padding", "outpad"), ("scale", "scale"), ("output_size", "out"),
-           ("start", "start"), ("stop", "stop"), ("step", "step"), ("axes", "axes"))
-
-
 def rf_class(rf, input_size) -> int:
     """Colour class of an RF: index into :data:`PALETTE` by the largest ``rf / input`` over axes.
 
@@ -77,61 +72,12 @@ def _v(values) -> str:
     return _cell(_collapse(tuple(values)))
 
 
-def _param(value) -> str:
-    """A raw node parameter (int, per-axis tuple, (before, after) pairs, string) as short text."""
-    if isinstance(value, (list, tuple)):
-        parts = []
-        for v in value:
-            if isinstance(v, (list, tuple)):
-                parts.append(str(v[0]) if len(v) == 2 and v[0] == v[1] else "(" + ",".join(map(str, v)) + ")")
-            else:
-                parts.append(_cell(v))
-        return parts[0] if all(p == parts[0] for p in parts) else "x".join(parts)
-    return _cell(value)
-
-
-def _is_default(op, key, value) -> bool:
-    """Parameters at their default value add clutter, not information (front-ends write them all)."""
-    flat = []
-    for v in (value if isinstance(value, (list, tuple)) else (value,)):
-        flat.extend(v if isinstance(v, (list, tuple)) else (v,))
-    if key in ("dilation",):
-        return all(v == 1 for v in flat)
-    if key in ("padding", "output_padding"):
-        return all(v == 0 for v in flat)
-    if key == "stride" and op in ("conv", "convtranspose"):
-        return all(v == 1 for v in flat)
-    return False
-
-
 def _op_line(attrs, naxes) -> str:
+    """The op's own label (:meth:`rfgraph.ops.Op.text`), e.g. ``conv k3 s2 p1``."""
     op = attrs.get("op", "?")
-    if op == "input":
-        size = attrs.get("size", "")
-        return "input " + ("x".join(map(str, size)) if isinstance(size, (list, tuple)) else str(size))
-    bits = [str(op)]
-    if op == "upsample" and "size" in attrs:
-        bits.append(f"size {_param(attrs['size'])}")
-    if op == "global" and "size" in attrs and attrs["size"] != 1:
-        bits.append(f"size {_param(attrs['size'])}")
-    for key, short in _PARAMS:
-        if key not in attrs or attrs[key] is None or _is_default(op, key, attrs[key]):
-            continue
-        if key == "axes":
-            # global over every axis is the common case and says nothing; list only a subset
-            axes = attrs[key] if isinstance(attrs[key], (list, tuple)) else (attrs[key],)
-            if {a % naxes for a in axes if isinstance(a, int)} != set(range(naxes)):
-                bits.append("axes " + ",".join(map(str, axes)))
-            continue
-        bits.append(f"{short}{_param(attrs[key])}" if len(short) == 1 else f"{short} {_param(attrs[key])}")
-    for key in ("mode",):
-        if key in attrs:
-            bits.append(str(attrs[key]))
-    if attrs.get("ceil_mode"):
-        bits.append("ceil")
-    if attrs.get("align_corners"):
-        bits.append("align_corners")
-    return " ".join(bits)
+    if isinstance(op, str) and op in active_registry():
+        return get_op(op).text(attrs, naxes)
+    return str(op)
 
 
 def _numbers(rec):

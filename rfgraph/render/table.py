@@ -143,7 +143,7 @@ def describe(rec) -> str:
         lines.append(("note", rec.note))
     if rec.source:
         lines.append(("source", rec.source))
-    if rec._analysis is not None:
+    if True:
         # the first and last feature's exact bounds: what the border does to the RF
         names = ("rows", "cols") if rec.naxes == 2 else tuple(f"axis {a}" for a in range(rec.naxes))
         for label, i in (("feature 0", 0), (None, -1)):

@@ -1,0 +1,183 @@
+"""Exact per-position answers: every feature's RF bounds, and whether every feature reads every
+input pixel.
+
+Computed on demand from the propagated states and each op's index map (``taps``) or its own
+hooks (``bounds``, ``pixels``), for a node and all its ancestors at once, and cached. An
+:class:`ExactBounds` holds the graph's adjacency, the plans and the states, never the analysis or
+its records, so records can keep a handle to it without making a reference cycle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..schema import inputs_in_order
+
+__all__ = ["ExactBounds"]
+
+_BIG = np.iinfo(np.int64).max // 4
+
+
+class ExactBounds:
+    """Per-position bounds and pixel coverage of the nodes of one propagation."""
+
+    def __init__(self, pred, order, plans, states, input_size):
+        self._pred = pred
+        self._order = order
+        self._rank = None
+        self._plans = plans
+        self._states = states
+        self.input_size = input_size
+        self._bounds: dict = {}
+        self._pixels: dict = {}
+        self._global: dict = {}
+
+    def inputs(self, v) -> list:
+        """``v``'s inputs in join order."""
+        return inputs_in_order(self._pred[v])
+
+    def node(self, v):
+        return self._plans[v].named(v)
+
+    # -- bounds ---------------------------------------------------------------------------------
+    def bounds(self, node, axis: int = 0, clip: bool = True):
+        """Exact per-feature RF bounds of ``node`` along ``axis``; see :meth:`RF.bounds`."""
+        if node not in self._states:
+            raise KeyError(f"no node {node!r} in the graph")
+        naxes = len(self.input_size)
+        if not -naxes <= axis < naxes:
+            raise IndexError(f"axis {axis} out of range for {naxes} spatial axes")
+        axis %= naxes
+        lo_u, hi_u, lo_c, hi_c = self.exact(node, axis)
+        if not clip:
+            return lo_u.copy(), hi_u.copy()
+        empty = lo_c > hi_c
+        return np.where(empty, -1, lo_c), np.where(empty, -1, hi_c)
+
+    def exact(self, node, axis):
+        """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
+        cache = self._bounds
+        key = (node, axis)
+        if key not in cache:
+            for v in self._uncached(node, axis, cache):
+                cache[(v, axis)] = self._exact_one(v, axis)
+        return cache[key]
+
+    def _exact_one(self, v, axis):
+        plan = self._plans[v]
+        x = self._states[v][axis]
+        ins = [self._bounds[(u, axis)] for u in self.inputs(v)]
+        op = plan.op
+        if op.bounds is not None:
+            return op.bounds(plan.named(v), axis, x, ins)
+        if op.taps is None or len(ins) != 1:
+            return _affine(x)  # an op without an index map: its affine summary is all there is
+        y = self._states[self.inputs(v)[0]][axis]
+        return _through_taps(op.taps(plan.named(v), axis, y.n, x.n), x.n, y, ins[0])
+
+    # -- coverage -------------------------------------------------------------------------------
+    def is_global(self, node) -> tuple:
+        """Per axis: every feature of ``node`` really reads every input pixel (cached)."""
+        out = self._global.get(node)
+        if out is None:
+            out = self._global[node] = tuple(
+                self._covers(node, ax, x) for ax, x in enumerate(self._states[node]))
+        return out
+
+    def _covers(self, v, ax, x) -> bool:
+        if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
+            return False  # cheap: even the theoretical RF of some feature misses part of the input
+        lo, hi = self.bounds(v, ax, clip=True)
+        if not ((lo == 0).all() and (hi == x.size - 1).all()):
+            return False
+        # the hull covers, but a pixel may still be unread inside it (holes that only padding
+        # would have filled): look at every feature's pixels
+        return bool(self.pixels(v, ax).all())
+
+    def pixels(self, node, axis):
+        """Boolean matrix (features x input pixels) of what each feature really reads along
+        ``axis``; only built for the rare question "does every feature read every pixel?" on
+        axes without an exact summary, so it is cached apart from the bounds."""
+        cache = self._pixels
+        if (node, axis) not in cache:
+            for v in self._uncached(node, axis, cache):
+                cache[(v, axis)] = self._pixels_one(v, axis)
+        return cache[(node, axis)]
+
+    def _pixels_one(self, v, axis):
+        plan = self._plans[v]
+        x = self._states[v][axis]
+        ins = [self._pixels[(u, axis)] for u in self.inputs(v)]
+        op = plan.op
+        if op.pixels is not None:
+            return op.pixels(plan.named(v), axis, x, ins)
+        if op.taps is None or len(ins) != 1:  # what its bounds say, assumed contiguous
+            lo, hi = self.bounds(v, axis)
+            cols = np.arange(x.size)
+            return (cols >= lo[:, None]) & (cols <= hi[:, None])
+        m_in = ins[0]
+        m = m_in.shape[0]
+        out = np.zeros((x.n, x.size), dtype=bool)
+        for idx, mask in op.taps(plan.named(v), axis, m, x.n):
+            use = (idx >= 0) & (idx < m)
+            if mask is not None:
+                use &= mask
+            out |= m_in[np.clip(idx, 0, m - 1)] & use[:, None]
+        return out
+
+    def _uncached(self, node, axis, cache) -> list:
+        """``node`` and its ancestors not yet in ``cache``, in topological order.
+
+        Iterative (deep chains exceed Python's recursion limit).
+        """
+        todo, stack, seen = [], [node], set()
+        while stack:
+            v = stack.pop()
+            if v in seen or (v, axis) in cache:
+                continue
+            seen.add(v)
+            todo.append(v)
+            stack.extend(self._pred[v])
+        if len(todo) > 64:
+            if self._rank is None:
+                self._rank = {v: i for i, v in enumerate(self._order)}
+            todo.sort(key=self._rank.__getitem__)
+        else:
+            todo.sort(key=self._order.index)
+        return todo
+
+
+def _affine(x):
+    """Bounds that follow the affine summary: feature ``i`` spans ``[lo + i*jump, hi + i*jump)``."""
+    i = np.arange(x.n, dtype=np.float64) * x.jump
+    lo = np.floor(x.lo + i).astype(np.int64)
+    hi = np.ceil(x.hi + i).astype(np.int64) - 1
+    return lo, hi, np.maximum(lo, 0), np.minimum(hi, x.size - 1)
+
+
+def _through_taps(taps, n, y, parts):
+    """Bounds of ``n`` features that read input features ``idx[o]`` (where ``mask[o]``), from the
+    input's bounds ``parts``; taps outside the input are padding, extrapolated by its jump."""
+    lo_u_in, hi_u_in, lo_c_in, hi_c_in = parts
+    lo_u = np.full(n, _BIG, dtype=np.int64)
+    hi_u = np.full(n, -_BIG, dtype=np.int64)
+    lo_c = lo_u.copy()
+    hi_c = hi_u.copy()
+    m = y.n
+    for idx, mask in taps:
+        inside = (idx >= 0) & (idx < m)
+        safe = np.clip(idx, 0, m - 1)
+        use = inside if mask is None else inside & mask
+        lo_c = np.minimum(lo_c, np.where(use, lo_c_in[safe], _BIG))
+        hi_c = np.maximum(hi_c, np.where(use, hi_c_in[safe], -_BIG))
+        # outside the input: padding, extrapolated from the nearest edge feature by the jump
+        below = np.minimum(idx, 0)
+        above = np.maximum(idx - (m - 1), 0)
+        ext_lo = np.where(inside, lo_u_in[safe],
+                          np.floor(lo_u_in[safe] + (below + above) * y.jump).astype(np.int64))
+        ext_hi = np.where(inside, hi_u_in[safe],
+                          np.ceil(hi_u_in[safe] + (below + above) * y.jump).astype(np.int64))
+        valid = np.ones(n, dtype=bool) if mask is None else mask
+        lo_u = np.minimum(lo_u, np.where(valid, ext_lo, _BIG))
+        hi_u = np.maximum(hi_u, np.where(valid, ext_hi, -_BIG))
+    return lo_u, hi_u, lo_c, hi_c

@@ -1,0 +1,227 @@
+"""The topological pass: every node's per-axis :class:`~rfgraph.ops.AxisState` from its op.
+
+The hot loop costs a few microseconds per node: each distinct parameter set is parsed once (a
+:class:`Plan`, keyed by :func:`param_key`), and an op's fast path, when it has one, gives the
+summary's exact result without the general path's checks; anything unusual goes through the op's
+summary with every structural check. The engine knows ops only through the registry.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from typing import Any, Mapping
+
+from ..errors import GraphError, RFGraphError, ShapeError
+from ..ops import AxisState, Node, Out
+from ..schema import INFO_ATTRS, inputs_in_order, topological_order_info
+
+__all__ = ["Plan", "Propagation", "propagate", "param_key"]
+
+
+class Plan:
+    """A parsed node configuration: its :class:`~rfgraph.ops.Node`, op and fast path, shared by
+    every node with the same parameters (the node's name is the first such node's)."""
+
+    __slots__ = ("node", "op", "fast", "least", "most")
+
+    def __init__(self, name, attrs, naxes, registry):
+        self.node = registry.read(name, attrs, naxes)
+        self.op = registry.get(self.node.op)
+        self.fast = self.op.fast(self.node.params) if self.op.fast is not None else None
+        # the fast path only sees a valid number of inputs (at least one): the general path
+        # reports the rest
+        lo, hi = self.op.arity
+        self.least, self.most = max(lo, 1), sys.maxsize if hi is None else hi
+
+    def named(self, v) -> Node:
+        node = self.node
+        return node if node.name is v else Node(v, node.op, node.params)
+
+
+class Propagation:
+    """What the pass leaves: the order, inputs, input size, and per node its plan, states,
+    misalignment (joins) and note."""
+
+    def __init__(self):
+        self.order: list = []
+        self.inputs: list = []
+        self.input_size: tuple = ()
+        self.plans: dict = {}
+        self.states: dict = {}
+        self.misalignment: dict = {}
+        self.notes: dict = {}
+
+
+def propagate(G, registry) -> Propagation:
+    """Run every node of ``G`` through its op, in topological order."""
+    order, as_inserted = topological_order_info(G)  # CycleError on a cycle
+    result = Propagation()
+    result.order = order
+    nodes, pred = G._node, G._pred  # the dicts themselves: networkx's views cost a call per lookup
+    sources = [v for v in order if _is_source(registry, nodes[v].get("op"))]
+    if not sources:
+        raise GraphError("the graph has no input node (a node with op='input' and a size)")
+    first = Plan(sources[0], nodes[sources[0]], 0, registry)
+    input_state = _checked(sources[0], first, first.op.summary(first.node, []), None)
+    result.inputs = sources
+    result.input_size = tuple(x.n for x in input_state)
+    naxes = len(input_state)
+    keyed: dict = {}  # param_key -> Plan
+    plans, states, mis, notes = result.plans, result.states, result.misalignment, result.notes
+    if as_inserted:
+        # networkx keeps the attribute and predecessor dicts in the same (insertion) order: walk
+        # them side by side rather than look each node up twice (on big graphs every lookup is a
+        # cache miss)
+        walk = zip(order, nodes.values(), pred.values())
+    else:
+        walk = ((v, nodes[v], pred[v]) for v in order)
+    for v, attrs, p in walk:
+        key = param_key(attrs)
+        plan = keyed.get(key)  # None for key None: it is never stored
+        if plan is None:
+            plan = Plan(v, attrs, naxes, registry)
+            if key is not None:
+                keyed[key] = plan
+        plans[v] = plan
+        fast = plan.fast
+        if fast is not None and plan.least <= len(p) <= plan.most:
+            out = fast([states[u] for u in p] if len(p) == 1 else [states[u] for u in inputs_in_order(p)])
+            if out is not None:
+                if type(out) is Out:
+                    states[v] = out.states
+                    mis[v] = out.misalignment
+                else:
+                    states[v] = out
+                continue
+        out = _general(v, plan, inputs_in_order(p), states, naxes)
+        if type(out) is Out:
+            if out.misalignment is not None:
+                mis[v] = out.misalignment
+            if out.note:
+                notes[v] = out.note
+            out = out.states
+        if plan.op.source and tuple(x.n for x in out) != result.input_size:
+            raise ShapeError(
+                f"input size {tuple(x.n for x in out)} differs from {result.input_size} of input "
+                f"{sources[0]!r}; several inputs must share one pixel grid", node=v, op=plan.op.name)
+        states[v] = out
+    return result
+
+
+def _is_source(registry, op) -> bool:
+    return isinstance(op, str) and op in registry and registry.get(op).source
+
+
+def _general(v, plan, preds, states, naxes):
+    """One node through its op's summary, with every structural check."""
+    op = plan.op
+    node = plan.named(v)
+    if op.source and preds:
+        raise GraphError(f"an {op.name} node cannot have incoming edges", node=v, op=op.name)
+    if not preds and not op.source:
+        raise GraphError("has no inputs, so it is not reachable from any input node; "
+                         "connect it or remove it", node=v, op=op.name)
+    lo, hi = op.arity
+    if len(preds) < lo or (hi is not None and len(preds) > hi):
+        want = f"exactly {lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo}..{hi}"
+        raise GraphError(f"has {len(preds)} inputs ({', '.join(map(repr, preds))}) but {op.name} "
+                         f"takes {want}", node=v, op=op.name)
+    try:
+        out = op.summary(node, [states[u] for u in preds])
+    except RFGraphError:
+        raise
+    except Exception as exc:  # a user op's bug: say where it happened
+        raise RFGraphError(f"the summary of op {op.name!r} failed: {type(exc).__name__}: {exc}",
+                           node=v, op=op.name) from exc
+    return _checked(v, plan, out, naxes)
+
+
+def _checked(v, plan, out, naxes):
+    """``out`` if it is what a summary must return (states, or an :class:`Out` of them), else an
+    error naming the node and op: a user op's mistake must not surface as a numpy error later."""
+    states = out.states if type(out) is Out else out
+    problem = None
+    if not isinstance(states, tuple) or not states:
+        problem = f"returned {type(states).__name__}, not a tuple of AxisState"
+    elif naxes is not None and len(states) != naxes:
+        problem = f"returned {len(states)} axes for a network with {naxes}"
+    else:
+        for x in states:
+            if not isinstance(x, AxisState):
+                problem = f"returned a {type(x).__name__} among its axes, not an AxisState"
+            elif not (isinstance(x.n, numbers.Integral) and x.n >= 1):
+                problem = f"returned n={x.n!r}; n must be a positive integer"
+            elif not all(isinstance(getattr(x, k), numbers.Real) for k in ("jump", "lo", "hi")):
+                problem = f"returned jump/lo/hi {x.jump!r}/{x.lo!r}/{x.hi!r}; they must be numbers"
+            if problem:
+                break
+    if problem:
+        raise RFGraphError(f"the summary of op {plan.op.name!r} {problem}", node=v, op=plan.op.name)
+    return out
+
+
+# -- cache keys for parsed parameters ---------------------------------------------------------------
+# Large networks repeat a handful of layer configurations, so the engine parses each distinct one
+# once. Two nodes may share a parse only if their op would read them to the same params, so the
+# key must tell apart values that compare equal but read differently: True == 1 (a bool kernel is
+# an error), 1.0 == 1 (so is a float one). Ints, strings, None and tuples of ints stand for
+# themselves, bools and floats carry their type, other lists and tuples (lists read like tuples)
+# become tuples tagged _SEQ; any other value (numpy scalars, dicts, ...) makes the node
+# uncacheable: it is parsed on its own.
+
+_KEY_IGNORED = INFO_ATTRS - {"op"}  # labels and edge order never change a node's parse
+_SEQ = object()  # tags a frozen list/tuple, so it can never equal a frozen scalar
+_INT_ONLY = frozenset({int})
+_INT_STR = frozenset({int, str})
+_UNCACHEABLE = object()
+
+
+def _freeze(value):
+    t = type(value)
+    if t is tuple:
+        if _INT_ONLY.issuperset(map(type, value)):  # the usual case, e.g. kernel=(1, 7)
+            return value  # cannot equal a tagged form: those start with a type or _SEQ
+        parts = [_freeze(v) for v in value]
+    elif t is int or t is str or value is None:
+        return value
+    elif t is list:
+        parts = [_freeze(v) for v in value]
+    elif t is bool or t is float:
+        return (t, value)
+    else:
+        return _UNCACHEABLE
+    return _UNCACHEABLE if any(p is _UNCACHEABLE for p in parts) else (_SEQ, *parts)
+
+
+def param_key(attrs: Mapping[str, Any]):
+    """A hashable key such that nodes with equal keys read to equal params, or None.
+
+    Info attributes (``label``, ``module``, ...) are left out, so nodes differing only in them
+    share a key; None means the node must be parsed on its own (a value of another type).
+
+    >>> param_key({"op": "conv", "kernel": 3, "label": "c1"}) == param_key({"op": "conv", "kernel": 3})
+    True
+    >>> param_key({"op": "conv", "kernel": True}) == param_key({"op": "conv", "kernel": 1})
+    False
+    >>> param_key({"op": "conv", "kernel": [1, 3]}) == param_key({"op": "conv", "kernel": (1.0, 3)})
+    False
+    >>> param_key({"op": "conv", "kernel": [3]}) is None, param_key({"op": "conv", "kernel": {3}}) is None
+    (False, True)
+    >>> param_key({"op": "add"})  # no parameters: a string, never equal to the tuples above
+    'add'
+    """
+    if len(attrs) == 1:  # just the op (identity, add, concat, ...): the op string is the key
+        op = attrs.get("op")
+        if type(op) is str:
+            return op
+    key = []
+    for k, v in attrs.items():
+        if k in _KEY_IGNORED:
+            continue
+        if type(v) not in _INT_STR:
+            v = _freeze(v)
+            if v is _UNCACHEABLE:
+                return None
+        key.append((k, v))
+    return tuple(key)

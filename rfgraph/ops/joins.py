@@ -1,0 +1,139 @@
+"""Joins: ``add``, ``mul``, ``concat``: the RF of a feature is the union of its inputs' RFs.
+
+Inputs must agree on ``n`` (add and mul may broadcast a size-1 input); the union's hull gives
+``rf`` and ``start``; differing branch centres are reported as misalignment, per axis.
+
+>>> import networkx as nx, rfgraph
+>>> G = nx.DiGraph()
+>>> G.add_node("x", op="input", size=(16,))
+>>> G.add_node("a", op="conv", kernel=3, padding=1); G.add_node("b", op="conv", kernel=5, padding=2)
+>>> G.add_node("sum", op="add"); G.add_edges_from([("x", "a"), ("x", "b"), ("a", "sum"), ("b", "sum")])
+>>> rec = rfgraph.analyze(G)["sum"]
+>>> rec.rf, rec.misalignment, rec.rf_range
+((5,), (0,), ((3, 5),))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import arith
+from ..errors import ShapeError
+from .base import DEFAULT, AxisState, Op, Out
+
+
+def _join(node, inputs):
+    """Union of the inputs' RF intervals per feature; hull gives rf and start. Inputs must agree
+    on n (add/mul may broadcast a size-1 input); differing centres are reported as misalignment."""
+    naxes = len(inputs[0])
+    out, mis, notes = [], [], []
+    for ax in range(naxes):
+        xs = [inp[ax] for inp in inputs]
+        n = max(x.n for x in xs)
+        for x in xs:
+            if x.n != n and (x.n != 1 or node.op == "concat"):
+                sizes = ", ".join(str(y.n) for y in xs)
+                raise ShapeError(f"inputs disagree on size along axis {ax} ({sizes}); "
+                                 + ("concat needs equal sizes" if node.op == "concat"
+                                    else "add/mul need equal sizes or a broadcast size 1"),
+                                 node=node.name, op=node.op)
+        size = xs[0].size
+        glob = next((x.global_from for x in xs if x.global_from is not None), None)
+        if glob is not None:
+            # a global input: every feature sees its union plus the others' feature at that position;
+            # the summary is the union over all positions, exact when the global hull contains it
+            glo = min(x.lo for x in xs if x.global_from is not None)
+            ghi = max(x.hi for x in xs if x.global_from is not None)
+            lo = min(x.lo for x in xs)
+            hi = max(x.hi + (x.n - 1) * x.jump for x in xs)
+            exact = all(x.exact for x in xs) and lo >= glo and hi <= ghi
+            pieces = []
+            for x in xs:
+                swept = arith.sweep_pattern(x.pattern, x.lo, x.hi, x.jump, x.n) if exact else None
+                pieces.extend(swept if swept is not None else ((x.lo, x.hi + (x.n - 1) * x.jump),))
+            merged = arith.merge_intervals(pieces) if exact else ()
+            out.append(AxisState(n, 0, lo, hi, merged if len(merged) > 1 else None, glob, exact, size))
+            mis.append(0.0)
+            continue
+        full = [x for x in xs if x.n == n]
+        bcast = [x for x in xs if x.n != n]
+        lo = min(x.lo for x in xs)
+        hi = max(x.hi for x in xs)
+        js = {x.jump for x in full}
+        j = max(js)
+        centres = [(x.lo + x.hi) / 2 for x in full]
+        spread = max(centres) - min(centres)
+        exact = all(x.exact for x in xs) and len(js) == 1 and not bcast
+        pattern = None
+        if exact:
+            pieces = []
+            for x in full:
+                pieces.extend(x.pattern if x.pattern is not None else ((x.lo, x.hi),))
+            merged = arith.merge_intervals(pieces)
+            pattern = None if len(merged) == 1 else merged
+        if len(js) > 1:
+            notes.append(f"jumps differ on axis {ax} ({', '.join(str(v) for v in sorted(js))})")
+        out.append(AxisState(n, j, lo, hi, pattern, None, exact, size))
+        mis.append(spread)
+    return Out(tuple(out), tuple(mis), "; ".join(notes))
+
+
+def _join_fast(inputs):
+    """:func:`_join` for the common case, or None: every input has the same ``n`` and ``jump``
+    on every axis, none is global and all are exact. Identical to the summary's result (min and
+    max keep the first of equal values, as the builtins do)."""
+    out, mis = [], []
+    for xs in zip(*inputs):  # per axis, the inputs' states
+        x0 = xs[0]
+        n, j, lo, hi = x0.n, x0.jump, x0.lo, x0.hi
+        least = most = (lo + hi) / 2  # smallest and largest branch centre
+        for x in xs:
+            if x.n != n or x.jump != j or x.global_from is not None or not x.exact:
+                return None
+            xlo, xhi = x.lo, x.hi
+            if xlo < lo:
+                lo = xlo
+            if xhi > hi:
+                hi = xhi
+            c = (xlo + xhi) / 2
+            if c < least:
+                least = c
+            if c > most:
+                most = c
+        for x in xs:
+            if x.pattern is None and x.lo == lo and x.hi == hi:
+                pattern = None  # one contiguous input spans the hull: so does the union
+                break
+        else:
+            pieces = []
+            for x in xs:
+                pieces.extend(x.pattern if x.pattern is not None else ((x.lo, x.hi),))
+            merged = arith.merge_intervals(pieces)
+            pattern = None if len(merged) == 1 else merged
+        out.append(AxisState(n, j, lo, hi, pattern, None, True, x0.size))
+        mis.append(most - least)
+    return Out(tuple(out), tuple(mis))
+
+
+def _plan(params):
+    return _join_fast
+
+
+def _bounds(node, axis, state, inputs):
+    """Union per feature: min of the lower, max of the upper bounds (size-1 inputs broadcast)."""
+    n = state.n
+    return tuple(np.minimum.reduce([np.broadcast_to(p[i], (n,)) for p in inputs]) if i % 2 == 0
+                 else np.maximum.reduce([np.broadcast_to(p[i], (n,)) for p in inputs])
+                 for i in range(4))
+
+
+def _pixels(node, axis, state, inputs):
+    out = np.zeros((state.n, state.size), dtype=bool)
+    for m in inputs:
+        out |= np.broadcast_to(m, out.shape)
+    return out
+
+
+for _name in ("add", "mul", "concat"):
+    DEFAULT.add(Op(_name, _join, accepts=frozenset(), parse=lambda r: {}, bounds=_bounds, pixels=_pixels,
+                   fast=_plan, arity=(1, None), join=True, doc=_join.__doc__.splitlines()[0]))

@@ -1,0 +1,136 @@
+"""Window ops: ``conv``, ``maxpool``, ``avgpool`` (the classic recurrence).
+
+Parameters (one int for every axis, or one entry per axis): ``kernel`` (required), ``stride``
+(default 1 for conv, the kernel for pooling), ``dilation`` (1; not for avgpool), ``padding``
+(an int, per-axis ints, ``(before, after)`` pairs, ``"same"`` or ``"valid"``; default 0) and
+``ceil_mode`` (pooling, False).
+
+>>> from rfgraph.ops import get_op
+>>> get_op("conv").read("c1", {"op": "conv", "kernel": 3, "padding": 1}, 2).params["padding"]
+((1, 1), (1, 1))
+>>> get_op("maxpool").read("p1", {"op": "maxpool", "kernel": 2}, 1).params["stride"]
+(2,)
+"""
+
+from __future__ import annotations
+
+from .. import arith
+from .base import DEFAULT, AxisState, Op, too_small
+
+__all__ = ["window_padding", "window_summary", "window_taps", "window_fast"]
+
+
+def _parse(r, op):
+    k = r.per_axis("kernel", minimum=1)
+    p = {
+        "kernel": k,
+        "stride": r.per_axis("stride", 1 if op == "conv" else k, minimum=1),
+        "dilation": r.per_axis("dilation", 1, minimum=1),
+        "padding": r.pairs("padding", 0, words=True),
+        "ceil_mode": r.bool("ceil_mode"),
+    }
+    if p["padding"] != "same":
+        for ax, ((pl, pr), k_, d) in enumerate(zip(p["padding"], p["kernel"], p["dilation"])):
+            ke = arith.effective_kernel(k_, d)
+            if op == "conv":
+                # A window lying wholly in the padding gives a feature that sees no input at all.
+                if pl >= ke or pr >= ke:
+                    r.fail(f"padding ({pl}, {pr}) on axis {ax} reaches past the effective kernel "
+                           f"{ke}: some output features would see only padding")
+            elif 2 * max(pl, pr) > ke:
+                # PyTorch's rule for pooling: pad should be at most half of the (effective) kernel.
+                r.fail(f"padding ({pl}, {pr}) on axis {ax} is more than half the kernel {ke} "
+                       "(PyTorch requires pad <= kernel/2 for pooling)")
+    return p
+
+
+def window_padding(node, ax, n_in):
+    """``(before, after)`` padding of a window op along ``ax`` (``"same"`` resolved for ``n_in``)."""
+    p = node.params
+    if p["padding"] == "same":
+        return arith.same_padding(n_in, p["kernel"][ax], p["stride"][ax], p["dilation"][ax])
+    return p["padding"][ax]
+
+
+def window_taps(node, ax, n_in, n_out):
+    p = node.params
+    pl, _ = window_padding(node, ax, n_in)
+    return arith.window_taps(n_out, p["kernel"][ax], p["stride"][ax], p["dilation"][ax], pl)
+
+
+def window_summary(node, inputs):
+    """Classic recurrence: jump*=s, r+=(ke-1)*jump, start+=((ke-1)/2-pL)*jump; exact."""
+    p = node.params
+    out = []
+    for ax, x in enumerate(inputs[0]):
+        k, s, d = p["kernel"][ax], p["stride"][ax], p["dilation"][ax]
+        pl, pr = window_padding(node, ax, x.n)
+        n = arith.window_out_size(x.n, k, s, d, pl, pr, p["ceil_mode"])
+        if n < 1:
+            too_small(node, ax, x.n, f"kernel {k}, dilation {d}, padding ({pl}, {pr})")
+        j, lo, hi = arith.window_summary(x.jump, x.lo, x.hi, k, s, d, pl)
+        pattern = arith.dilate_pattern(x.pattern, x.lo, x.hi, x.jump, k, d, pl) if x.exact else None
+        out.append(AxisState(n, j, lo, hi, pattern, x.global_from, x.exact, x.size))
+    return tuple(out)
+
+
+def _is_int_axis(x):
+    return x.pattern is None and type(x.n) is type(x.jump) is type(x.lo) is type(x.hi) is int
+
+
+def window_fast(params):
+    """A fast version of :func:`window_summary` for these params, or None.
+
+    Large networks repeat a few layer configurations, so the engine makes one plan per distinct
+    params and applies it to every node that has them. Plans cover explicit padding without
+    ``ceil_mode``; a plan returns None (the engine then calls the summary) when the input is too
+    small, so errors stay the summary's. Same arithmetic in the same order as the summary, so the
+    results are identical, types included.
+    """
+    if params["padding"] == "same" or params["ceil_mode"]:
+        return None
+    axes = tuple(
+        (k, s, d, pl, pr, ke, ke - 1 - pl, k == 1 and s == 1 and pl == 0 and pr == 0)
+        for k, s, d, (pl, pr), ke in zip(
+            params["kernel"], params["stride"], params["dilation"], params["padding"],
+            (arith.effective_kernel(k, d) for k, d in zip(params["kernel"], params["dilation"])))
+    )
+    dilate = arith.dilate_pattern
+    all_unit = all(ax[-1] for ax in axes)
+
+    def plan(inputs):
+        [states] = inputs
+        if all_unit and all(map(_is_int_axis, states)):
+            return states  # a 1x1 stride-1 conv: the summary would rebuild the same states
+        out = []
+        for (k, s, d, pl, pr, ke, right, unit), x in zip(axes, states):
+            if unit and _is_int_axis(x):
+                out.append(x)  # 1 wide, stride 1, unpadded: n, jump, lo and hi come out unchanged
+                continue
+            span = x.n + pl + pr - ke
+            if span < 0:
+                return None
+            j, pattern, lo, hi = x.jump, x.pattern, x.lo, x.hi
+            if pattern is None and (k == 1 or d * j <= hi - lo):
+                pass  # contiguous stays contiguous (dilate_pattern's own shortcut)
+            elif x.exact:
+                pattern = dilate(pattern, lo, hi, j, k, d, pl)
+            else:
+                pattern = None
+            out.append(AxisState(span // s + 1, j * s, lo - pl * j, hi + right * j, pattern,
+                                 x.global_from, x.exact, x.size))
+        return tuple(out)
+
+    return plan
+
+
+_COMMON = {"kernel", "stride", "padding"}
+_LABEL = (("kernel", "k"), ("stride", "s"), ("padding", "p"), ("dilation", "d"), ("ceil_mode", "ceil"))
+
+for _name, _accepts, _defaults in (
+        ("conv", _COMMON | {"dilation"}, {"stride": 1, "padding": 0, "dilation": 1}),
+        ("maxpool", _COMMON | {"dilation", "ceil_mode"}, {"padding": 0, "dilation": 1}),
+        ("avgpool", _COMMON | {"ceil_mode"}, {"padding": 0})):
+    DEFAULT.add(Op(_name, window_summary, parse=lambda r, _op=_name: _parse(r, _op), accepts=_accepts,
+                   taps=window_taps, fast=window_fast, label_params=_LABEL, defaults=_defaults,
+                   doc=window_summary.__doc__.splitlines()[0]))
