@@ -23,7 +23,7 @@ class Plan:
     """A parsed node configuration: its :class:`~rfgraph.ops.Node`, op and fast path, shared by
     every node with the same parameters (the node's name is the first such node's)."""
 
-    __slots__ = ("node", "op", "fast", "least", "most")
+    __slots__ = ("node", "op", "fast", "fast1", "least", "most")
 
     def __init__(self, name, attrs, naxes, registry):
         self.node = registry.read(name, attrs, naxes)
@@ -33,6 +33,7 @@ class Plan:
         # reports the rest
         lo, hi = self.op.arity
         self.least, self.most = max(lo, 1), sys.maxsize if hi is None else hi
+        self.fast1 = self.fast if self.least == 1 else None  # for a node with one input
 
     def named(self, v) -> Node:
         node = self.node
@@ -54,12 +55,32 @@ class Propagation:
 
 
 def propagate(G, registry) -> Propagation:
-    """Run every node of ``G`` through its op, in topological order."""
-    order, as_inserted = topological_order_info(G)  # CycleError on a cycle
+    """Run every node of ``G`` through its op, in topological order.
+
+    Builders and front-ends add nodes after their inputs, so the insertion order is tried first
+    without sorting. It is wrong exactly when a node's input has no state yet (a ``KeyError`` on
+    the states); only then, or when an error of ours is met, is the order checked, so a cycle is
+    reported first and errors come in topological order. Any other exception is a bug and
+    propagates as it is.
+    """
+    try:
+        return _propagate(G, registry, list(G._pred), True)
+    except (KeyError, RFGraphError):
+        order, as_inserted = topological_order_info(G)  # CycleError on a cycle
+        if as_inserted:
+            raise  # a genuine error, met in the right order
+    return _propagate(G, registry, order, False)
+
+
+def _propagate(G, registry, order, as_inserted) -> Propagation:
     result = Propagation()
     result.order = order
     nodes, pred = G._node, G._pred  # the dicts themselves: networkx's views cost a call per lookup
-    sources = [v for v in order if _is_source(registry, nodes[v].get("op"))]
+    source_ops = tuple(name for name in registry if registry.get(name).source)
+    sources = [v for v, attrs in nodes.items() if attrs.get("op") in source_ops]
+    if len(sources) > 1 and not as_inserted:  # list them in topological order
+        rank = {v: i for i, v in enumerate(order)}
+        sources.sort(key=rank.__getitem__)
     if not sources:
         raise GraphError("the graph has no input node (a node with op='input' and a size)")
     first = Plan(sources[0], nodes[sources[0]], 0, registry)
@@ -84,9 +105,20 @@ def propagate(G, registry) -> Propagation:
             if key is not None:
                 keyed[key] = plan
         plans[v] = plan
-        fast = plan.fast
-        if fast is not None and plan.least <= len(p) <= plan.most:
-            out = fast([states[u] for u in p] if len(p) == 1 else [states[u] for u in inputs_in_order(p)])
+        if len(p) == 1:
+            fast = plan.fast1
+            if fast is not None:
+                for u in p:  # the one input (no list comprehension: it costs a call)
+                    out = fast((states[u],))
+                if out is not None:
+                    if type(out) is Out:
+                        states[v] = out.states
+                        mis[v] = out.misalignment
+                    else:
+                        states[v] = out
+                    continue
+        elif plan.fast is not None and plan.least <= len(p) <= plan.most:
+            out = plan.fast([states[u] for u in inputs_in_order(p)])
             if out is not None:
                 if type(out) is Out:
                     states[v] = out.states
@@ -107,10 +139,6 @@ def propagate(G, registry) -> Propagation:
                 f"{sources[0]!r}; several inputs must share one pixel grid", node=v, op=plan.op.name)
         states[v] = out
     return result
-
-
-def _is_source(registry, op) -> bool:
-    return isinstance(op, str) and op in registry and registry.get(op).source
 
 
 def _general(v, plan, preds, states, naxes):
@@ -174,7 +202,10 @@ _KEY_IGNORED = INFO_ATTRS - {"op"}  # labels and edge order never change a node'
 _SEQ = object()  # tags a frozen list/tuple, so it can never equal a frozen scalar
 _INT_ONLY = frozenset({int})
 _INT_STR = frozenset({int, str})
-_UNCACHEABLE = object()
+
+
+class _Uncacheable(Exception):
+    """A value :func:`param_key` cannot stand for (caught right there: the node gets no key)."""
 
 
 def _freeze(value):
@@ -182,16 +213,14 @@ def _freeze(value):
     if t is tuple:
         if _INT_ONLY.issuperset(map(type, value)):  # the usual case, e.g. kernel=(1, 7)
             return value  # cannot equal a tagged form: those start with a type or _SEQ
-        parts = [_freeze(v) for v in value]
-    elif t is int or t is str or value is None:
+        return (_SEQ, *[_freeze(v) for v in value])
+    if t is int or t is str or value is None:
         return value
-    elif t is list:
-        parts = [_freeze(v) for v in value]
-    elif t is bool or t is float:
+    if t is list:
+        return (_SEQ, *[_freeze(v) for v in value])
+    if t is bool or t is float:
         return (t, value)
-    else:
-        return _UNCACHEABLE
-    return _UNCACHEABLE if any(p is _UNCACHEABLE for p in parts) else (_SEQ, *parts)
+    raise _Uncacheable
 
 
 def param_key(attrs: Mapping[str, Any]):
@@ -215,13 +244,8 @@ def param_key(attrs: Mapping[str, Any]):
         op = attrs.get("op")
         if type(op) is str:
             return op
-    key = []
-    for k, v in attrs.items():
-        if k in _KEY_IGNORED:
-            continue
-        if type(v) not in _INT_STR:
-            v = _freeze(v)
-            if v is _UNCACHEABLE:
-                return None
-        key.append((k, v))
-    return tuple(key)
+    try:
+        return tuple([(k, v if type(v) in _INT_STR else _freeze(v))
+                      for k, v in attrs.items() if k not in _KEY_IGNORED])
+    except _Uncacheable:
+        return None

@@ -74,10 +74,6 @@ def window_summary(node, inputs):
     return tuple(out)
 
 
-def _is_int_axis(x):
-    return x.pattern is None and type(x.n) is type(x.jump) is type(x.lo) is type(x.hi) is int
-
-
 def window_fast(params):
     """A fast version of :func:`window_summary` for these params, or None.
 
@@ -100,17 +96,21 @@ def window_fast(params):
 
     def plan(inputs):
         [states] = inputs
-        if all_unit and all(map(_is_int_axis, states)):
-            return states  # a 1x1 stride-1 conv: the summary would rebuild the same states
+        if all_unit:  # a 1x1 stride-1 conv: the summary would rebuild the same states
+            for x in states:
+                if not (x.pattern is None and type(x.n) is type(x.jump) is type(x.lo) is type(x.hi) is int):
+                    break
+            else:
+                return states
         out = []
         for (k, s, d, pl, pr, ke, right, unit), x in zip(axes, states):
-            if unit and _is_int_axis(x):
+            j, pattern, lo, hi = x.jump, x.pattern, x.lo, x.hi
+            if unit and pattern is None and type(x.n) is type(j) is type(lo) is type(hi) is int:
                 out.append(x)  # 1 wide, stride 1, unpadded: n, jump, lo and hi come out unchanged
                 continue
             span = x.n + pl + pr - ke
             if span < 0:
                 return None
-            j, pattern, lo, hi = x.jump, x.pattern, x.lo, x.hi
             if pattern is None and (k == 1 or d * j <= hi - lo):
                 pass  # contiguous stays contiguous (dilate_pattern's own shortcut)
             elif x.exact:
