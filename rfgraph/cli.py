@@ -18,10 +18,10 @@ import argparse
 import difflib
 import errno
 import importlib
+import importlib.util
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
 
 __all__ = ["main", "load_target"]
@@ -201,8 +201,11 @@ def _parser():
                    help="models in parallel, in N worker processes (default 1)")
     z.add_argument("--format", choices=("table", "markdown", "json"), default="table",
                    help="output format (default: table)")
+    z.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show the progress bar on stderr even when it is not a terminal (needs tqdm: "
+                        "pip install 'rfgraph[zoo]')")
     z.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress line on stderr (it is shown only on a terminal anyway)")
+                   help="no progress bar (by default it is shown on stderr when that is a terminal)")
     z.set_defaults(run=_cmd_zoo)
     return p
 
@@ -295,13 +298,10 @@ def _from_torchvision(name, shape):
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
                        "(torchvision.models.list_models() lists them)")
-    from .frontends.torch import meta_model
+    from .tools.catalogue import build_model
 
-    # meta device: the architecture without allocating (or downloading) any weights; torchvision's
-    # notice about the default initialisation of GoogLeNet/Inception is moot without weights
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        model = meta_model(torchvision.models.get_model, name.lower(), weights=None)
+    # meta device: the architecture without allocating (or downloading) any weights
+    model = build_model(name.lower())
     model.eval()
     return _trace(model, shape)
 
@@ -457,30 +457,13 @@ def _cmd_overlay(args, out):
     return 0
 
 
-class _Progress:
-    """``[k/N] model`` on one stderr line, rewritten with a carriage return."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.width = 0
-
-    def __call__(self, k, n, entry):
-        text = f"[{k}/{n}] {entry.label}" if entry is not None else f"[{k}/{n}] done"
-        self.stream.write("\r" + text.ljust(self.width))
-        self.stream.flush()
-        self.width = len(text)
-
-    def close(self):
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-
 
 def _cmd_zoo(args, out):
     try:
-        from . import zoo
         from .frontends import torch as _  # noqa: F401 - fail early without torch
-        entries = zoo.list_zoo(args.family, args.models, args.input_size)
+        from .tools import runner
+        from .tools.catalogue import list_zoo
+        entries = list_zoo(args.family, args.models, args.input_size)
     except ModuleNotFoundError as exc:
         if exc.name in ("torch", "torchvision"):
             raise _Failure("rfgraph zoo needs torch and torchvision: pip install 'rfgraph[torch]'") from None
@@ -488,20 +471,17 @@ def _cmd_zoo(args, out):
     if not entries:
         family = "" if args.family == "all" else f"{args.family} "
         raise _Failure(f"no {family}model matches {args.models!r} (torchvision.models.list_models() lists them)")
-    progress = _Progress(sys.stderr) if args.progress and sys.stderr.isatty() else None
-    try:
-        rows, info = zoo.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
-    finally:
-        if progress:
-            progress.close()
-    if args.format == "json":
-        info["machine"] = zoo.machine()
-        out.write(zoo.to_json(rows, info))
-    elif args.format == "markdown":
-        info["machine"] = zoo.machine()
-        out.write(zoo.to_markdown(rows, info))
+    from .render import zoo as report
+
+    if args.progress and importlib.util.find_spec("tqdm") is None:
+        raise _Failure("--progress needs tqdm: pip install 'rfgraph[zoo]'")
+    with runner.progress_bar(len(entries), enabled=args.progress, file=sys.stderr) as progress:
+        rows, info = runner.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
+    if args.format in ("json", "markdown"):
+        info["machine"] = runner.machine()
+        out.write((report.to_json if args.format == "json" else report.to_markdown)(rows, info))
     else:
-        out.write(zoo.format_rows(rows, verified=args.verify) + "\n")
+        out.write(report.format_rows(rows, verified=args.verify) + "\n")
         ok = [r for r in rows if r.ok]
         out.write(f"\n{len(ok)} of {len(rows)} models analysed in {info['wall_s']:.1f} s"
                   + (f", peak RSS {info['peak_rss_mb']:.0f} MB" if info.get("peak_rss_mb") else "") + "\n")
