@@ -24,7 +24,7 @@ from .frontends.spec import read_spec, write_spec
 from .record import RF, Branch, Misalignment
 from .render.table import format_table
 from .render.dot import to_dot
-from .render.graphviz import render
+from .render.graphviz import write_diagram
 from .render.overlay import overlay
 from .rules import Axis, register_rule, registered_ops
 
@@ -36,7 +36,7 @@ __all__ = [
     "chain",
     "format_table",
     "to_dot",
-    "render",
+    "write_diagram",
     "overlay",
     "read_spec",
     "write_spec",

@@ -127,6 +127,8 @@ def _feature(text):
 
 
 def _parser():
+    from .render import format_names
+
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's default must not overwrite `rfgraph --debug <command>`
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -153,7 +155,7 @@ def _parser():
                        help="print the receptive field table",
                        description="Print the receptive field (n, jump, rf, start, padding) of every "
                                    "stage (top-level module) or node.")
-    a.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table",
+    a.add_argument("--format", choices=format_names("text"), default="table",
                    help="output format (default: table)")
     a.add_argument("--at", metavar="NODE_OR_MODULE", help="details of one node or module")
     a.add_argument("--all-nodes", action="store_true",
@@ -164,7 +166,7 @@ def _parser():
                        help="draw the network with its receptive fields (Graphviz)",
                        description="Draw the network as a diagram annotated with receptive fields.")
     r.add_argument("-o", "--output", required=True, type=Path, help="output file (.svg, .png, .pdf, .dot)")
-    r.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+    r.add_argument("--format", choices=format_names("diagram"),
                    help="output format (default: from the output's suffix)")
     r.add_argument("--depth", type=_depth, metavar="N",
                    help="show modules down to depth N, collapse deeper ones ('all': every node; "
@@ -359,6 +361,8 @@ def _analysis(args):
 
 def _resolve(analysis, name):
     """``(node, module)`` for a node name or a module qualname."""
+    from .schema import module_outputs
+
     if name in analysis:
         return name, None
     for v in analysis.order:
@@ -368,7 +372,7 @@ def _resolve(analysis, name):
         return analysis.module(name).name, name
     except KeyError:
         pass
-    modules = set(analysis.graph.graph.get("module_outputs", {}))
+    modules = set(module_outputs(analysis.graph))
     for v in analysis.order:
         m = analysis.graph.nodes[v].get("module")
         if m:
@@ -378,70 +382,29 @@ def _resolve(analysis, name):
     raise _Failure(f"no node or module named {name!r}{hint}")
 
 
-def _stages(analysis):
-    """``{node: label}`` for the per-stage view: inputs, outputs of top-level modules, sinks.
-    None when the graph has no module outputs (then every node is a row)."""
-    outs = analysis.graph.graph.get("module_outputs") or {}
-    top = {}
-    for m, v in outs.items():
-        if isinstance(m, str) and m and "." not in m and v in analysis:
-            top.setdefault(v, []).append(m)
-    if not top:
-        return None
-    labels = {v: "(input)" for v in analysis.inputs}
-    labels.update({v: ", ".join(ms) for v, ms in top.items()})
-    for v in analysis.sinks:
-        labels.setdefault(v, "(output)")
-    pos = {v: i for i, v in enumerate(analysis.order)}
-    return {v: labels[v] for v in sorted(labels, key=pos.__getitem__)}
-
-
 def _cmd_analyze(args, out):
-    from .render.csv import to_csv
-    from .render.json import to_json
-    from .render.markdown import to_markdown
-    from .render.table import COLUMNS, describe, format_table
+    from .render import get_format
+    from .render.table import describe
 
     analysis = _analysis(args)
-    columns, modules, stages = COLUMNS, None, None
+    nodes = modules = None
     if args.at is not None:
         node, module = _resolve(analysis, args.at)
-        nodes = [node]
-        if module is not None:
-            modules = {module: node}
         if args.format == "table":
-            head = f"module      {module} (its output is node {node})\n" if module else ""
-            out.write(head + describe(analysis[node]) + "\n")
+            out.write(describe(analysis[node], module=module) + "\n")
             return 0
-    else:
-        stages = None if args.all_nodes else _stages(analysis)
-        nodes = list(analysis.order) if stages is None else list(stages)
-    rows = analysis.table(nodes)
-    if stages is not None:
-        columns = ("stage",) + COLUMNS
-        modules = {label: v for v, label in stages.items() if not label.startswith("(")}
-        for r in rows:
-            r["stage"] = stages[r["node"]]
-    if args.format == "json":
-        out.write(to_json(analysis, nodes=nodes, modules=modules))
-    elif args.format == "markdown":
-        out.write(to_markdown(rows, columns=columns))
-    elif args.format == "csv":
-        out.write(to_csv(rows, columns=columns))
-    else:
-        out.write(format_table(rows, columns=columns) + "\n")
-        mis = analysis.misaligned()
-        if mis:
-            out.write(f"\n{len(mis)} misaligned join{'s' if len(mis) > 1 else ''}: "
-                      + ", ".join(str(m.node) for m in mis[:10]) + (", ..." if len(mis) > 10 else "") + "\n")
+        nodes, modules = [node], (None if module is None else {module: node})
+    elif args.all_nodes:
+        nodes = list(analysis.order)
+    out.write(get_format(args.format, "text").render(analysis, nodes=nodes, modules=modules))
     return 0
 
 
 def _cmd_render(args, out):
-    from .render.graphviz import dot_path_for, render
+    from .render.graphviz import dot_path_for, write_diagram
 
     analysis = _analysis(args)
-    path = render(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
+    path = write_diagram(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
     src = dot_path_for(path, args.format)
     out.write(f"wrote {path}\n" if src == path else f"wrote {path} (DOT source: {src})\n")
     return 0
