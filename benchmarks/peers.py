@@ -1,7 +1,7 @@
 """rfgraph side by side with its peers, on the same models and input size, in one run.
 
 For every model, at the final feature map (the output of the last module that is still a spatial
-map, e.g. ResNet's layer4; see :mod:`rfgraph.zoo`):
+map, e.g. ResNet's layer4; see :mod:`rfgraph.tools.runner`):
 
 * **rfgraph**: trace on the meta device + ``analyze``;
 * **torchscan** (``pip install torchscan``): ``crawl_module`` on the same meta model. Its
@@ -10,7 +10,7 @@ map, e.g. ResNet's layer4; see :mod:`rfgraph.zoo`):
   order (``rf += s * (k - 1); p += s * pad; s *= stride``), which this script reproduces from the
   0.2.x per-layer values (checked against torchscan 0.1.2 on alexnet, resnet18, googlenet and
   mobilenet_v2: identical);
-* **gradient support** (:mod:`rfgraph.verify`): the model built for real in float64 with positive
+* **gradient support** (:mod:`rfgraph.tools.verify`): the model built for real in float64 with positive
   weights; timed at the same input size (one forward, two input-gradient passes), and used as the
   ground truth at an input large enough for the RF to stay clear of the border when memory allows.
 
@@ -92,20 +92,22 @@ def run_model(name, input_size, repeat, max_seconds):
     import torch
     from torchscan import crawl_module
 
-    from rfgraph import analyze, zoo
-    from rfgraph import verify as V
+    from rfgraph import analyze
     from rfgraph.frontends.torch import from_torch
+    from rfgraph.tools import runner
+    from rfgraph.tools import verify as V
+    from rfgraph.tools.catalogue import build, list_zoo
 
-    [entry] = zoo.list_zoo("classification", name, input_size)
+    [entry] = list_zoo("classification", name, input_size)
     shape = entry.input_shape
     row = {"model": name, "input": list(shape)}
-    meta = zoo.build(entry)
+    meta = build(entry)
 
     # rfgraph
     def rfgraph_once():
         G = from_torch(meta, shape)
         a = analyze(G)
-        node, module = zoo.final_map(a, G)
+        node, module = runner.final_map(a, G)
         a[node].is_global  # part of the answer (computed on first access)
         return a, G, node, module
 
@@ -126,11 +128,9 @@ def run_model(name, input_size, repeat, max_seconds):
                         "version": report["context"]["torchscan_version"]}
 
     # gradient support at the same input size: the time of the measurement itself
-    from torchvision import models
-
-    with warnings.catch_warnings(), V._threads(1):  # one thread, as rfgraph.verify measures
+    with warnings.catch_warnings(), V.num_threads(1):  # one thread, as rfgraph.tools.verify measures
         warnings.simplefilter("ignore")
-        (model, t_build) = _best(lambda: V.positive_model(models.get_model, name, **zoo._kwargs(entry)), 1)
+        (model, t_build) = _best(lambda: build(entry, make=V.positive_model), 1)
     torch.manual_seed(0)
     [cmp224], t_gs = _best(lambda: V.compare(model, shape, {module: rec}, threads=1), 1)
     del model
@@ -139,8 +139,8 @@ def run_model(name, input_size, repeat, max_seconds):
                            "build_seconds": round(t_build, 3), "rfgraph_ok": cmp224.ok}
 
     # gradient support as ground truth, at an input where the RF fits if memory and time allow
-    zrow = zoo.summarize(entry, model=meta)
-    ver = zoo.verify(entry, zrow, max_seconds=max_seconds)
+    zrow = runner.summarize(entry, model=meta)
+    ver = runner.verify(entry, zrow, max_seconds=max_seconds)
     check = next((c for c in ver["checks"] if c["module"] == module), None)
     truth = {"status": ver["status"], "reason": ver["reason"], "input": ver["input"], "seconds": ver["seconds"]}
     if check is not None:
@@ -165,7 +165,7 @@ def run_model(name, input_size, repeat, max_seconds):
 
 
 def _machine():
-    from rfgraph.zoo import machine
+    from rfgraph.tools.runner import machine
 
     return machine()
 

@@ -1,6 +1,6 @@
 """Zoo benchmark: every torchvision model traced and analysed in one process, with timings.
 
-A thin script over :mod:`rfgraph.zoo` (the same code as ``rfgraph zoo``). It writes a Markdown
+A thin script over :mod:`rfgraph.tools` and :mod:`rfgraph.render.zoo` (the same code as ``rfgraph zoo``). It writes a Markdown
 table grouped by family and the JSON of every row, with the machine, the command, the wall time,
 the time split (import / build / trace / analyze) and the peak RSS:
 
@@ -68,9 +68,9 @@ own Python `forward` and the module hooks that name nodes after module qualnames
 Analysis is now a third of the sweep, nearly all of it `is_global`: the engine computes it on first
 access from exact per-feature pixel sets (bounds of every ancestor), about 10 ms per record
 queried, and a zoo row queries the final map and every stage. Propagation and all records of all
-80 models take about 1 s. The sweep also runs a full garbage collection every 10 models: each
-model leaves reference cycles (records point back to their analysis) that otherwise raised the
-peak RSS to 1.2 GB by the end.
+80 models take about 1 s. Records are plain values (no reference back to their analysis), so a
+model's graph and records are freed as soon as its row is made: the sweep needs no garbage
+collections of its own.
 """
 
 
@@ -133,25 +133,23 @@ def main():
     import torchvision  # noqa: F401
 
     import rfgraph.frontends.torch  # noqa: F401
-    from rfgraph import zoo
+    from rfgraph.render import zoo as report
+    from rfgraph.tools import runner
+    from rfgraph.tools.catalogue import list_zoo
 
     import_s = time.perf_counter() - t0
     if args.baseline:
         if args.jobs > 1:
             sys.exit("--baseline works in one process only")
         _baseline()
-    entries = zoo.list_zoo(args.family, args.models, args.input_size)
+    entries = list_zoo(args.family, args.models, args.input_size)
     if not entries:
         sys.exit(f"no model matches {args.models!r}")
 
-    def progress(k, n, entry):
-        if not args.progress:
-            return
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r[{k}/{n}] {entry.label if entry else 'done'}".ljust(48))
-        else:  # a log file: one line per model, with the memory so far
-            sys.stderr.write(f"[{k}/{n}] {entry.label if entry else 'done'} (peak RSS of the last model "
-                             f"{zoo.peak_rss_mb():.0f} MB, {time.perf_counter() - T_START:.0f} s)\n")
+    def log(k, n, entry):
+        # stderr is not a terminal (a log file): one line per model, with the memory so far
+        sys.stderr.write(f"[{k}/{n}] {entry.label if entry else 'done'} (peak RSS of the last model "
+                         f"{runner.peak_rss_mb():.0f} MB, {time.perf_counter() - T_START:.0f} s)\n")
         sys.stderr.flush()
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -161,23 +159,24 @@ def main():
 
         prof = cProfile.Profile()
         prof.enable()
-    rows, info = zoo.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
+    # on a terminal a tqdm bar; in a log, one line per model
+    with runner.progress_bar(len(entries), enabled=None if args.progress else False) as bar:
+        progress = bar or (log if args.progress else None)
+        rows, info = runner.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
     if prof is not None:
         prof.disable()
-    if args.progress and sys.stderr.isatty():
-        sys.stderr.write("\r" + " " * 48 + "\r")
     total_s = time.perf_counter() - T_START
     jobs_note = None
     if args.compare_jobs > 1 and args.jobs == 1 and not args.verify and not args.baseline:
         t1 = time.perf_counter()
-        rows2, _ = zoo.run(entries, jobs=args.compare_jobs)
+        rows2, _ = runner.run(entries, jobs=args.compare_jobs)
         jobs_note = (args.compare_jobs, time.perf_counter() - t1, sum(1 for r in rows2 if r.ok))
     ok = [r for r in rows if r.ok]
     split = {k: round(sum(getattr(r, k) for r in ok), 2) for k in ("build_s", "trace_s", "analyze_s")}
     info.update({
         "command": "python benchmarks/zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": zoo.machine(),
+        "machine": runner.machine(),
         "import_s": round(import_s, 2),
         "process_wall_s": round(total_s, 2),
         "split_s": split,
@@ -190,7 +189,7 @@ def main():
     title = "rfgraph zoo: torchvision models" + (" verified by gradient support" if args.verify else "")
     if args.baseline:
         title += " (baseline: front-end speed-ups off)"
-    md = zoo.to_markdown(rows, info, title=title)
+    md = report.to_markdown(rows, info, title=title)
     summary = (f"**Total: {len(rows)} models, {total_s:.1f} s wall for the whole process** (import "
                f"{import_s:.1f} s, sweep {info['wall_s']:.1f} s: build {split['build_s']:.1f} s, trace "
                f"{split['trace_s']:.1f} s, analyze {split['analyze_s']:.1f} s), peak RSS "
@@ -218,7 +217,7 @@ def main():
         st.sort_stats("tottime").print_stats(25)
         (args.out_dir / f"{name}_profile.txt").write_text(buf.getvalue())
     (args.out_dir / f"{name}.md").write_text(md)
-    (args.out_dir / f"{name}.json").write_text(zoo.to_json(rows, info))
+    (args.out_dir / f"{name}.json").write_text(report.to_json(rows, info))
     print(summary.strip().replace("**", ""))
     print(f"wrote {args.out_dir / (name + '.md')} and {name}.json")
     failed = [r.model for r in rows if not r.ok]

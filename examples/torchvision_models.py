@@ -39,8 +39,8 @@ if __name__ == "__main__":
     rfgraph.overlay(a, a.module("layer2").name, os.path.join(OUT, "resnet50_layer2_overlay.svg"))
     print(f"\noverlay of three layer2 features: {OUT}/resnet50_layer2_overlay.svg")
     try:
-        rfgraph.render(a, os.path.join(OUT, "resnet50.svg"))
-        rfgraph.render(b, os.path.join(OUT, "inception_v3.svg"))
+        rfgraph.write_diagram(a, os.path.join(OUT, "resnet50.svg"))
+        rfgraph.write_diagram(b, os.path.join(OUT, "inception_v3.svg"))
         print(f"diagrams: {OUT}/resnet50.svg, {OUT}/inception_v3.svg")
     except rfgraph.RFGraphError as exc:  # no `dot` binary: the .dot source is still written
         print(f"diagram not rendered ({exc}); DOT source in {OUT}/")

@@ -27,7 +27,7 @@ from .ops import AxisState, Op, register_op, registered_ops
 from .record import RF, Branch, Misalignment
 from .render.table import format_table
 from .render.dot import to_dot
-from .render.graphviz import render
+from .render.graphviz import write_diagram
 from .render.overlay import overlay
 
 __version__ = "0.1.0"
@@ -39,7 +39,7 @@ __all__ = [
     "chain",
     "format_table",
     "to_dot",
-    "render",
+    "write_diagram",
     "overlay",
     "read_spec",
     "write_spec",

@@ -18,10 +18,10 @@ import argparse
 import difflib
 import errno
 import importlib
+import importlib.util
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
 
 __all__ = ["main", "load_target"]
@@ -127,6 +127,8 @@ def _feature(text):
 
 
 def _parser():
+    from .render import format_names
+
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand's default must not overwrite `rfgraph --debug <command>`
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -153,7 +155,7 @@ def _parser():
                        help="print the receptive field table",
                        description="Print the receptive field (n, jump, rf, start, padding) of every "
                                    "stage (top-level module) or node.")
-    a.add_argument("--format", choices=("table", "markdown", "json", "csv"), default="table",
+    a.add_argument("--format", choices=format_names("text"), default="table",
                    help="output format (default: table)")
     a.add_argument("--at", metavar="NODE_OR_MODULE", help="details of one node or module")
     a.add_argument("--all-nodes", action="store_true",
@@ -164,7 +166,7 @@ def _parser():
                        help="draw the network with its receptive fields (Graphviz)",
                        description="Draw the network as a diagram annotated with receptive fields.")
     r.add_argument("-o", "--output", required=True, type=Path, help="output file (.svg, .png, .pdf, .dot)")
-    r.add_argument("--format", choices=("svg", "png", "pdf", "dot"),
+    r.add_argument("--format", choices=format_names("diagram"),
                    help="output format (default: from the output's suffix)")
     r.add_argument("--depth", type=_depth, metavar="N",
                    help="show modules down to depth N, collapse deeper ones ('all': every node; "
@@ -201,8 +203,11 @@ def _parser():
                    help="models in parallel, in N worker processes (default 1)")
     z.add_argument("--format", choices=("table", "markdown", "json"), default="table",
                    help="output format (default: table)")
+    z.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show the progress bar on stderr even when it is not a terminal (needs tqdm: "
+                        "pip install 'rfgraph[zoo]')")
     z.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress line on stderr (it is shown only on a terminal anyway)")
+                   help="no progress bar (by default it is shown on stderr when that is a terminal)")
     z.set_defaults(run=_cmd_zoo)
     return p
 
@@ -295,13 +300,10 @@ def _from_torchvision(name, shape):
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
                        "(torchvision.models.list_models() lists them)")
-    from .frontends.torch import meta_model
+    from .tools.catalogue import build_model
 
-    # meta device: the architecture without allocating (or downloading) any weights; torchvision's
-    # notice about the default initialisation of GoogLeNet/Inception is moot without weights
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        model = meta_model(torchvision.models.get_model, name.lower(), weights=None)
+    # meta device: the architecture without allocating (or downloading) any weights
+    model = build_model(name.lower())
     model.eval()
     return _trace(model, shape)
 
@@ -359,6 +361,8 @@ def _analysis(args):
 
 def _resolve(analysis, name):
     """``(node, module)`` for a node name or a module qualname."""
+    from .schema import module_outputs
+
     if name in analysis:
         return name, None
     for v in analysis.order:
@@ -368,7 +372,7 @@ def _resolve(analysis, name):
         return analysis.module(name).name, name
     except KeyError:
         pass
-    modules = set(analysis.graph.graph.get("module_outputs", {}))
+    modules = set(module_outputs(analysis.graph))
     for v in analysis.order:
         m = analysis.graph.nodes[v].get("module")
         if m:
@@ -378,72 +382,29 @@ def _resolve(analysis, name):
     raise _Failure(f"no node or module named {name!r}{hint}")
 
 
-def _stages(analysis):
-    """``{node: label}`` for the per-stage view: inputs, outputs of top-level modules, sinks.
-    None when the graph has no module outputs (then every node is a row)."""
-    outs = analysis.graph.graph.get("module_outputs") or {}
-    top = {}
-    for m, v in outs.items():
-        if isinstance(m, str) and m and "." not in m and v in analysis:
-            top.setdefault(v, []).append(m)
-    if not top:
-        return None
-    labels = {v: "(input)" for v in analysis.inputs}
-    labels.update({v: ", ".join(ms) for v, ms in top.items()})
-    for v in analysis.sinks:
-        labels.setdefault(v, "(output)")
-    pos = {v: i for i, v in enumerate(analysis.order)}
-    return {v: labels[v] for v in sorted(labels, key=pos.__getitem__)}
-
-
 def _cmd_analyze(args, out):
-    from .render.csv import to_csv
-    from .render.json import to_json
-    from .render.markdown import to_markdown
-    from .render.table import COLUMNS, describe, format_table
+    from .render import get_format
+    from .render.table import describe
 
     analysis = _analysis(args)
-    columns, modules, stages = COLUMNS, None, None
+    nodes = modules = None
     if args.at is not None:
         node, module = _resolve(analysis, args.at)
-        nodes = [node]
-        if module is not None:
-            modules = {module: node}
         if args.format == "table":
-            head = f"module      {module} (its output is node {node})\n" if module else ""
-            out.write(head + describe(analysis[node]) + "\n")
+            out.write(describe(analysis[node], module=module) + "\n")
             return 0
-    else:
-        stages = None if args.all_nodes else _stages(analysis)
-        nodes = list(analysis.order) if stages is None else list(stages)
-    from .render.table import rows as _rows
-
-    rows = _rows(analysis, nodes)
-    if stages is not None:
-        columns = ("stage",) + COLUMNS
-        modules = {label: v for v, label in stages.items() if not label.startswith("(")}
-        for r in rows:
-            r["stage"] = stages[r["node"]]
-    if args.format == "json":
-        out.write(to_json(analysis, nodes=nodes, modules=modules))
-    elif args.format == "markdown":
-        out.write(to_markdown(rows, columns=columns))
-    elif args.format == "csv":
-        out.write(to_csv(rows, columns=columns))
-    else:
-        out.write(format_table(rows, columns=columns) + "\n")
-        mis = analysis.misaligned()
-        if mis:
-            out.write(f"\n{len(mis)} misaligned join{'s' if len(mis) > 1 else ''}: "
-                      + ", ".join(str(m.node) for m in mis[:10]) + (", ..." if len(mis) > 10 else "") + "\n")
+        nodes, modules = [node], (None if module is None else {module: node})
+    elif args.all_nodes:
+        nodes = list(analysis.order)
+    out.write(get_format(args.format, "text").render(analysis, nodes=nodes, modules=modules))
     return 0
 
 
 def _cmd_render(args, out):
-    from .render.graphviz import dot_path_for, render
+    from .render.graphviz import dot_path_for, write_diagram
 
     analysis = _analysis(args)
-    path = render(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
+    path = write_diagram(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
     src = dot_path_for(path, args.format)
     out.write(f"wrote {path}\n" if src == path else f"wrote {path} (DOT source: {src})\n")
     return 0
@@ -459,30 +420,13 @@ def _cmd_overlay(args, out):
     return 0
 
 
-class _Progress:
-    """``[k/N] model`` on one stderr line, rewritten with a carriage return."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.width = 0
-
-    def __call__(self, k, n, entry):
-        text = f"[{k}/{n}] {entry.label}" if entry is not None else f"[{k}/{n}] done"
-        self.stream.write("\r" + text.ljust(self.width))
-        self.stream.flush()
-        self.width = len(text)
-
-    def close(self):
-        if self.width:
-            self.stream.write("\r" + " " * self.width + "\r")
-            self.stream.flush()
-
 
 def _cmd_zoo(args, out):
     try:
-        from . import zoo
         from .frontends import torch as _  # noqa: F401 - fail early without torch
-        entries = zoo.list_zoo(args.family, args.models, args.input_size)
+        from .tools import runner
+        from .tools.catalogue import list_zoo
+        entries = list_zoo(args.family, args.models, args.input_size)
     except ModuleNotFoundError as exc:
         if exc.name in ("torch", "torchvision"):
             raise _Failure("rfgraph zoo needs torch and torchvision: pip install 'rfgraph[torch]'") from None
@@ -490,20 +434,17 @@ def _cmd_zoo(args, out):
     if not entries:
         family = "" if args.family == "all" else f"{args.family} "
         raise _Failure(f"no {family}model matches {args.models!r} (torchvision.models.list_models() lists them)")
-    progress = _Progress(sys.stderr) if args.progress and sys.stderr.isatty() else None
-    try:
-        rows, info = zoo.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
-    finally:
-        if progress:
-            progress.close()
-    if args.format == "json":
-        info["machine"] = zoo.machine()
-        out.write(zoo.to_json(rows, info))
-    elif args.format == "markdown":
-        info["machine"] = zoo.machine()
-        out.write(zoo.to_markdown(rows, info))
+    from .render import zoo as report
+
+    if args.progress and importlib.util.find_spec("tqdm") is None:
+        raise _Failure("--progress needs tqdm: pip install 'rfgraph[zoo]'")
+    with runner.progress_bar(len(entries), enabled=args.progress, file=sys.stderr) as progress:
+        rows, info = runner.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
+    if args.format in ("json", "markdown"):
+        info["machine"] = runner.machine()
+        out.write((report.to_json if args.format == "json" else report.to_markdown)(rows, info))
     else:
-        out.write(zoo.format_rows(rows, verified=args.verify) + "\n")
+        out.write(report.format_rows(rows, verified=args.verify) + "\n")
         ok = [r for r in rows if r.ok]
         out.write(f"\n{len(ok)} of {len(rows)} models analysed in {info['wall_s']:.1f} s"
                   + (f", peak RSS {info['peak_rss_mb']:.0f} MB" if info.get("peak_rss_mb") else "") + "\n")

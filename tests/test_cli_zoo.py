@@ -49,3 +49,14 @@ def test_zoo_errors():
 def test_zoo_help_has_an_example():
     proc = run("zoo", "--help")
     assert proc.returncode == 0 and "rfgraph zoo --models resnet18,resnet50" in proc.stdout
+
+
+def test_zoo_progress_bar_when_forced():
+    pytest.importorskip("tqdm")
+    proc = run("zoo", "--models", "alexnet", "--progress")
+    assert proc.returncode == 0, proc.stderr
+    # tqdm's bar on stderr (cleared at the end); the table on stdout is unchanged
+    assert "alexnet:   0%" in proc.stderr and "0/1" in proc.stderr
+    assert proc.stdout.splitlines()[1].split()[:3] == ["alexnet", "224x224", "features"]
+    proc = run("zoo", "--models", "alexnet", "--no-progress")
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 import rfgraph
-from torch_oracle import hull, positive_copy, support
+from rfgraph.tools.verify import hull, positive_copy, support
 
 
 def check_module(model, input_shape, module_name, analysis=None, G=None):

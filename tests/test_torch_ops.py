@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import rfgraph
-from torch_oracle import hull, positive_copy, support
+from rfgraph.tools.verify import hull, positive_copy, support
 
 
 class Fn(nn.Module):

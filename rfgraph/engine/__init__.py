@@ -16,7 +16,6 @@ module              what it does
 
 from __future__ import annotations
 
-from ..errors import GraphError
 from ..ops import active_registry
 from ..schema import check_digraph
 from .result import Analysis

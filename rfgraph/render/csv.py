@@ -5,21 +5,20 @@ from __future__ import annotations
 import csv as _csv
 import io
 
-from .table import COLUMNS, _cell, rows
+from ._format import cell
+from .table import view_rows
 
 __all__ = ["to_csv"]
 
 
-def to_csv(analysis_or_rows, nodes=None, columns=None) -> str:
+def to_csv(analysis_or_rows, nodes=None, columns=None, modules=None) -> str:
     """CSV text of an analysis, or of rows from :meth:`Analysis.table`.
 
     Parameters
     ----------
     analysis_or_rows : Analysis or list of dict
-    nodes : iterable, optional
-        Nodes to include (default all, in topological order); ignored for rows.
-    columns : sequence of str, optional
-        Columns in order (default: node, op, n, jump, rf, start, padding, notes).
+    nodes, columns, modules
+        As for :func:`rfgraph.render.table.format_table` (by default the per-stage view).
 
     Returns
     -------
@@ -35,11 +34,10 @@ def to_csv(analysis_or_rows, nodes=None, columns=None) -> str:
     input,input,16,1,1,0.5,0,
     conv1,conv,16,1,1x7,0.5,0x3,
     """
-    columns = COLUMNS if columns is None else tuple(columns)
-    data = analysis_or_rows if isinstance(analysis_or_rows, list) else rows(analysis_or_rows, nodes)
+    data, columns = view_rows(analysis_or_rows, nodes, columns, modules)
     buf = io.StringIO()
     w = _csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
     for r in data:
-        w.writerow([_cell(r.get(c, "")) for c in columns])
+        w.writerow([cell(r.get(c, "")) for c in columns])
     return buf.getvalue()

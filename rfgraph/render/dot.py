@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 
 from ..ops import active_registry, get_op
-from .table import _cell, _collapse
+from ..schema import module_outputs
+from ._format import per_axis as _v
 
 __all__ = ["to_dot", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
 
@@ -67,9 +68,6 @@ def _q(text) -> str:
     return '"' + s.replace("\n", "\\n") + '"'
 
 
-def _v(values) -> str:
-    """Per-axis values as one cell: ``7`` when the axes agree, else ``7x1``."""
-    return _cell(_collapse(tuple(values)))
 
 
 def _op_line(attrs, naxes) -> str:
@@ -385,7 +383,7 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
     members = {}
     for v in drawn:
         members.setdefault(item_of[v], []).append(v)
-    outputs = G.graph.get("module_outputs", {})
+    outputs = module_outputs(G)
 
     edges = set()
     for u in drawn:

@@ -13,21 +13,21 @@ from pathlib import Path
 from ..errors import MissingDependencyError, RenderError
 from .dot import to_dot
 
-__all__ = ["render", "dot_path_for", "FORMATS"]
+__all__ = ["write_diagram", "dot_path_for", "DIAGRAM_FORMATS"]
 
-#: Output formats :func:`render` accepts.
-FORMATS = ("svg", "png", "pdf", "dot")
+#: Output formats :func:`write_diagram` accepts (listed in :data:`rfgraph.render.FORMATS`).
+DIAGRAM_FORMATS = ("svg", "png", "pdf", "dot")
 # A 500-node network lays out in well under a second; a limit only stops a pathological graph
 # from hanging a CLI run forever.
 TIMEOUT = 600
 
 
 def _format(path, format):
-    return format or (path.suffix[1:].lower() if path.suffix[1:].lower() in FORMATS else "svg")
+    return format or (path.suffix[1:].lower() if path.suffix[1:].lower() in DIAGRAM_FORMATS else "svg")
 
 
 def dot_path_for(path, format=None) -> Path:
-    """Where :func:`render` writes the DOT source for ``path``: ``net.svg`` -> ``net.dot``.
+    """Where :func:`write_diagram` writes the DOT source for ``path``: ``net.svg`` -> ``net.dot``.
 
     >>> str(dot_path_for(Path("out/net.svg"))), str(dot_path_for(Path("net.dot")))
     ('out/net.dot', 'net.dot')
@@ -41,7 +41,7 @@ def dot_path_for(path, format=None) -> Path:
     return path.with_suffix(".dot")
 
 
-def render(analysis, path, format=None, depth=None, **options) -> Path:
+def write_diagram(analysis, path, format=None, depth=None, **options) -> Path:
     """Draw the network with its receptive fields into a file.
 
     Parameters
@@ -75,13 +75,13 @@ def render(analysis, path, format=None, depth=None, **options) -> Path:
     >>> import rfgraph, tempfile, pathlib
     >>> G = rfgraph.chain([("conv1", "conv", 3, 2, 1)], 8)
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "net.dot"
-    >>> render(rfgraph.analyze(G), out).name
+    >>> write_diagram(rfgraph.analyze(G), out).name
     'net.dot'
     """
     path = Path(path)
     fmt = _format(path, format)
-    if fmt not in FORMATS:
-        raise RenderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in DIAGRAM_FORMATS:
+        raise RenderError(f"unknown format {fmt!r}; choose one of {', '.join(DIAGRAM_FORMATS)}")
     dot_path = dot_path_for(path, fmt)
     dot_path.write_text(to_dot(analysis, depth=depth, **options), encoding="utf-8")
     if fmt == "dot":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json as _json
 
+from .stages import select
+
 __all__ = ["to_json", "SCHEMA_VERSION", "as_data"]
 
 SCHEMA_VERSION = 1
@@ -30,12 +32,14 @@ def as_data(analysis, nodes=None, modules=None) -> dict:
     ----------
     analysis : Analysis
     nodes : iterable, optional
-        The nodes to include, in this order (default: all, in topological order).
+        The nodes to include, in this order. Default: the per-stage view when the graph has
+        top-level modules, else every node in topological order (see
+        :func:`rfgraph.render.stages.select`).
     modules : dict, optional
-        ``{module qualname: node}`` to record which node stands for which module (the CLI's
-        per-stage view); included as ``"modules"`` when given.
+        ``{module qualname: node}`` to record which node stands for which module (default: the
+        stages in the per-stage view); included as ``"modules"`` when given.
     """
-    nodes = analysis.order if nodes is None else list(nodes)
+    nodes, modules = select(analysis, nodes, modules)
     data = {
         "schema_version": SCHEMA_VERSION,
         "input_size": list(analysis.input_size),

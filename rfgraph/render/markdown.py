@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .table import COLUMNS, _cell, rows
+from ._format import cell
+from .table import view_rows
 
 __all__ = ["to_markdown"]
 
@@ -15,16 +16,14 @@ def _md(text) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(analysis_or_rows, nodes=None, columns=None) -> str:
+def to_markdown(analysis_or_rows, nodes=None, columns=None, modules=None) -> str:
     """Markdown table of an analysis, or of rows from :meth:`Analysis.table`.
 
     Parameters
     ----------
     analysis_or_rows : Analysis or list of dict
-    nodes : iterable, optional
-        Nodes to include (default all, in topological order); ignored for rows.
-    columns : sequence of str, optional
-        Columns in order (default: node, op, n, jump, rf, start, padding, notes).
+    nodes, columns, modules
+        As for :func:`rfgraph.render.table.format_table` (by default the per-stage view).
 
     Returns
     -------
@@ -40,10 +39,9 @@ def to_markdown(analysis_or_rows, nodes=None, columns=None) -> str:
     | input | input | 227 | 1 | 1 | 0.5 | 0 |  |
     | conv1 | conv | 55 | 4 | 11 | 5.5 | 0 |  |
     """
-    columns = COLUMNS if columns is None else tuple(columns)
-    data = analysis_or_rows if isinstance(analysis_or_rows, list) else rows(analysis_or_rows, nodes)
+    data, columns = view_rows(analysis_or_rows, nodes, columns, modules)
     lines = ["| " + " | ".join(columns) + " |",
              "| " + " | ".join("---:" if c in _NUMERIC else ":---" for c in columns) + " |"]
     for r in data:
-        lines.append("| " + " | ".join(_md(_cell(r.get(c, ""))) for c in columns) + " |")
+        lines.append("| " + " | ".join(_md(cell(r.get(c, ""))) for c in columns) + " |")
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ParameterError, RenderError
-from .table import _cell, _collapse
+from ._format import cell, per_axis
 
 __all__ = ["overlay", "overlay_svg", "default_features"]
 
@@ -53,7 +53,7 @@ def _features(rec, features):
         norm = []
         for i, n in zip(idx, rec.n):
             if not -n <= i < n:
-                raise ParameterError(f"feature {f!r} is out of range for output size {_cell(rec.n)}",
+                raise ParameterError(f"feature {f!r} is out of range for output size {cell(rec.n)}",
                                      node=rec.name, op=rec.op)
             norm.append(i % n)
         if tuple(norm) not in out:
@@ -168,8 +168,8 @@ def _scene(analysis, node, features):
         shapes.append(("line", px - 5, py + 5, px + 5, py - 5, {"stroke": c, "width": 2}))
         legend.append((c, _describe_feature(rec, f, unc, clp, seen, centre)))
 
-    title = (f"RF of {rec.name} ({rec.op}): n {_v(rec.n)}, jump {_v(rec.jump)}, rf {_v(rec.rf)}, "
-             f"start {_v(rec.start)}; input {'x'.join(map(str, size))}")
+    title = (f"RF of {rec.name} ({rec.op}): n {per_axis(rec.n)}, jump {per_axis(rec.jump)}, "
+             f"rf {per_axis(rec.rf)}, start {per_axis(rec.start)}; input {'x'.join(map(str, size))}")
     shapes.insert(0, ("text", _LEFT, 22, title, {"size": 13, "weight": "bold"}))
     shapes.insert(1, ("text", _LEFT, 40, "dashed: theoretical RF; hatched: its part in the padding; "
                       "tinted: the pixels the feature sees; x: centre", {"size": 11, "fill": "#555555"}))
@@ -193,10 +193,6 @@ def _scene(analysis, node, features):
     return width, height, shapes
 
 
-def _v(values):
-    return _cell(_collapse(tuple(values)))
-
-
 def _describe_feature(rec, f, unc, clp, seen, centre):
     names = ("rows", "cols") if rec.naxes == 2 else ("pixels",)
     parts = []
@@ -209,7 +205,7 @@ def _describe_feature(rec, f, unc, clp, seen, centre):
         elif (clo, chi) != (lo, hi):
             part += f" (sees {clo}..{chi})"
         parts.append(part)
-    c = ", ".join(_cell(centre(f, ax)) for ax in range(rec.naxes))
+    c = ", ".join(cell(centre(f, ax)) for ax in range(rec.naxes))
     idx = ", ".join(map(str, f))
     return f"feature ({idx}): " + "; ".join(parts) + f"; centre ({c})"
 

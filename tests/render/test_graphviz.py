@@ -15,7 +15,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's d
 
 @needs_dot
 def test_svg_from_dot_contains_the_rf_annotations(tiny, tmp_path):
-    out = rfgraph.render(rfgraph.analyze(tiny), tmp_path / "tiny.svg")
+    out = rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "tiny.svg")
     assert out == tmp_path / "tiny.svg"
     svg = out.read_text()
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
@@ -29,32 +29,32 @@ def test_svg_from_dot_contains_the_rf_annotations(tiny, tmp_path):
 
 @needs_dot
 def test_png_format_from_the_suffix(tiny, tmp_path):
-    out = rfgraph.render(rfgraph.analyze(tiny), tmp_path / "tiny.png", depth=0)
+    out = rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "tiny.png", depth=0)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "module block" in (tmp_path / "tiny.dot").read_text()
 
 
 def test_dot_format_needs_no_graphviz(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.shutil, "which", lambda name: None)
-    out = rfgraph.render(rfgraph.analyze(tiny), tmp_path / "net.dot")
+    out = rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.dot")
     assert out.read_text().startswith("digraph rfgraph {")
 
 
 def test_missing_graphviz_says_how_to_install_and_keeps_the_dot_file(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.shutil, "which", lambda name: None)
     with pytest.raises(MissingDependencyError, match="install Graphviz: apt-get install graphviz"):
-        rfgraph.render(rfgraph.analyze(tiny), tmp_path / "net.svg")
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg")
     assert (tmp_path / "net.dot").exists() and not (tmp_path / "net.svg").exists()
     assert issubclass(MissingDependencyError, rfgraph.RFGraphError)
 
 
 def test_unknown_format(tiny, tmp_path):
     with pytest.raises(RenderError, match="unknown format 'gif'"):
-        rfgraph.render(rfgraph.analyze(tiny), tmp_path / "net.svg", format="gif")
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg", format="gif")
 
 
 @needs_dot
 def test_dot_failure_is_reported(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz, "to_dot", lambda analysis, **kw: "digraph { this is not dot")
     with pytest.raises(RenderError, match="Graphviz failed"):
-        rfgraph.render(rfgraph.analyze(tiny), tmp_path / "net.svg")
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg")

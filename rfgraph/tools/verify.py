@@ -15,7 +15,7 @@ where it disagrees with the measurement. This module needs torch (``pip install 
 Examples
 --------
 >>> import torch
->>> from rfgraph.verify import positive_copy, support, hull
+>>> from rfgraph.tools.verify import positive_copy, support, hull
 >>> net = positive_copy(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1),
 ...                                         torch.nn.MaxPool2d(2)))
 >>> [mask] = support(net, None, (1, 16, 16), [(4, 4)])
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "max_as_avg", "positive_copy", "positive_model", "capture", "support", "hull",
-    "Comparison", "compare", "Cost", "estimate_cost", "count_params",
+    "Comparison", "compare", "num_threads", "Cost", "estimate_cost", "count_params",
 ]
 
 
@@ -329,14 +328,14 @@ def compare(model, input_shape, checks, seed=0, threads=1):
         One per module, in the order given.
     """
     pos = {m: positions_for(rec) for m, rec in checks.items()}
-    with _threads(threads):
+    with num_threads(threads):
         masks = supports(model, list(checks), input_shape, pos, seed=seed)
     spatial = tuple(input_shape[1:])
     return [judge(m, rec, masks[m], pos[m], spatial) for m, rec in checks.items()]
 
 
 @contextlib.contextmanager
-def _threads(n):
+def num_threads(n):
     """``n`` intra-op threads for the duration (None: unchanged)."""
     before = torch.get_num_threads()
     if n is not None and n != before:
@@ -391,9 +390,3 @@ def estimate_cost(meta_model, input_shape) -> Cost:
         meta_model(x)
     return Cost(total[0], int(flops.get_total_flops()), count_params(meta_model))
 
-
-def timed(fn, *args, **kwargs):
-    """``(fn(*args, **kwargs), seconds)``."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0

@@ -1,4 +1,5 @@
-"""rfgraph.zoo: model list, summary rows, final feature map, verification and output formats.
+"""rfgraph.tools.runner: summary rows, final feature map, verification, the sweep; and the rows
+rendered by rfgraph.render.zoo (which needs real rows, so torch, to test).
 
 The zoo-wide sweep is marked slow (``make test-all``); the figures live in benchmarks/results/.
 """
@@ -10,25 +11,15 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from rfgraph import zoo  # noqa: E402
-
-
-def test_list_zoo_patterns_and_sizes():
-    names = [e.name for e in zoo.list_zoo("classification", "resnet1*,vgg11")]
-    assert names == ["resnet101", "resnet152", "resnet18", "vgg11"]
-    [inc] = zoo.list_zoo("classification", "inception_v3")
-    assert inc.input_shape == (3, 299, 299)
-    [r] = zoo.list_zoo("classification", "resnet18", input_size=320)
-    assert r.input_shape == (3, 320, 320)
-    assert len(zoo.list_zoo("classification")) == 80
-    with pytest.raises(ValueError, match="unknown family"):
-        zoo.list_zoo("audio")
+from rfgraph.render import zoo as report  # noqa: E402
+from rfgraph.tools import runner  # noqa: E402
+from rfgraph.tools.catalogue import list_zoo  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def resnet18_row():
-    [entry] = zoo.list_zoo("classification", "resnet18")
-    return zoo.summarize(entry)
+    [entry] = list_zoo("classification", "resnet18")
+    return runner.summarize(entry)
 
 
 def test_summarize_resnet18(resnet18_row):
@@ -49,32 +40,32 @@ def test_summarize_resnet18(resnet18_row):
 
 def test_final_map_skips_the_head():
     # VGG's adaptive 7x7 average pool resizes for the classifier: the final map is `features`
-    [vgg] = zoo.list_zoo("classification", "vgg11")
-    row = zoo.summarize(vgg)
+    [vgg] = list_zoo("classification", "vgg11")
+    row = runner.summarize(vgg)
     assert (row.module, row.rf, row.jump) == ("features", (150, 150), (32, 32))
     # EfficientNet's squeeze-and-excitation makes the final map global, and says from where
-    [eff] = zoo.list_zoo("classification", "efficientnet_b0")
-    row = zoo.summarize(eff)
+    [eff] = list_zoo("classification", "efficientnet_b0")
+    row = runner.summarize(eff)
     assert row.module == "features" and row.is_global == (True, True)
     # global: the union of all features' RFs, which reaches into the padding (>= the input)
     assert row.global_from == "features.1.0.block.1.avgpool" and row.rf[0] >= 224 and row.jump == (0, 0)
 
 
 def test_outputs(resnet18_row):
-    info = {"wall_s": 1.0, "jobs": 1, "peak_rss_mb": 700.0, "machine": zoo.machine(), "command": "rfgraph zoo"}
-    md = zoo.to_markdown([resnet18_row], info)
+    info = {"wall_s": 1.0, "jobs": 1, "peak_rss_mb": 700.0, "machine": runner.machine(), "command": "rfgraph zoo"}
+    md = report.to_markdown([resnet18_row], info)
     assert "## classification" in md and "| resnet18 | 224x224 | layer4 | 7 | 435 | 32 | 0.5 | 217 | no |" in md
     assert "- **resnet18**: conv1 7/2, bn1 7/2, relu 7/2, maxpool 11/4, layer1 43/4" in md
-    doc = json.loads(zoo.to_json([resnet18_row], info))
+    doc = json.loads(report.to_json([resnet18_row], info))
     assert doc["models"][0]["rf"] == [435, 435] and doc["info"]["command"] == "rfgraph zoo"
-    text = zoo.format_rows([resnet18_row])
+    text = report.format_rows([resnet18_row])
     assert text.splitlines()[0].split()[:5] == ["model", "input", "final", "map", "n"]
 
 
 def test_run_reports_time_and_memory():
-    entries = zoo.list_zoo("classification", "squeezenet1_1")
+    entries = list_zoo("classification", "squeezenet1_1")
     seen = []
-    rows, info = zoo.run(entries, progress=lambda k, n, e: seen.append((k, n, e.name)))
+    rows, info = runner.run(entries, progress=lambda k, n, e: seen.append((k, n, e.name)))
     assert seen == [(0, 1, "squeezenet1_1")] and rows[0].ok
     assert rows[0].peak_rss_mb > 0 and info["peak_rss_mb"] >= rows[0].peak_rss_mb and info["wall_s"] > 0
 
@@ -82,9 +73,9 @@ def test_run_reports_time_and_memory():
 def test_verify_against_gradient_support():
     # SqueezeNet 1.1: its final map is the 1x1 conv classifier (13x13 at 224, rf 207, jump 16), so
     # the check runs at 288 where the support is interior
-    [entry] = zoo.list_zoo("classification", "squeezenet1_1")
-    row = zoo.summarize(entry)
-    v = zoo.verify(entry, row)
+    [entry] = list_zoo("classification", "squeezenet1_1")
+    row = runner.summarize(entry)
+    v = runner.verify(entry, row)
     assert v["status"] == "ok", v
     [check] = v["checks"]
     assert v["input"] == [3, 288, 288] and check["module"] == "classifier.2" and all(check["interior"])
@@ -93,16 +84,32 @@ def test_verify_against_gradient_support():
 
 
 def test_verify_skips_what_does_not_fit():
-    [entry] = zoo.list_zoo("classification", "resnet18")
-    row = zoo.summarize(entry)
-    v = zoo.verify(entry, row, max_activation_bytes=2**20)
+    [entry] = list_zoo("classification", "resnet18")
+    row = runner.summarize(entry)
+    v = runner.verify(entry, row, max_activation_bytes=2**20)
     assert v["status"] == "skipped" and "GB of float64 activations > 0 GB" in v["reason"]
-    v = zoo.verify(entry, row, max_param_bytes=2**20)
+    v = runner.verify(entry, row, max_param_bytes=2**20)
     assert v["status"] == "skipped" and "12M parameters" in v["reason"]
 
 
 @pytest.mark.slow
 def test_whole_classification_zoo_is_analysed():
-    rows, info = zoo.run(zoo.list_zoo("classification"))
+    rows, info = runner.run(list_zoo("classification"))
     assert [r.model for r in rows if not r.ok] == []
     assert all(r.rf and r.module for r in rows)
+
+
+def test_progress_bar_only_on_a_terminal_unless_forced():
+    import io
+
+    with runner.progress_bar(3, file=io.StringIO()) as progress:
+        assert progress is None  # not a terminal
+    with runner.progress_bar(3, enabled=False) as progress:
+        assert progress is None
+    pytest.importorskip("tqdm")
+    buf = io.StringIO()
+    with runner.progress_bar(2, enabled=True, file=buf) as progress:
+        for k, e in enumerate(list_zoo("classification", "alexnet,resnet18")):
+            progress(k, 2, e)
+        progress(2, 2, None)
+    assert "resnet18" in buf.getvalue() and "2/2" in buf.getvalue()

@@ -1,0 +1,215 @@
+"""The zoo's report: summary rows (:class:`rfgraph.tools.runner.ZooRow`) as a table, Markdown or JSON.
+
+Pure functions returning strings, in the rows' order (the zoo lists models sorted by name within
+each family); nothing here imports torch.
+
+Examples
+--------
+>>> from types import SimpleNamespace as Row
+>>> r = Row(model="net", family="classification", input_shape=(3, 32, 32), ok=True, module="conv2",
+...         output="conv2", n=(8, 8), rf=(5, 5), jump=(2, 2), start=(0.5, 0.5), padding=(2, 2),
+...         is_global=(False, False), global_from="", out_global_from="", nodes=3, misaligned=0,
+...         trace_s=0.01, analyze_s=0.001, peak_rss_mb=100.0, verify={})
+>>> row = table_rows([r])[0]
+>>> row["final map"], row["rf"], row["start"], row["global"]
+('conv2', '5', '0.5', 'no')
+>>> format_rows([r]).splitlines()[-1].split()[:5]
+['net', '32x32', 'conv2', '8', '5']
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+
+__all__ = ["COLUMNS", "table_rows", "format_rows", "to_markdown", "to_json"]
+
+COLUMNS = ("model", "input", "final map", "n", "rf", "jump", "start", "padding", "global", "output global from",
+           "nodes", "misaligned", "trace s", "analyze s", "peak MB")
+
+
+def _v(values):
+    """``427`` when every axis agrees, else ``427x35``; floats without trailing zeros."""
+    if not values:
+        return ""
+    vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return vals[0] if len(set(vals)) == 1 else "x".join(vals)
+
+
+def _global(row):
+    if not row.is_global or not any(row.is_global):
+        return "no"
+    axes = "" if all(row.is_global) else " (axes " + ",".join(str(i) for i, g in enumerate(row.is_global) if g) + ")"
+    return f"yes{axes}, from {row.global_from}" if row.global_from else f"covers input{axes}"
+
+
+def _shape(shape):
+    return "x".join(map(str, shape[1:]))
+
+
+def _verify_cell(v):
+    if not v:
+        return ""
+    if v["status"] == "ok":
+        return f"ok at {_shape(v['input'])}"
+    if v["status"] == "mismatch":
+        return f"MISMATCH at {_shape(v['input'])} ({len(v['mismatches'])})"
+    return f"{v['status']}: {v['reason']}"
+
+
+def _columns(verified):
+    return COLUMNS + (("verify",) if verified else ())
+
+
+def table_rows(rows, verified=False) -> list:
+    """Rows for :func:`rfgraph.render.table.format_table` / :func:`rfgraph.render.markdown.to_markdown`."""
+    out = []
+    for r in rows:
+        if not r.ok:
+            out.append({"model": r.model, "input": _shape(r.input_shape), "final map": "ERROR", "notes": r.error})
+            continue
+        d = {"model": r.model, "input": _shape(r.input_shape), "final map": r.module or r.output,
+             "n": _v(r.n), "rf": _v(r.rf), "jump": _v(r.jump), "start": _v(r.start), "padding": _v(r.padding),
+             "global": _global(r), "output global from": r.out_global_from or "-", "nodes": r.nodes,
+             "misaligned": r.misaligned, "trace s": f"{r.trace_s:.2f}", "analyze s": f"{r.analyze_s:.3f}",
+             "peak MB": f"{r.peak_rss_mb:.0f}"}
+        if verified:
+            d["verify"] = _verify_cell(r.verify)
+        out.append(d)
+    return out
+
+
+def format_rows(rows, verified=False) -> str:
+    """The plain-text table ``rfgraph zoo`` prints."""
+    from .table import format_table
+
+    return format_table(table_rows(rows, verified), columns=_columns(verified))
+
+
+def _stage_line(r):
+    parts = []
+    for m, rf, jump, glob, src in r.stages:
+        if src:
+            parts.append(f"{m} global")
+        else:
+            parts.append(f"{m} {_v(rf)}/{_v(jump)}" + (" (covers input)" if glob else ""))
+    return ", ".join(parts)
+
+
+def _header(rows, info):
+    """The bullet list about the run (machine, models, times, memory)."""
+    ok = [r for r in rows if r.ok]
+    tot = {k: sum(getattr(r, k) for r in ok) for k in ("build_s", "trace_s", "analyze_s")}
+    m = info.get("machine", {})
+    out = [f"- machine: {m.get('cpu', '?')}, {m.get('cpus_usable', m.get('cpus', '?'))} usable CPUs, "
+           f"Python {m.get('python', '?')}, torch {m.get('torch', '?')}, torchvision {m.get('torchvision', '?')}"]
+    if info.get("date"):
+        out.append(f"- date: {info['date']}")
+    out.append(f"- models: {len(rows)} ({len(ok)} analysed, {len(rows) - len(ok)} failed)")
+    if "wall_s" in info:
+        out.append(f"- sweep wall time: {info['wall_s']:.1f} s in {info.get('jobs', 1)} process(es)"
+                   + (f" (importing torch and torchvision before it: {info['import_s']:.1f} s)"
+                      if "import_s" in info else ""))
+    out.append(f"- time per phase (sum over models): build {tot['build_s']:.1f} s, trace {tot['trace_s']:.1f} s, "
+               f"analyze {tot['analyze_s']:.1f} s")
+    if info.get("peak_rss_mb"):
+        out.append(f"- peak RSS: {info['peak_rss_mb']:.0f} MB")
+    return out + [""]
+
+
+_LEGEND = (
+    "Columns: the **final feature map** is the output of the last module that torch reports as a "
+    "spatial map with more than one feature per axis; `n`, `rf` (RF size, input pixels), `jump` "
+    "(effective stride), `start` (centre of feature 0's RF; pixel i spans [i, i+1)) and `padding` "
+    "(effective padding, rf/2 - start) are its numbers, one value when all axes agree. `global`: "
+    "every feature depends on the whole input, and the op that made it so; `output global from`: "
+    "the op that makes the model's output global. `misaligned`: joins whose branches' RF centres "
+    "differ. Times are seconds (build = constructing the model on the meta device); `peak MB` is the "
+    "process' peak RSS while the model was handled.")
+
+
+def _family_section(fam, rows, verified):
+    from .markdown import to_markdown as md_table
+
+    out = [f"## {fam}", "", md_table(table_rows(rows, verified), columns=_columns(verified)).rstrip(), ""]
+    out += ["<details><summary>RF / jump at each stage (top-level module; 'global': after a global op)</summary>", ""]
+    out += [f"- **{r.model}**: {_stage_line(r)}" for r in rows if r.ok]
+    out += ["", "</details>", ""]
+    mis = [r for r in rows if r.misaligned]
+    if mis:
+        out += ["Misaligned joins: " + "; ".join(
+            f"{r.model} ({r.misaligned}: {', '.join(r.misaligned_nodes[:4])}{', ...' if r.misaligned > 4 else ''})"
+            for r in mis), ""]
+    return out
+
+
+def to_markdown(rows, info=None, title="rfgraph zoo") -> str:
+    """The results as a Markdown document: a table per family (in the order the families first
+    appear in ``rows``), stage RFs, verification, failures."""
+    info = info or {}
+    verified = any(r.verify for r in rows)
+    out = [f"# {title}", ""]
+    if info.get("command"):
+        out += [f"Command: `{info['command']}`", ""]
+    if info:
+        out += _header(rows, info)
+    out += [_LEGEND, ""]
+    for fam in dict.fromkeys(r.family for r in rows):
+        out += _family_section(fam, [r for r in rows if r.family == fam], verified)
+    if verified:
+        out += _verify_section(rows)
+    failed = [r for r in rows if not r.ok]
+    if failed:
+        out += ["## Failed", ""] + [f"- {r.model}: {r.error}" for r in failed] + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _verify_row(r):
+    """The verification table's lines for one model: one per checked module, or its reason."""
+    v = r.verify
+    if v["status"] in ("skipped", "error"):
+        return [f"| {r.model} | {_shape(r.input_shape)} | | | | | {v['status']}: {v['reason']} | {v['seconds']} |"]
+    out = []
+    for c in v["checks"]:
+        rf = "global" if all(c["is_global"]) else f"{_v(c['rf'])} / {_v(c['jump'])}"
+        hull = ", ".join(f"{lo}..{hi}" for lo, hi in c["measured"])
+        inside = "yes" if all(c["interior"]) else "no" if not any(c["interior"]) else "partly"
+        if c["covers"]:
+            inside = "covers input"
+        out.append(f"| {r.model} | {_shape(v['input'])} | {c['module']} | {rf} | {hull} | {inside} | "
+                   f"{'ok' if c['ok'] else 'MISMATCH'} | {v['seconds']} |")
+    return out
+
+
+def _verify_section(rows):
+    vs = [r for r in rows if r.verify]
+    by = {}
+    for r in vs:
+        by.setdefault(r.verify["status"], []).append(r)
+    out = ["## Verification against gradient support", "",
+           f"{len(by.get('ok', []))} verified, {len(by.get('mismatch', []))} with mismatches, "
+           f"{len(by.get('skipped', []))} skipped, {len(by.get('error', []))} errors.", "",
+           "Each model is built on the CPU in float64 (weights=None, then positive weights, BN as identity, "
+           "max pooling as average pooling, saturating activations swapped) and the gradient support of the "
+           "centre feature and its neighbour is compared with rfgraph at the final feature map and at the "
+           "last non-global map: exact bounds always, `rf`/`start`/`jump` where the support is interior, and "
+           "`is_global` (a global map's support must cover the input).", "",
+           "| model | input | module | rfgraph rf / jump | measured hull (centre feature) | interior | result | s |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in vs:
+        out += _verify_row(r)
+    out.append("")
+    bad = [r for r in vs if r.verify["mismatches"]]
+    if bad:
+        out += ["### Mismatches", ""]
+        for r in bad:
+            out += [f"- {r.model}: " + "; ".join(r.verify["mismatches"][:6])]
+        out.append("")
+    return out
+
+
+def to_json(rows, info=None) -> str:
+    """The results as JSON: ``{"schema_version": 1, "info": {...}, "models": [row, ...]}``."""
+    models = [asdict(r) if is_dataclass(r) else dict(vars(r)) for r in rows]
+    doc = {"schema_version": 1, "info": info or {}, "models": models}
+    return json.dumps(doc, indent=1, default=str) + "\n"
