@@ -6,12 +6,14 @@ gradient support's hull at every checked position, and the output size must equa
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-import rfgraph
-from rfgraph.tools.verify import hull, positive_copy, support
+torch = pytest.importorskip("torch", reason="needs torch: checked against gradient support in PyTorch")
+
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+import rfgraph  # noqa: E402
+from rfgraph.tools.verify import hull, positive_copy, support  # noqa: E402
 
 
 class Fn(nn.Module):
@@ -130,7 +132,7 @@ def test_unsupported_op_raises_with_context():
 
 
 def test_names_are_module_qualnames_and_module_lookup():
-    import torchvision
+    torchvision = pytest.importorskip("torchvision", reason="needs torchvision")
 
     with torch.device("meta"):
         m = torchvision.models.resnet18(weights=None)

@@ -7,6 +7,7 @@ import pytest
 import rfgraph
 from rfgraph.render.table import rows as table_rows
 from classic_chain import ALEXNET
+from hand_graphs import inception_block
 from residual_block import residual_block
 
 # reference.md's AlexNet table: layer -> (n, j, r, start)
@@ -52,21 +53,6 @@ def test_residual_block_with_strided_shortcut():
     assert add.rf_range == ((1, 7), (1, 7))
     assert a.misaligned() == []
     assert add.padding == (3, 3)  # rf/2 - start = 3.5 - 0.5
-
-
-def inception_block(size=17):
-    G = nx.DiGraph()
-    G.add_node("x", op="input", size=(size, size))
-    G.add_node("b1", op="conv", kernel=1)
-    G.add_node("b7a", op="conv", kernel=(1, 7), padding=(0, 3))
-    G.add_node("b7b", op="conv", kernel=(7, 1), padding=(3, 0))
-    G.add_node("b13", op="conv", kernel=(1, 3), padding=((0, 0), (1, 1)))
-    G.add_node("b31", op="conv", kernel=(3, 1), padding=((1, 1), (0, 0)))
-    G.add_node("cat", op="concat")
-    G.add_edges_from([("x", "b1"), ("x", "b7a"), ("b7a", "b7b"), ("x", "b13"), ("x", "b31")])
-    for i, b in enumerate(["b1", "b7b", "b13", "b31"]):
-        G.add_edge(b, "cat", index=i)
-    return G
 
 
 def test_inception_block_1x7_7x1_and_cross():

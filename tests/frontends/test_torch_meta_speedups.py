@@ -5,8 +5,8 @@ import contextlib
 
 import pytest
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
+torch = pytest.importorskip("torch", reason="needs torch: the PyTorch front-end's speed-ups")
+torchvision = pytest.importorskip("torchvision", reason="needs torchvision: models built on meta")
 
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

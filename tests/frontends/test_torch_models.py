@@ -8,11 +8,13 @@ The torchvision sweep is marked slow (``make test-all``); a quick subset runs by
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
 
-import rfgraph
-from rfgraph.tools.verify import hull, positive_copy, support
+torch = pytest.importorskip("torch", reason="needs torch: checked against gradient support in PyTorch")
+
+import torch.nn as nn  # noqa: E402
+
+import rfgraph  # noqa: E402
+from rfgraph.tools.verify import hull, positive_copy, support  # noqa: E402
 
 
 def check_module(model, input_shape, module_name, analysis=None, G=None):
@@ -49,7 +51,7 @@ def check_module(model, input_shape, module_name, analysis=None, G=None):
 
 
 def torchvision_model(name, **kw):
-    import torchvision
+    torchvision = pytest.importorskip("torchvision", reason="needs torchvision")
 
     torch.manual_seed(0)
     return positive_copy(torchvision.models.get_model(name, weights=None, **kw))
@@ -142,7 +144,7 @@ def test_torchvision_against_gradient_support(name, size, modules):
 
 @pytest.mark.slow
 def test_fcn_resnet50_backbone_dilation():
-    import torchvision
+    torchvision = pytest.importorskip("torchvision", reason="needs torchvision")
 
     torch.manual_seed(0)
     model = positive_copy(torchvision.models.get_model("fcn_resnet50", weights=None, weights_backbone=None).backbone)

@@ -9,7 +9,7 @@ import rfgraph
 from rfgraph.errors import CycleError, SpecError
 from rfgraph.frontends.spec import dumps_spec, loads_spec
 from residual_block import residual_block
-from test_engine import inception_block
+from hand_graphs import inception_block
 
 
 def records(G):

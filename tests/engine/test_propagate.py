@@ -20,7 +20,7 @@ from rfgraph.engine.propagate import param_key
 from rfgraph.ops import AxisState, Op, get_op
 from rfgraph.schema import topological_order
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import scaling  # noqa: E402
 
 

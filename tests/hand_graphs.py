@@ -1,0 +1,19 @@
+"""Small hand-built graphs shared by several test modules (no torch)."""
+
+import networkx as nx
+
+
+def inception_block(size=17):
+    """An Inception-style block: 1x1, 1x7 then 7x1, 1x3 and 3x1 branches joined by a concat."""
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(size, size))
+    G.add_node("b1", op="conv", kernel=1)
+    G.add_node("b7a", op="conv", kernel=(1, 7), padding=(0, 3))
+    G.add_node("b7b", op="conv", kernel=(7, 1), padding=(3, 0))
+    G.add_node("b13", op="conv", kernel=(1, 3), padding=((0, 0), (1, 1)))
+    G.add_node("b31", op="conv", kernel=(3, 1), padding=((1, 1), (0, 0)))
+    G.add_node("cat", op="concat")
+    G.add_edges_from([("x", "b1"), ("x", "b7a"), ("b7a", "b7b"), ("x", "b13"), ("x", "b31")])
+    for i, b in enumerate(["b1", "b7b", "b13", "b31"]):
+        G.add_edge(b, "cat", index=i)
+    return G
