@@ -1,8 +1,8 @@
 """Exact per-position answers: every feature's RF bounds, and whether every feature reads every
-input pixel.
+input pixel (through :mod:`rfgraph.coverage`, in memory proportional to the features).
 
 Computed on demand from the propagated states and each op's index map (``taps``) or its own
-hooks (``bounds``, ``pixels``), for a node and all its ancestors at once, and cached. An
+hooks (``bounds``, ``coverage``), for a node and all its ancestors at once, and cached. An
 :class:`ExactBounds` holds the graph's adjacency, the plans and the states, never the analysis or
 its records, so records can keep a handle to it without making a reference cycle.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import coverage
 from ..schema import inputs_in_order
 
 __all__ = ["ExactBounds"]
@@ -29,7 +30,7 @@ class ExactBounds:
         self._states = states
         self.input_size = input_size
         self._bounds: dict = {}
-        self._pixels: dict = {}
+        self._coverage: dict = {}
         self._global: dict = {}
 
     def inputs(self, v) -> list:
@@ -91,39 +92,31 @@ class ExactBounds:
         if not ((lo == 0).all() and (hi == x.size - 1).all()):
             return False
         # the hull covers, but a pixel may still be unread inside it (holes that only padding
-        # would have filled): look at every feature's pixels
-        return bool(self.pixels(v, ax).all())
+        # would have filled, wrap-around padding): look at what every feature really reads
+        return coverage.covers_all(self.coverage(v, ax), x.size)
 
-    def pixels(self, node, axis):
-        """Boolean matrix (features x input pixels) of what each feature really reads along
-        ``axis``; only built for the rare question "does every feature read every pixel?" on
-        axes without an exact summary, so it is cached apart from the bounds."""
-        cache = self._pixels
+    def coverage(self, node, axis) -> coverage.Coverage:
+        """What each feature of ``node`` really reads along ``axis`` (cached apart from the
+        bounds: only asked when a hull covers the whole input)."""
+        cache = self._coverage
         if (node, axis) not in cache:
             for v in self._uncached(node, axis, cache):
-                cache[(v, axis)] = self._pixels_one(v, axis)
+                cache[(v, axis)] = self._coverage_one(v, axis)
         return cache[(node, axis)]
 
-    def _pixels_one(self, v, axis):
+    def _coverage_one(self, v, axis):
         plan = self._plans[v]
         x = self._states[v][axis]
-        ins = [self._pixels[(u, axis)] for u in self.inputs(v)]
+        ins = [self._coverage[(u, axis)] for u in self.inputs(v)]
         op = plan.op
-        if op.pixels is not None:
-            return op.pixels(plan.named(v), axis, x, ins)
+        if op.coverage is not None:
+            return op.coverage(plan.named(v), axis, x, ins)
         if op.taps is None or len(ins) != 1:  # what its bounds say, assumed contiguous
             lo, hi = self.bounds(v, axis)
-            cols = np.arange(x.size)
-            return (cols >= lo[:, None]) & (cols <= hi[:, None])
-        m_in = ins[0]
-        m = m_in.shape[0]
-        out = np.zeros((x.n, x.size), dtype=bool)
-        for idx, mask in op.taps(plan.named(v), axis, m, x.n):
-            use = (idx >= 0) & (idx < m)
-            if mask is not None:
-                use &= mask
-            out |= m_in[np.clip(idx, 0, m - 1)] & use[:, None]
-        return out
+            return coverage.Coverage(np.where(lo < 0, _BIG, lo), np.where(lo < 0, -_BIG, hi))
+        m = len(ins[0].lo)
+        taps = op.taps(plan.named(v), axis, m, x.n)
+        return coverage.gather([(ins[0], idx, mask) for idx, mask in taps], x.n)
 
     def _uncached(self, node, axis, cache) -> list:
         """``node`` and its ancestors not yet in ``cache``, in topological order.

@@ -267,11 +267,12 @@ class Op:
     taps : callable, optional
         ``taps(node, axis, n_in, n_out) -> [(index, mask), ...]``: the exact index map along one
         axis (see :mod:`rfgraph.arith`), from which exact per-position bounds follow.
-    bounds, pixels : callable, optional
+    bounds, coverage : callable, optional
         Per-position hooks for ops whose map is not a tap list (joins, global, input):
         ``bounds(node, axis, state, inputs)`` with each input's ``(lo, hi, lo_clipped,
-        hi_clipped)`` arrays, and ``pixels(node, axis, state, inputs)`` with each input's boolean
-        feature x pixel matrix. Without taps or hooks, bounds follow the affine summary.
+        hi_clipped)`` arrays, and ``coverage(node, axis, state, inputs)`` with each input's
+        :class:`rfgraph.coverage.Coverage` (the pixels each feature really reads). Without taps
+        or hooks, bounds follow the affine summary.
     fast : callable, optional
         ``fast(params) -> plan or None``; ``plan(inputs)`` returns the same states as ``summary``
         for usual inputs, or None to let ``summary`` handle (and report) the rest.
@@ -297,7 +298,7 @@ class Op:
     accepts: Optional[frozenset] = None
     taps: Optional[Callable] = None
     bounds: Optional[Callable] = None
-    pixels: Optional[Callable] = None
+    coverage: Optional[Callable] = None
     fast: Optional[Callable] = None
     arity: tuple = (1, 1)
     source: bool = False

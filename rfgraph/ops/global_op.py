@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import arith
+from .. import arith, coverage
 from .base import DEFAULT, AxisState, Op, _short
 
 _BIG = np.iinfo(np.int64).max // 4
@@ -57,10 +57,10 @@ def _bounds(node, axis, state, inputs):
             np.full(n, lo_c, dtype=np.int64), np.full(n, hi_c, dtype=np.int64))
 
 
-def _pixels(node, axis, state, inputs):
+def _coverage(node, axis, state, inputs):
     if axis not in node.params["axes"]:
         return inputs[0]
-    return np.broadcast_to(inputs[0].any(axis=0), (state.n, state.size))
+    return coverage.sweep(inputs[0], state.n)
 
 
 def _label(attrs, naxes):
@@ -76,5 +76,5 @@ def _label(attrs, naxes):
     return " ".join(bits)
 
 
-DEFAULT.add(Op("global", _summary, parse=_parse, accepts={"axes", "size"}, bounds=_bounds, pixels=_pixels,
+DEFAULT.add(Op("global", _summary, parse=_parse, accepts={"axes", "size"}, bounds=_bounds, coverage=_coverage,
                label=_label, doc=_summary.__doc__.splitlines()[0]))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import arith
+from .. import arith, coverage
 from ..errors import ShapeError
 from .base import DEFAULT, AxisState, Op, Out
 
@@ -127,13 +127,13 @@ def _bounds(node, axis, state, inputs):
                  for i in range(4))
 
 
-def _pixels(node, axis, state, inputs):
-    out = np.zeros((state.n, state.size), dtype=bool)
-    for m in inputs:
-        out |= np.broadcast_to(m, out.shape)
-    return out
+def _coverage(node, axis, state, inputs):
+    """Union per feature; a size-1 input (broadcast) is read by every feature."""
+    n = state.n
+    ar = np.arange(n, dtype=np.int64)
+    return coverage.gather([(c, ar if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in inputs], n)
 
 
 for _name in ("add", "mul", "concat"):
-    DEFAULT.add(Op(_name, _join, accepts=frozenset(), parse=lambda r: {}, bounds=_bounds, pixels=_pixels,
+    DEFAULT.add(Op(_name, _join, accepts=frozenset(), parse=lambda r: {}, bounds=_bounds, coverage=_coverage,
                    fast=_plan, arity=(1, None), join=True, doc=_join.__doc__.splitlines()[0]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import coverage
 from .base import DEFAULT, AxisState, Op
 
 
@@ -32,8 +33,8 @@ def _bounds(node, axis, state, inputs):
     return ar, ar, ar, ar
 
 
-def _pixels(node, axis, state, inputs):
-    return np.eye(state.n, dtype=bool)
+def _coverage(node, axis, state, inputs):
+    return coverage.identity(state.n)
 
 
 def _label(attrs, naxes):
@@ -41,5 +42,5 @@ def _label(attrs, naxes):
     return "input " + ("x".join(map(str, size)) if isinstance(size, (list, tuple)) else str(size))
 
 
-DEFAULT.add(Op("input", _summary, parse=_parse, accepts={"size"}, bounds=_bounds, pixels=_pixels,
+DEFAULT.add(Op("input", _summary, parse=_parse, accepts={"size"}, bounds=_bounds, coverage=_coverage,
                arity=(0, 0), source=True, label=_label, doc="the network's input (its pixels)"))

@@ -1,0 +1,142 @@
+"""Which input pixels each feature really reads, along one axis, in O(features) memory.
+
+A :class:`Coverage` holds, per feature, the hull ``[lo, hi]`` (inclusive pixel indices; ``lo > hi``
+for a feature that reads only padding) of the pixels it reads, plus the exact pieces of the few
+features whose pixels are not one interval (holes from dilation or strides, wrap-around padding).
+Contiguous features cost two integers; a feature with holes costs its intervals, never a row of
+the input's length. The engine uses it to tell whether every feature reads every pixel.
+
+>>> c = gather([(identity(5), np.arange(3) * 2, None), (identity(5), np.arange(3) * 2 + 2, None)], 3)
+>>> c.lo.tolist(), c.hi.tolist(), c.parts  # feature o reads pixels 2o and 2o+2: holes everywhere
+([0, 2, 4], [2, 4, 4], {0: ((0, 0), (2, 2)), 1: ((2, 2), (4, 4))})
+>>> covers_all(sweep(c, 1), 5)  # the union of all features: 0, 2, 4 only
+False
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Coverage", "identity", "gather", "sweep", "covers_all", "merge"]
+
+_BIG = np.iinfo(np.int64).max // 4
+
+
+class Coverage:
+    """Per feature: hull ``lo``, ``hi`` (int64 arrays) and ``parts`` ({feature: intervals})."""
+
+    __slots__ = ("lo", "hi", "parts")
+
+    def __init__(self, lo, hi, parts=None):
+        self.lo = lo
+        self.hi = hi
+        self.parts = parts or {}
+
+    def intervals(self, o) -> tuple:
+        """Feature ``o``'s pixels as disjoint inclusive intervals (empty tuple: none)."""
+        if o in self.parts:
+            return self.parts[o]
+        lo, hi = int(self.lo[o]), int(self.hi[o])
+        return ((lo, hi),) if lo <= hi else ()
+
+
+def identity(n: int) -> Coverage:
+    """The input itself: feature ``i`` reads pixel ``i``."""
+    ar = np.arange(n, dtype=np.int64)
+    return Coverage(ar, ar.copy())
+
+
+def merge(intervals) -> tuple:
+    """Sort and merge inclusive integer intervals that overlap or touch.
+
+    >>> merge([(4, 5), (0, 1), (2, 2)])
+    ((0, 2), (4, 5))
+    """
+    out = []
+    for lo, hi in sorted(intervals):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def gather(sources, n: int) -> Coverage:
+    """Coverage of ``n`` features, each the union of source features.
+
+    ``sources`` is a list of ``(coverage, index, mask)``: output feature ``o`` reads feature
+    ``index[o]`` of ``coverage`` where ``mask[o]`` (None: everywhere) and the index lies inside it
+    (outside: padding, which reads no pixel). Vectorised over features; only features whose union
+    is not one interval are merged one by one.
+    """
+    los, his = [], []
+    holey = np.zeros(n, dtype=bool)
+    for cov, idx, mask in sources:
+        m = len(cov.lo)
+        idx = np.broadcast_to(idx, (n,))
+        use = (idx >= 0) & (idx < m)
+        if mask is not None:
+            use &= mask
+        safe = np.clip(idx, 0, m - 1)
+        lo = np.where(use, cov.lo[safe], _BIG)
+        hi = np.where(use, cov.hi[safe], -_BIG)
+        lo = np.where(lo <= hi, lo, _BIG)  # an empty source feature adds nothing
+        hi = np.where(lo <= hi, hi, -_BIG)
+        los.append(lo)
+        his.append(hi)
+        if cov.parts:
+            holey |= use & np.isin(safe, np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts)))
+    L = np.stack(los)
+    H = np.stack(his)
+    out_lo, out_hi = L.min(axis=0), H.max(axis=0)
+    need = holey
+    if len(sources) > 1:
+        # sort each feature's intervals by their start; a gap is a valid interval starting more
+        # than one pixel after everything before it ends
+        order = np.argsort(L, axis=0, kind="stable")
+        Ls = np.take_along_axis(L, order, axis=0)
+        Hs = np.take_along_axis(H, order, axis=0)
+        reach = np.maximum.accumulate(Hs, axis=0)
+        gap = (Ls[1:] <= Hs[1:]) & (reach[:-1] > -_BIG) & (Ls[1:] > reach[:-1] + 1)
+        need = need | gap.any(axis=0)
+    parts = {}
+    for o in np.flatnonzero(need).tolist():
+        pieces = []
+        for cov, idx, mask in sources:
+            i = int(np.broadcast_to(idx, (n,))[o])
+            if 0 <= i < len(cov.lo) and (mask is None or mask[o]):
+                pieces.extend(cov.intervals(i))
+        merged = merge(pieces)
+        if len(merged) > 1:
+            parts[o] = merged
+    return Coverage(out_lo, out_hi, parts)
+
+
+def sweep(cov: Coverage, n: int) -> Coverage:
+    """``n`` features that each read the union of every feature of ``cov`` (a global op)."""
+    valid = cov.lo <= cov.hi
+    plain = valid.copy()
+    if cov.parts:
+        plain[np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts))] = False
+    lo, hi = cov.lo[plain], cov.hi[plain]
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    extra = [iv for ivs in cov.parts.values() for iv in ivs]
+    if len(lo):
+        # merge the contiguous features' intervals in one vectorised pass
+        reach = np.maximum.accumulate(hi)
+        starts = np.concatenate(([True], lo[1:] > reach[:-1] + 1))
+        first = np.flatnonzero(starts)
+        ends = np.append(first[1:], len(lo)) - 1
+        extra.extend(zip(lo[first].tolist(), reach[ends].tolist()))
+    merged = merge(extra)
+    if not merged:
+        return Coverage(np.full(n, _BIG, dtype=np.int64), np.full(n, -_BIG, dtype=np.int64))
+    parts = {o: merged for o in range(n)} if len(merged) > 1 else {}
+    return Coverage(np.full(n, merged[0][0], dtype=np.int64), np.full(n, merged[-1][1], dtype=np.int64), parts)
+
+
+def covers_all(cov: Coverage, size: int) -> bool:
+    """Every feature reads every one of the ``size`` pixels."""
+    return not cov.parts and bool((cov.lo == 0).all() and (cov.hi == size - 1).all())
