@@ -1,6 +1,9 @@
-"""Small hand-built graphs shared by several test modules (no torch)."""
+"""Small hand-built graphs and checks shared by several test modules (no torch)."""
 
 import networkx as nx
+import pytest
+
+import rfgraph
 
 
 def inception_block(size=17):
@@ -17,3 +20,26 @@ def inception_block(size=17):
     for i, b in enumerate(["b1", "b7b", "b13", "b31"]):
         G.add_edge(b, "cat", index=i)
     return G
+
+
+def one(op_attrs, size=(16, 16)):
+    """An input ``x`` of ``size`` feeding one node ``bad`` with ``op_attrs``."""
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=size)
+    G.add_node("bad", **op_attrs)
+    G.add_edge("x", "bad")
+    return G
+
+
+def check_bad_node(attrs, exc, words, size=(16, 16)):
+    """Analysing ``one(attrs)`` raises ``exc``, one of ours, whose message has ``words`` and names
+    the node ``bad`` and (when given) its op."""
+    with pytest.raises(exc) as info:
+        rfgraph.analyze(one(attrs, size))
+    msg = str(info.value)
+    assert words in msg
+    assert "'bad'" in msg  # names the node
+    if "op" in attrs:
+        assert repr(attrs["op"]) in msg  # names the op
+    assert isinstance(info.value, rfgraph.RFGraphError)
+    assert info.value.node == "bad"

@@ -55,7 +55,7 @@ def test_analyze_table_of_a_spec(block):
     out = ok("analyze", block)
     lines = out.splitlines()
     assert lines[0].split() == ["node", "op", "n", "jump", "rf", "start", "padding", "notes"]
-    # add: hull of conv2 (rf 7) and the 1x1 shortcut (rf 1); see test_engine
+    # add: hull of conv2 (rf 7) and the 1x1 shortcut (rf 1); see tests/ops/test_joins.py
     assert lines[6].split() == ["add", "add", "28", "2", "7", "0.5", "3", "add", "of", "2"]
 
 

@@ -4,51 +4,20 @@ import networkx as nx
 import pytest
 
 import rfgraph
-from rfgraph import CycleError, GraphError, ParameterError, RFGraphError, ShapeError, UnsupportedOpError
+from rfgraph import CycleError, GraphError, ParameterError, ShapeError, UnsupportedOpError
+from hand_graphs import check_bad_node, one
 
 
-def one(op_attrs, size=(16, 16)):
-    G = nx.DiGraph()
-    G.add_node("x", op="input", size=size)
-    G.add_node("bad", **op_attrs)
-    G.add_edge("x", "bad")
-    return G
-
-
+# Per-op parameter errors live beside their op (tests/ops/test_<family>.py); these two concern any node.
 @pytest.mark.parametrize(
     "attrs, exc, words",
     [
-        ({"op": "conv"}, ParameterError, "needs 'kernel'"),
-        ({"op": "conv", "kernel": 0}, ParameterError, "kernel must be >= 1"),
-        ({"op": "conv", "kernel": -3}, ParameterError, "kernel must be >= 1"),
-        ({"op": "conv", "kernel": 3, "stride": 0}, ParameterError, "stride must be >= 1"),
-        ({"op": "conv", "kernel": 3, "padding": -1}, ParameterError, "padding must be >= 0"),
-        ({"op": "conv", "kernel": (3, 3, 3)}, ParameterError, "3 entries but the input has 2"),
-        ({"op": "conv", "kernel": 2.5}, ParameterError, "must be an integer"),
-        ({"op": "conv", "kernel": True}, ParameterError, "must be an integer"),
-        ({"op": "conv", "kernel": 3, "padding": "full"}, ParameterError, "'same' or 'valid'"),
-        ({"op": "conv", "kernel": 3, "padding": 3}, ParameterError, "only padding"),
-        ({"op": "maxpool", "kernel": 3, "padding": 2}, ParameterError, "half the kernel"),
-        ({"op": "conv", "kernel": 3, "strides": 2}, ParameterError, "unknown parameter(s) strides"),
-        ({"op": "conv", "kernel": 17}, ShapeError, "output size along axis 0 would be < 1"),
-        ({"op": "maxpool", "kernel": 2, "ceil_mode": "yes"}, ParameterError, "ceil_mode"),
-        ({"op": "upsample"}, ParameterError, "exactly one of 'scale' or 'size'"),
-        ({"op": "upsample", "scale": 2, "mode": "area"}, ParameterError, "mode must be one of"),
-        ({"op": "upsample", "scale": -2}, ParameterError, "positive number"),
         ({"op": "frobnicate"}, UnsupportedOpError, "register_op"),
         ({"kernel": 3}, GraphError, "no 'op' attribute"),
     ],
 )
 def test_bad_parameters(attrs, exc, words):
-    with pytest.raises(exc) as info:
-        rfgraph.analyze(one(attrs))
-    msg = str(info.value)
-    assert words in msg
-    assert "'bad'" in msg  # names the node
-    if "op" in attrs:
-        assert repr(attrs["op"]) in msg  # names the op
-    assert isinstance(info.value, RFGraphError)
-    assert info.value.node == "bad"
+    check_bad_node(attrs, exc, words)
 
 
 def test_cycle():
