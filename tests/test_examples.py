@@ -1,5 +1,6 @@
 """Every example runs (smoke) and prints the numbers it is about."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,7 +25,17 @@ def test_every_example_is_listed():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECT)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECT))
+# examples that build torchvision models
+NEEDS = {"torchvision_models.py": ("torch", "torchvision")}
+
+
+def missing(name):
+    return [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.skipif(bool(missing(n)), reason=f"needs {', '.join(missing(n))}"))
+    for n in sorted(EXPECT)])
 def test_example_runs(name, tmp_path):
     env = dict(os.environ, RFGRAPH_OUT=str(tmp_path))
     proc = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, env=env,
