@@ -68,6 +68,9 @@ class Builder:
         self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
         self.leaf = set()
         self.model_root = model_root
+        self.suspended = 0  # > 0 while one intercepted call runs: its inner aten ops are not recorded
+        self.sub_op = False  # the node being added is a helper of its leaf module, not its output
+        self.padded = set()  # leaf modules that pad before their op (convs with a padding_mode)
 
     # -- tensors ----------------------------------------------------------------------------
     def get(self, t):
@@ -80,7 +83,7 @@ class Builder:
     def release(self):
         """Drop the model and the traced tensors. The tracer's class, which refers to this
         builder, is a reference cycle that only a full garbage collection frees: without this a
-        real model passed to from_torch (rfgraph.verify's float64 copies) outlived the call."""
+        real model passed to from_torch (rfgraph.tools.verify's float64 copies) outlived the call."""
         self.model_root = None
         self.traced = {}
         self.keep = []
@@ -97,8 +100,9 @@ class Builder:
 
     def _name(self, short):
         module = self.module_stack[-1]
-        # a leaf module's op is named after the module (a shared ReLU called again: "relu_1")
-        base = module if module in self.leaf else (f"{module}.{short}" if module else short)
+        # a leaf module's op is named after the module (a shared ReLU called again: "relu_1");
+        # a helper op inside it (a conv's circular padding) gets a suffix, so the conv keeps the name
+        base = module if module in self.leaf and not self.sub_op else (f"{module}.{short}" if module else short)
         name, k = base, 0
         while name in self.names:
             k += 1
@@ -153,6 +157,8 @@ def _module_hooks(builder, model):
         names.setdefault(id(m), qual)
         if not any(True for _ in m.children()):
             builder.leaf.add(qual)
+            if getattr(m, "padding_mode", "zeros") != "zeros":
+                builder.padded.add(qual)
 
     def pre(module, args):
         qual = names.get(id(module))
@@ -205,10 +211,56 @@ def _make_tracer(builder):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             out = _meta_call(func, args, kwargs)
-            handle(builder, func, args, kwargs, out)
+            if not builder.suspended:
+                handle(builder, func, args, kwargs, out)
             return out
 
     return Tracer()
+
+
+def _make_function_mode(builder):
+    """Intercept ``F.pad`` above the dispatcher: circular padding is a Python-level composite
+    (slices copied into a new tensor) by the time the dispatch mode sees it, which would trace as
+    four constant pads and joins. One ``aten::pad`` node stands for the whole call instead."""
+    torch = _torch()
+    from torch.overrides import TorchFunctionMode
+
+    from .torch_ops import handle
+
+    pads = (torch.nn.functional.pad, torch._C._nn.pad)
+    aten_pad = torch.ops.aten.pad.default
+
+    class PadMode(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func not in pads or builder.suspended:
+                return func(*args, **kwargs)
+            bound = _pad_args(args, kwargs)
+            if bound is None or builder.get(bound[0]) is None:
+                return func(*args, **kwargs)
+            builder.suspended += 1
+            try:
+                out = func(*args, **kwargs)
+            finally:
+                builder.suspended -= 1
+            builder.sub_op = builder.module_stack[-1] in builder.padded
+            try:
+                handle(builder, aten_pad, bound, {}, out)
+            finally:
+                builder.sub_op = False
+            return out
+
+    return PadMode()
+
+
+def _pad_args(args, kwargs):
+    """``F.pad``'s arguments as ``aten::pad`` takes them: (input, pad, mode, value), or None."""
+    names = ("input", "pad", "mode", "value")
+    vals = dict(zip(names, args))
+    vals.update({k: v for k, v in kwargs.items() if k in names})
+    if "input" not in vals or "pad" not in vals:
+        return None
+    return (vals["input"], list(vals["pad"]), vals.get("mode") or "constant", vals.get("value"))
 
 
 # -- memoised meta kernels ------------------------------------------------------------------------
@@ -431,9 +483,10 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         inputs.append(x)
     params = _meta_params(model)
     tracer = _make_tracer(builder)
+    pads = _make_function_mode(builder)
     outputs = []
     try:
-        with _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), tracer:
+        with _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), pads, tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:

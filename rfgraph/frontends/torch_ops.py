@@ -204,60 +204,109 @@ def op(*packets):
 # --- convolution and pooling ---------------------------------------------------------------
 
 
-def _check_layout(ctx, what):
+def _check_layout(ctx, what, nd=None):
+    """True when the input is a plain ``(N, C, *spatial)`` map; otherwise the node is emitted here
+    (identity over non-spatial dims, global over scrambled ones) and False returned."""
     t, tags = ctx.x, ctx.tags
-    if L.is_standard(tags, tuple(t.shape), ctx.naxes):
+    if L.is_standard(tags, tuple(t.shape), ctx.naxes) and nd in (None, ctx.naxes):
         return True
-    axes = frozenset().union(*(L.spatial_axes(x) for x in tags[-ctx.naxes:]))
+    nd = ctx.naxes if nd is None else nd
+    axes = frozenset().union(*(L.spatial_axes(x) for x in tags[-nd:]))
     if not axes:  # a window over non-spatial dims (e.g. a conv over channels): positions unchanged
         ctx.unary("identity", {}, note=f"{what} over non-spatial dims")
         return False
-    ctx.global_over(axes, tags, f"{what} over scrambled spatial dims: global (not tractable)")
+    ctx.global_over(axes, tags, f"{ctx.aten}: {what} over scrambled spatial dims: treated as global "
+                                "(not tractable)")
     return False
+
+
+def _window_axes(ctx, nd, what):
+    """The network axis behind each of an ``nd``-D window op's dims (the input's last ``nd``), None
+    for a dim without positions, or None after emitting a fallback node (see :func:`_check_layout`).
+
+    PyTorch lowers 1-D pooling through the 2-D kernel on an unsqueezed ``(N, C, 1, L)`` tensor, and
+    a 1-D op may run over one axis of a 2-D map: a window dim holding no positions (tag None) is
+    left out, a network axis outside the window is untouched by the op.
+    """
+    tags, shape = ctx.tags, tuple(ctx.x.shape)
+    if nd == ctx.naxes and L.is_standard(tags, shape, nd):
+        return list(range(nd))
+    win = tags[-nd:] if len(tags) >= nd else ()
+    axes = [t if isinstance(t, int) else None for t in win]
+    ints = [a for a in axes if a is not None]
+    if len(win) != nd or not ints or len(set(ints)) != len(ints) or any(
+            t is not None and not isinstance(t, int) for t in win):
+        _check_layout(ctx, what, nd)
+        return None
+    return axes
+
+
+def _per_axis(ctx, values, axes, neutral):
+    """Per network axis: the value of the window dim holding it, ``neutral`` on the others."""
+    out = [neutral] * ctx.naxes
+    for v, ax in zip(values, axes):
+        if ax is not None:
+            out[ax] = v
+    return tuple(out)
 
 
 @op("convolution", "_convolution")
 def _conv(ctx):
     a = ctx.a
     nd = a["weight"].dim() - 2
-    if nd != ctx.naxes:
-        return ctx.b.unsupported(ctx, f"{nd}-D convolution in a {ctx.naxes}-D network")
-    if not _check_layout(ctx, "convolution"):
+    axes = _window_axes(ctx, nd, "convolution")
+    if axes is None:
         return
     k = tuple(a["weight"].shape[2:])
-    params = dict(kernel=k, stride=_ints(a["stride"], nd), dilation=_ints(a["dilation"], nd),
-                  padding=_ints(a["padding"], nd))
+    params = dict(kernel=_per_axis(ctx, k, axes, 1), stride=_per_axis(ctx, _ints(a["stride"], nd), axes, 1),
+                  dilation=_per_axis(ctx, _ints(a["dilation"], nd), axes, 1),
+                  padding=_per_axis(ctx, _ints(a["padding"], nd), axes, 0))
     if a["transposed"]:
-        params["output_padding"] = _ints(a["output_padding"], nd)
+        params["output_padding"] = _per_axis(ctx, _ints(a["output_padding"], nd), axes, 0)
         ctx.emit("convtranspose", params, [ctx.node], ctx.tags, short="convtranspose")
     else:
         ctx.emit("conv", params, [ctx.node], ctx.tags, short="conv")
+
+
+def _rank(packet):
+    """The window rank an aten packet name says (``max_pool2d_with_indices`` -> 2)."""
+    return next(int(c) for c in ("1", "2", "3") if f"{c}d" in packet)
 
 
 @op("max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d")
 def _pool(ctx):
     a = ctx.a
-    if not _check_layout(ctx, "pooling"):
+    nd = _rank(ctx.packet)
+    axes = _window_axes(ctx, nd, "pooling")
+    if axes is None:
         return
-    nd = ctx.naxes
     k = _ints(a["kernel_size"], nd)
     stride = a.get("stride") or k
-    params = dict(kernel=k, stride=_ints(stride, nd), padding=_ints(a.get("padding", 0), nd),
+    params = dict(kernel=_per_axis(ctx, k, axes, 1), stride=_per_axis(ctx, _ints(stride, nd), axes, 1),
+                  padding=_per_axis(ctx, _ints(a.get("padding", 0), nd), axes, 0),
                   ceil_mode=bool(a.get("ceil_mode", False)))
     kind = "maxpool" if ctx.packet.startswith("max") else "avgpool"
     if kind == "maxpool":
-        params["dilation"] = _ints(a.get("dilation", 1), nd)
+        params["dilation"] = _per_axis(ctx, _ints(a.get("dilation", 1), nd), axes, 1)
     ctx.emit(kind, params, [ctx.node], ctx.tags, short=kind)
 
 
 @op("_adaptive_avg_pool1d", "adaptive_avg_pool1d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
 def _adaptive(ctx):
-    if not _check_layout(ctx, "adaptive pooling"):
+    nd = _rank(ctx.packet)
+    axes = _window_axes(ctx, nd, "adaptive pooling")
+    if axes is None:
         return
     out = ctx.out_tensor()
-    size = tuple(out.shape[-ctx.naxes:])
+    # an axis outside the window keeps its size (1 when no dim holds it: reduced or selected away)
+    kept = [1] * ctx.naxes
+    for d, tag in enumerate(ctx.tags):
+        if isinstance(tag, int):
+            kept[tag] = ctx.x.shape[d]
+    size = _per_axis(ctx, tuple(out.shape[-nd:]), axes, None)
+    size = tuple(s if s is not None else k for s, k in zip(size, kept))
     kind = "adaptive_maxpool" if "max" in ctx.packet else "adaptive_avgpool"
     ctx.emit(kind, {"output_size": size}, [ctx.node], ctx.tags, short=kind)
 
@@ -465,7 +514,7 @@ def _attention(ctx):
 
 
 @op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback", "col2im",
-    "index_select", "gather", "take_along_dim", "repeat", "flip", "_unique2", "nonzero")
+    "index_select", "gather", "take_along_dim", "repeat", "_unique2", "nonzero")
 def _data_dependent(ctx):
     """Ops whose spatial index map depends on data or is not one of ours: global over the
     spatial axes they touch, and said so."""
@@ -646,7 +695,42 @@ def _pad(ctx):
                 return ctx.global_over(tag, ctx.tags, f"{mode} padding of scrambled spatial dims")
     if not touched:
         return ctx.passthrough()
-    ctx.emit("pad", {"padding": tuple(pairs), "mode": mode}, [ctx.node], ctx.tags, short="pad")
+    note = "circular padding: features near a border read the opposite border" if mode == "circular" else None
+    ctx.emit("pad", {"padding": tuple(pairs), "mode": mode}, [ctx.node], ctx.tags, short="pad", note=note)
+
+
+def _reordered_axes(ctx, dims):
+    """The spatial axes behind tensor dims ``dims`` (None tags, channels, are left out), and the
+    scrambled axes among them (a dim of positions in no known order)."""
+    axes, scrambled = [], set()
+    for d in dims:
+        tag = ctx.dim_tag(d)
+        if isinstance(tag, int):
+            axes.append(tag)
+        elif tag is not None:
+            scrambled |= L.spatial_axes(tag)
+    return axes, scrambled
+
+
+@op("flip")
+def _flip(ctx):
+    dims = list(ctx.a["dims"])
+    axes, scrambled = _reordered_axes(ctx, [d for d in dims if not isinstance(ctx.dim_tag(d), L.Merged)])
+    for d in dims:
+        tag = ctx.dim_tag(d)
+        if isinstance(tag, L.Merged):
+            parts = [t for t, _ in tag]
+            if all(isinstance(t, int) for t in parts):  # reversing h*W + w reverses h and w
+                axes += parts
+            else:
+                scrambled |= L.spatial_axes(tag)
+    if scrambled:
+        return ctx.global_over(scrambled, ctx.tags, f"{ctx.aten} along a dim of scrambled positions: "
+                                                    "treated as global (not tractable)")
+    flipped = sorted(a for a in set(axes) if axes.count(a) % 2)  # flipping twice is the identity
+    if not flipped:
+        return ctx.passthrough()
+    ctx.emit("flip", {"axes": tuple(flipped)}, [ctx.node], ctx.tags, short="flip")
 
 
 @op("roll")
@@ -654,24 +738,16 @@ def _roll(ctx):
     shifts = list(ctx.a["shifts"])
     dims = list(ctx.a.get("dims") or [])
     if not dims:
-        return ctx.global_all("roll of the flattened tensor")
-    node = ctx.node
-    pad = [(0, 0)] * ctx.naxes
-    stop = [None] * ctx.naxes
-    for s, d in zip(shifts, dims):
-        tag = ctx.tags[d % len(ctx.tags)]
-        if isinstance(tag, int):
-            n = ctx.x.shape[d]
-            pad[tag] = (s % n, 0)
-            stop[tag] = n
-        elif isinstance(tag, frozenset):
-            return ctx.passthrough()
-    if all(p == (0, 0) for p in pad):
+        return ctx.global_all(f"{ctx.aten} of the flattened tensor: treated as global (not tractable)")
+    axes, scrambled = _reordered_axes(ctx, dims)
+    if scrambled:
+        return ctx.global_over(scrambled, ctx.tags, f"{ctx.aten} along a dim of scrambled positions: "
+                                                    "treated as global (not tractable)")
+    moved = [(int(s), ctx.dim_tag(d)) for s, d in zip(shifts, dims) if isinstance(ctx.dim_tag(d), int)]
+    if not moved:
         return ctx.passthrough()
-    # roll by s == circular padding by s before, then keep the first n positions
-    padded = ctx.b.add("pad", {"padding": tuple(pad), "mode": "circular"}, [node], "roll_pad", aten=ctx.aten)
-    params = {"start": (None,) * ctx.naxes, "stop": tuple(stop), "step": (1,) * ctx.naxes}
-    ctx.emit("slice", params, [padded], ctx.tags, short="roll")
+    ctx.emit("roll", {"shifts": tuple(s for s, _ in moved), "axes": tuple(a for _, a in moved)}, [ctx.node],
+             ctx.tags, short="roll")
 
 
 @op("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
