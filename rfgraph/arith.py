@@ -68,16 +68,20 @@ def window_out_size(n: int, k: int, s: int, d: int, pl: int, pr: int, ceil_mode:
     3
     >>> window_out_size(5, 2, 2, 1, 0, 0, ceil_mode=True)  # windows at 0, 2, 4
     3
+    >>> window_out_size(7, 2560, 2560, 1, 0, 0, ceil_mode=True)  # one window, larger than the input
+    1
+    >>> window_out_size(2, 5, 3, 1, 0, 0, ceil_mode=True)  # (2 - 5 + 2) // 3 + 1 = 0: PyTorch refuses too
+    0
     """
     span = n + pl + pr - effective_kernel(k, d)
-    if span < 0:
-        return 0
     if ceil_mode:
-        out = -(-span // s) + 1
-        if (out - 1) * s >= n + pl:
+        # PyTorch's pooling_output_shape: div_rtn(span + s - 1, s) + 1 (floor division, so a
+        # kernel larger than the input still gives one window when it starts in the input)
+        out = (span + s - 1) // s + 1
+        if out > 0 and (out - 1) * s >= n + pl:
             out -= 1
-        return out
-    return span // s + 1
+        return max(out, 0)
+    return span // s + 1 if span >= 0 else 0
 
 
 def window_summary(j, a, b, k, s, d, pl):
@@ -260,18 +264,27 @@ def adaptive_taps(n_in, n_out):
     return [(lo + t, lo + t < hi) for t in range(width)]
 
 
-def pad_taps(n_in, n_out, before, mode):
-    """Taps of padding: constant padding reads nothing; reflect/replicate/circular re-read pixels."""
-    i = np.arange(n_out, dtype=np.int64) - before
+def pad_taps(n_in, n_out, before, mode, after=0):
+    """Taps of padding: constant padding reads nothing; reflect/replicate/circular re-read pixels.
+
+    Negative amounts crop first, as ``F.pad`` does: the other side then wraps or mirrors the
+    cropped input, not the whole one.
+
+    >>> pad_taps(5, 5, -2, "circular", 2)[0][0].tolist()  # keep 2..4, then wrap to 2, 3
+    [2, 3, 4, 2, 3]
+    """
+    first = max(-before, 0)
+    kept = n_in - first - max(-after, 0)
+    i = np.arange(n_out, dtype=np.int64) - max(before, 0)  # index into the kept part
     if mode == "replicate":
-        i = np.clip(i, 0, n_in - 1)
+        i = np.clip(i, 0, kept - 1)
     elif mode == "circular":
-        i = np.mod(i, n_in)
+        i = np.mod(i, kept)
     elif mode == "reflect":
-        period = 2 * (n_in - 1) if n_in > 1 else 1
+        period = 2 * (kept - 1) if kept > 1 else 1
         i = np.mod(i, period)
-        i = np.where(i >= n_in, period - i, i)
-    return [(i, None)]
+        i = np.where(i >= kept, period - i, i)
+    return [(first + i, None)]
 
 
 def slice_taps(n_out, start, step):

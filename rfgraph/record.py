@@ -77,6 +77,13 @@ class RF:
         For joins: per axis, the largest difference between branch centres (0 when aligned).
     rf_range : tuple or None
         For joins: per axis, the smallest and largest branch RF.
+    rf_extent : tuple
+        Per axis, the smallest and largest RF size over all features: equal for exact axes; for
+        position-dependent ones (``exact`` False) ``rf``, ``start`` and ``padding`` are feature 0's
+        own numbers and this is the range the other features span.
+    misaligned_at : tuple or None
+        For joins: per axis, a feature where the branch centres differ by ``misalignment``; the
+        branches' ``offset`` is measured there.
     """
 
     name: Any
@@ -93,6 +100,8 @@ class RF:
     branches: tuple = ()
     misalignment: Optional[tuple] = None
     rf_range: Optional[tuple] = None
+    rf_extent: tuple = ()
+    misaligned_at: Optional[tuple] = None
     note: str = ""
     module: Optional[str] = None
     source: Optional[str] = None
@@ -114,6 +123,11 @@ class RF:
     @property
     def is_join(self) -> bool:
         return self.misalignment is not None
+
+    @property
+    def position_dependent(self) -> bool:
+        """Some feature's RF differs in size from feature 0's (see :attr:`rf_extent`)."""
+        return any(lo != hi for lo, hi in self.rf_extent)
 
     @property
     def is_misaligned(self) -> bool:
@@ -161,6 +175,7 @@ class RF:
             "rf": list(self.rf),
             "start": list(self.start),
             "padding": list(self.padding),
+            "rf_extent": [list(e) for e in self.rf_extent],
             "is_global": list(self.is_global),
             "global_from": list(self.global_from),
             "exact": list(self.exact),
@@ -169,6 +184,7 @@ class RF:
         }
         if self.is_join:
             d["misalignment"] = list(self.misalignment)
+            d["misaligned_at"] = list(self.misaligned_at)
             d["rf_range"] = [list(r) for r in self.rf_range]
             d["branches"] = [
                 {"node": b.node, "rf": list(b.rf), "start": list(b.start), "offset": list(b.offset)}

@@ -127,7 +127,9 @@ class _Builder:
         pairs = []
         for a in range(self.ndim):
             ke = self._axis(d, a) * (self._axis(k, a) - 1) + 1
-            top = ke - 1 if op == "conv" else ke // 2
+            # a conv may pad up to twice its kernel (border features then read only padding);
+            # pooling at most half of it, as PyTorch allows
+            top = 2 * ke if op == "conv" else ke // 2
             if style == "pairs":
                 pairs.append((rng.randint(0, top), rng.randint(0, top)))
             else:
@@ -242,7 +244,7 @@ class _Builder:
             pairs = tuple((rng.randint(-2, 3), rng.randint(-2, 3)) for _ in n)
             attrs = {"padding": pairs}
             if rng.random() < 0.2:
-                attrs["mode"] = rng.choice(["reflect", "replicate"])
+                attrs["mode"] = rng.choice(["reflect", "replicate", "circular"])
             return self.add("pad", [x], **attrs)
         if kind == "slice":
             start = tuple(rng.randint(0, 3) for _ in n)

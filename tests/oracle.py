@@ -148,14 +148,14 @@ def window_out_size(n, k, s, d, before, after, ceil_mode=False):
     ``pooling_output_shape`` does. Returns 0 when not even one window fits.
     """
     span = n + before + after - effective_kernel(k, d)
-    if span < 0:
-        return 0
     if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
-    if (out - 1) * s >= n + before:
+        return span // s + 1 if span >= 0 else 0
+    # ATen: div_rtn(span + s - 1, s) + 1, rounding towards minus infinity, so one window larger
+    # than the input still fits when it starts inside it (checked against torch in the self-check)
+    out = (span + s - 1) // s + 1
+    if out > 0 and (out - 1) * s >= n + before:
         out -= 1
-    return out
+    return max(out, 0)
 
 
 def _pad_arg(pairs):

@@ -186,7 +186,7 @@ def test_torchvision_model_stages_and_module_details():
     # ResNet-18 at 224: conv1 k7 s2 -> rf 7, j 2; maxpool k3 s2 -> 11, j 4; layer1 four 3x3 -> 43;
     # layer2 -> 51 (j 8) + 3*16 = 99; layer3 -> 115 (j 16) + 3*32 = 211; layer4 -> 243 (j 32) + 3*64 = 435
     assert rows["layer4"][3:6] == ["7", "32", "435"]
-    assert rows["avgpool"][-3:] == ["global", "(from", "avgpool)"]
+    assert "global (from avgpool)" in " ".join(rows["avgpool"])  # and the note of the approximation
     detail = ok("analyze", "torchvision:resnet18", "--at", "layer1", "--input-size", "64")
     assert detail.startswith("module      layer1 (its output is node ")
 

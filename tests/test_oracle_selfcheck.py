@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import rfgraph
+
 from oracle import (
     DTYPE,
     SupportProbe,
@@ -116,6 +118,31 @@ def test_pool_size_matches_torch(n, k, s, p, d):
         G = chain((n,), ("m", dict(op="maxpool", kernel=k, stride=s, padding=p, dilation=d,
                                    ceil_mode=ceil_mode)))
         assert SupportProbe(G).shape("m") == (y.shape[-1],)
+
+
+def test_pool_size_matches_torch_in_every_corner():
+    """Kernels larger than the input, windows starting in the padding, ceil_mode: the oracle's
+    window_out_size and rfgraph's engine both give torch's output size, or refuse where torch does."""
+    checked = 0
+    for n, k, s in itertools.product(range(1, 8), range(1, 11), range(1, 11)):
+        for p, ceil_mode, pool in itertools.product(range(0, k // 2 + 1), (False, True),
+                                                    (F.max_pool1d, F.avg_pool1d)):
+            try:
+                want = pool(torch.zeros(1, 1, n), k, s, p, ceil_mode=ceil_mode).shape[-1]
+            except RuntimeError:
+                want = 0
+            assert window_out_size(n, k, s, 1, p, p, ceil_mode) == want, (n, k, s, p, ceil_mode)
+            op = "maxpool" if pool is F.max_pool1d else "avgpool"
+            G = rfgraph.chain([], (n,))
+            G.add_node("m", op=op, kernel=k, stride=s, padding=p, ceil_mode=ceil_mode)
+            G.add_edge("input", "m")
+            if want == 0:
+                with pytest.raises(rfgraph.ShapeError):
+                    rfgraph.analyze(G)
+            else:
+                assert rfgraph.analyze(G)["m"].n == (want,), (n, k, s, p, ceil_mode, op)
+                checked += 1
+    assert checked > 3000
 
 
 def test_true_maxpool_gradient_lies_in_window():

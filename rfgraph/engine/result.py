@@ -111,6 +111,12 @@ class Analysis:
             raise KeyError(f"no module named {name!r} in the graph.{hint}")
         return self[last]
 
+    def op(self, node):
+        """The :class:`~rfgraph.ops.Op` this analysis used for ``node`` (its label, its docs)."""
+        if node not in self._plans:
+            raise KeyError(f"no node {node!r} in the graph")
+        return self._plans[node].op
+
     def bounds(self, node, axis: int = 0, clip: bool = True):
         """Exact per-feature RF bounds of ``node`` along ``axis``; see :meth:`RF.bounds`."""
         return self._exact.bounds(node, axis, clip)
@@ -133,30 +139,70 @@ class Analysis:
         return out
 
     # -- records --------------------------------------------------------------------------------
-    def _position_misalignment(self, v, ax, summary):
-        """Largest centre difference between a join's branches over all its features.
+    def _numbers(self, v, ax):
+        """``(rf, start, padding, (rf_min, rf_max))`` of node ``v`` along ``ax``: feature 0's own
+        numbers and the range of the RF size over all features.
+
+        Exact axes take them from the affine summary (every feature alike). Position-dependent
+        ones (upsampling, transposed convs, adaptive pooling, mixed joins) from the exact
+        unclipped bounds, so the record never shows a value no feature has.
+        """
+        x = self._states[v][ax]
+        if x.exact:
+            rf = num(x.hi - x.lo)
+            return rf, num((x.lo + x.hi) / 2), num(-x.lo), (rf, rf)
+        lo, hi = self._exact.bounds(v, ax, clip=False)
+        valid = lo <= hi  # a feature no input reaches (a transposed conv's gap) has no RF
+        if not valid[0]:
+            rf = num(x.hi - x.lo)
+            first = (rf, num((x.lo + x.hi) / 2), num(-x.lo))
+        else:
+            first = (int(hi[0] - lo[0] + 1), num((int(lo[0]) + int(hi[0]) + 1) / 2), int(-lo[0]))
+        widths = (hi - lo + 1)[valid]
+        extent = (int(widths.min()), int(widths.max())) if len(widths) else (first[0], first[0])
+        return first + (extent,)
+
+    def _centres(self, u, ax, n):
+        """Centre of each of ``n`` features of ``u`` along ``ax`` (exact bounds when needed)."""
+        y = self._states[u][ax]
+        if y.exact:
+            return (y.lo + y.hi) / 2 + np.arange(n) * y.jump
+        lo, hi = self._exact.bounds(u, ax, clip=False)
+        return (lo + hi + 1) / 2
+
+    def _span(self, u, ax, i):
+        """``[lo, hi)`` of feature ``i`` of ``u`` along ``ax`` (feature 0 of a broadcast input)."""
+        y = self._states[u][ax]
+        i = i if y.n > 1 else 0
+        if y.exact:
+            return y.lo + i * y.jump, y.hi + i * y.jump
+        lo, hi = self._exact.bounds(u, ax, clip=False)
+        return int(lo[i]), int(hi[i]) + 1
+
+    def _misalignment(self, v, ax, summary):
+        """``(spread, feature)``: the largest difference between a join's branch centres over its
+        features, and a feature where it occurs.
 
         Exact branches with one jump differ by the same amount at every feature (the summary's
-        number). Otherwise (nearest upsampling in an FPN top-down path, mixed jumps) the centres
-        are compared feature by feature from the exact unclipped bounds.
+        number, at feature 0). Otherwise (nearest upsampling in an FPN top-down path, mixed jumps)
+        the centres are compared feature by feature from the exact unclipped bounds.
         """
         preds = self._exact.inputs(v)
         n = self._states[v][ax].n
         full = [u for u in preds if self._states[u][ax].n == n and self._states[u][ax].global_from is None]
         if len(full) < 2 or all(self._states[u][ax].exact for u in full) and \
                 len({self._states[u][ax].jump for u in full}) == 1:
-            return summary
-        centres = []
-        for u in full:
-            lo, hi = self._exact.bounds(u, ax, clip=False)
-            centres.append((lo + hi + 1) / 2)
-        spread = np.max(centres, axis=0) - np.min(centres, axis=0)
-        return float(spread.max())
+            return summary, 0
+        centres = np.array([self._centres(u, ax, n) for u in full])
+        spread = centres.max(axis=0) - centres.min(axis=0)
+        at = int(spread.argmax())
+        return float(spread[at]), at
 
     def _make_record(self, v) -> RF:
         axes = self._states[v]
         attrs = self.graph._node[v]
         naxes = len(axes)
+        numbers = [self._numbers(v, ax) for ax in range(naxes)]
         contiguous, gaps = [], []
         for x in axes:
             if not x.exact:
@@ -171,27 +217,43 @@ class Analysis:
                                   for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:])))
         branches = ()
         mis = self._mis.get(v)
-        rf_range = None
+        rf_range = at = None
         if mis is not None:
-            centre = [(x.lo + x.hi) / 2 for x in axes]
+            found = [self._misalignment(v, ax, m) for ax, m in enumerate(mis)]
+            mis = tuple(num(m) for m, _ in found)
+            at = tuple(w for _, w in found)
+            preds = self._exact.inputs(v)
+            # each branch's offset from the join's centre, at the feature where they differ most
+            offsets = {u: [] for u in preds}
+            for ax, w in enumerate(at):
+                spans = {u: self._span(u, ax, w) for u in preds}
+                middle = (min(lo for lo, _ in spans.values()) + max(hi for _, hi in spans.values())) / 2
+                for u, (lo, hi) in spans.items():
+                    offsets[u].append(num((lo + hi) / 2 - middle))
             blist = []
-            for u in self._exact.inputs(v):
-                ys = self._states[u]
-                blist.append(Branch(u, tuple(num(y.hi - y.lo) for y in ys),
-                                    tuple(num((y.lo + y.hi) / 2) for y in ys),
-                                    tuple(num((y.lo + y.hi) / 2 - centre[ax]) for ax, y in enumerate(ys))))
+            for u in preds:
+                nums = [self._numbers(u, ax) for ax in range(naxes)]
+                blist.append(Branch(u, tuple(b[0] for b in nums), tuple(b[1] for b in nums), tuple(offsets[u])))
             branches = tuple(blist)
             rf_range = tuple((min(b.rf[ax] for b in blist), max(b.rf[ax] for b in blist)) for ax in range(naxes))
-            mis = tuple(num(self._position_misalignment(v, ax, m)) for ax, m in enumerate(mis))
         return RF(
             name=v, op=self._plans[v].op.name,
             n=tuple(x.n for x in axes), jump=tuple(num(x.jump) for x in axes),
-            rf=tuple(num(x.hi - x.lo) for x in axes), start=tuple(num((x.lo + x.hi) / 2) for x in axes),
-            padding=tuple(num(-x.lo) for x in axes), global_from=tuple(x.global_from for x in axes),
+            rf=tuple(b[0] for b in numbers), start=tuple(b[1] for b in numbers),
+            padding=tuple(b[2] for b in numbers), rf_extent=tuple(b[3] for b in numbers),
+            global_from=tuple(x.global_from for x in axes),
             exact=tuple(x.exact for x in axes), contiguous=tuple(contiguous), gaps=tuple(gaps),
-            branches=branches, misalignment=mis, rf_range=rf_range, note=self._notes.get(v, ""),
-            module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
+            branches=branches, misalignment=mis, misaligned_at=at, rf_range=rf_range,
+            note=self._note(v), module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
         )
+
+    def _note(self, v) -> str:
+        """The node's own ``note`` (a front-end's approximation, say) and the op's, joined."""
+        own = self.graph._node[v].get("note")
+        parts = [str(own)] if own else []
+        if self._notes.get(v):
+            parts.append(self._notes[v])
+        return "; ".join(parts)
 
 
 @contextmanager

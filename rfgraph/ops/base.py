@@ -237,7 +237,9 @@ def _short(value) -> str:
             else:
                 parts.append(_short(v))
         return parts[0] if all(p == parts[0] for p in parts) else "x".join(parts)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return str(value)
 
 
 def _flat(value):

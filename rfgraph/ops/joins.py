@@ -134,6 +134,7 @@ def _coverage(node, axis, state, inputs):
     return coverage.gather([(c, ar if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in inputs], n)
 
 
-for _name in ("add", "mul", "concat"):
+# add and mul of one input would be a join of nothing (write identity); concat of one is fine
+for _name, _least in (("add", 2), ("mul", 2), ("concat", 1)):
     DEFAULT.add(Op(_name, _join, accepts=frozenset(), parse=lambda r: {}, bounds=_bounds, coverage=_coverage,
-                   fast=_plan, arity=(1, None), join=True, doc=_join.__doc__.splitlines()[0]))
+                   fast=_plan, arity=(_least, None), join=True, doc=_join.__doc__.splitlines()[0]))

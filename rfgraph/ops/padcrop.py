@@ -24,7 +24,8 @@ def _parse_pad(r):
 
 
 def _pad_taps(node, ax, n_in, n_out):
-    return arith.pad_taps(n_in, n_out, node.params["padding"][ax][0], node.params["mode"])
+    before, after = node.params["padding"][ax]
+    return arith.pad_taps(n_in, n_out, before, node.params["mode"], after)
 
 
 def _pad(node, inputs):
@@ -40,6 +41,10 @@ def _pad(node, inputs):
         if p["mode"] == "reflect" and max(before, after) >= x.n:
             raise ParameterError(f"reflect padding ({before}, {after}) must be smaller than the input "
                                  f"size {x.n} on axis {ax}", node=node.name, op=node.op)
+        if p["mode"] == "circular" and max(before, after) > x.n:
+            raise ParameterError(f"circular padding ({before}, {after}) wraps around more than once "
+                                 f"(input size {x.n} on axis {ax}); PyTorch refuses it too",
+                                 node=node.name, op=node.op)
         exact = x.exact and (p["mode"] == "constant" or (before <= 0 and after <= 0))
         shift = -before * x.jump
         pattern = None

@@ -1,8 +1,9 @@
 """The one per-axis number formatter every renderer uses: ``7`` when the axes agree, else ``7x1``.
 
-Records hold one value per spatial axis; people read one number when the axes agree. Floats are
-written with ``%g`` (``0.5``, ``113.5``, no trailing zeros) and integers as they are, so a table,
-a diagram and an overlay title show the same text for the same record.
+Records hold one value per spatial axis; people read one number when the axes agree. Numbers are
+written exactly, as JSON writes them: integral floats as integers (``2``), other floats in Python's
+shortest round-trip form (``240000.5``, ``0.3333333333333333``), never rounded to a few digits, so a
+table, a diagram, an overlay title and the JSON show the same value for the same record.
 """
 
 from __future__ import annotations
@@ -20,15 +21,19 @@ def collapse(values):
 
 
 def cell(value) -> str:
-    """A value or a tuple of values as text: floats with ``%g``, tuples joined by ``x``.
+    """A value or a tuple of values as text: numbers exactly, tuples joined by ``x``.
 
     >>> cell(3), cell(0.5), cell(2.0), cell((1, 7.5)), cell("add")
     ('3', '0.5', '2', '1x7.5', 'add')
+    >>> cell(240000.5), cell(1195741.25), cell(1e-5)  # no rounding to six digits
+    ('240000.5', '1195741.25', '1e-05')
     """
     if isinstance(value, tuple):
         return "x".join(cell(x) for x in value)
     if isinstance(value, float):
-        return f"{value:g}"
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
     return str(value)
 
 

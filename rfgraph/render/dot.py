@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-from ..ops import active_registry, get_op
 from ..schema import module_outputs
 from ._format import per_axis as _v
 
@@ -68,14 +67,6 @@ def _q(text) -> str:
     return '"' + s.replace("\n", "\\n") + '"'
 
 
-
-
-def _op_line(attrs, naxes) -> str:
-    """The op's own label (:meth:`rfgraph.ops.Op.text`), e.g. ``conv k3 s2 p1``."""
-    op = attrs.get("op", "?")
-    if isinstance(op, str) and op in active_registry():
-        return get_op(op).text(attrs, naxes)
-    return str(op)
 
 
 def _numbers(rec):
@@ -129,7 +120,7 @@ def _node_attrs(analysis, v):
         if len(rec.branches) > MAX_BRANCHES:
             lines.append(f"... {len(rec.branches) - MAX_BRANCHES} more")
     else:
-        lines = [str(v), _op_line(attrs, rec.naxes)] + _numbers(rec)
+        lines = [str(v), analysis.op(v).text(attrs, rec.naxes)] + _numbers(rec)
     flag_lines, style = _flags(rec)
     lines += flag_lines
     out = {"label": "\n".join(lines)}

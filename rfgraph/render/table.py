@@ -24,11 +24,26 @@ def notes(rec) -> str:
         out.append("covers input")
     if any(c is False for c in rec.contiguous):
         out.append("gaps")
-    if not all(rec.exact):
+    if rec.position_dependent:
+        out.append("position-dependent: rf over features, start of feature 0")
+    elif not all(rec.exact):
         out.append("per-position (see bounds)")
     if rec.note:
         out.append(rec.note)
     return "; ".join(out)
+
+
+def rf_cell(rec):
+    """The RF size per axis, or its range over features where it varies (``15..23``).
+
+    >>> import rfgraph, networkx as nx
+    >>> G = rfgraph.chain([("coarse", "conv", 3, 2, 1)], (8,))
+    >>> G.add_node("up", op="upsample", scale=2, mode="linear"); G.add_edge("coarse", "up")
+    >>> a = rfgraph.analyze(G)
+    >>> a["up"].rf, a["up"].rf_extent, rf_cell(a["up"])
+    ((3,), ((3, 5),), '3..5')
+    """
+    return collapse(tuple(f"{lo}..{hi}" if lo != hi else rf for rf, (lo, hi) in zip(rec.rf, rec.rf_extent)))
 
 
 def rows(analysis, nodes=None) -> list:
@@ -42,7 +57,7 @@ def rows(analysis, nodes=None) -> list:
             "op": rec.op,
             "n": collapse(rec.n),
             "jump": collapse(rec.jump),
-            "rf": collapse(rec.rf),
+            "rf": rf_cell(rec),
             "start": collapse(rec.start),
             "padding": collapse(rec.padding),
             "notes": notes(rec),
@@ -160,6 +175,10 @@ def describe(rec, module=None) -> str:
         lines.append(("module", rec.module))
     for key in ("n", "jump", "rf", "start", "padding"):
         lines.append((key, per_axis(getattr(rec, key))))
+    if rec.position_dependent:
+        lines[-3] = ("rf", per_axis(rec.rf) + " (feature 0; " + per_axis(f"{lo}..{hi}" for lo, hi in rec.rf_extent)
+                     + " over all features)")
+        lines[-2] = ("start", per_axis(rec.start) + " (feature 0)")
     lines.append(("exact", _yes(rec.exact)))
     lines.append(("contiguous", _yes(rec.contiguous)))
     if any(c is False for c in rec.contiguous):
@@ -172,8 +191,11 @@ def describe(rec, module=None) -> str:
     if rec.is_join:
         lines.append(("join", f"{rec.op} of {len(rec.branches)}, rf range "
                       + per_axis(f"{lo}..{hi}" for lo, hi in rec.rf_range)))
+        where = ""
+        if rec.is_misaligned and any(rec.misaligned_at):
+            where = " (at feature " + per_axis(rec.misaligned_at) + ", where the offsets below are measured)"
         lines.append(("misaligned", "no" if not rec.is_misaligned
-                      else "by " + per_axis(rec.misalignment) + " pixels"))
+                      else "by " + per_axis(rec.misalignment) + " pixels" + where))
         for b in rec.branches:
             lines.append(("  branch", f"{cell(b.node)}: rf {per_axis(b.rf)}, start "
                           f"{per_axis(b.start)}, offset {per_axis(b.offset)}"))

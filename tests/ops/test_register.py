@@ -107,8 +107,6 @@ def test_shift_is_one_register_op_call_and_works_everywhere():
     assert '"c" -> "s";' in dot
 
 
-@pytest.mark.xfail(strict=True, reason="render/dot.py labels ops from the registry in force, not the one "
-                   "the analysis was made with: outside the scope (or with extra_ops) the label is bare 'shift'")
 @pytest.mark.parametrize("how", ["after the scope", "extra_ops"])
 def test_diagram_labels_the_op_of_the_analysis_not_of_the_registry_in_force(how):
     G = conv_then({"op": "shift", "by": BY})

@@ -125,8 +125,6 @@ def test_uneven_padding_pair():
         ({"op": "conv", "kernel": 2.5}, ParameterError, "must be an integer"),
         ({"op": "conv", "kernel": True}, ParameterError, "must be an integer"),
         ({"op": "conv", "kernel": 3, "padding": "full"}, ParameterError, "'same' or 'valid'"),
-        # k3: ke = 3, so padding 3 puts feature 0's whole window in the padding
-        ({"op": "conv", "kernel": 3, "padding": 3}, ParameterError, "only padding"),
         # PyTorch: pool padding <= k/2; 2 > 3/2
         ({"op": "maxpool", "kernel": 3, "padding": 2}, ParameterError, "half the kernel"),
         ({"op": "conv", "kernel": 3, "strides": 2}, ParameterError, "unknown parameter(s) strides"),
