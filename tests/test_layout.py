@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rfgraph"
 
 # The core: what a graph's analysis needs. None of it may import these, at any level.
-CORE = ("rfgraph.engine", "rfgraph.ops", "rfgraph.record", "rfgraph.arith", "rfgraph.schema")
+CORE = ("rfgraph.engine", "rfgraph.ops", "rfgraph.record", "rfgraph.arith", "rfgraph.schema", "rfgraph.coverage")
 FORBIDDEN = ("torch", "rfgraph.frontends", "rfgraph.render", "rfgraph.tools", "rfgraph.cli")
 
 
