@@ -27,10 +27,11 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from dag_gen import AFFINE_OPS, graph_source, random_dag
-from oracle import SupportProbe, axis_projection, gap_runs
+pytest.importorskip("torch", reason="the gradient-support oracle runs each graph in PyTorch")
 
-rfgraph = pytest.importorskip("rfgraph", reason="the engine is not importable yet")
+import rfgraph  # noqa: E402
+from dag_gen import AFFINE_OPS, graph_source, random_dag  # noqa: E402
+from oracle import SupportProbe, axis_projection, gap_runs  # noqa: E402
 
 N_DAGS = int(os.environ.get("RFGRAPH_ORACLE_DAGS", "300"))
 NODES_PER_DAG = 4

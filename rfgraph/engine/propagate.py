@@ -23,7 +23,7 @@ class Plan:
     """A parsed node configuration: its :class:`~rfgraph.ops.Node`, op and fast path, shared by
     every node with the same parameters (the node's name is the first such node's)."""
 
-    __slots__ = ("node", "op", "fast", "fast1", "least", "most")
+    __slots__ = ("node", "op", "fast", "least", "most")
 
     def __init__(self, name, attrs, naxes, registry):
         self.node = registry.read(name, attrs, naxes)
@@ -33,11 +33,31 @@ class Plan:
         # reports the rest
         lo, hi = self.op.arity
         self.least, self.most = max(lo, 1), sys.maxsize if hi is None else hi
-        self.fast1 = self.fast if self.least == 1 else None  # for a node with one input
 
     def named(self, v) -> Node:
         node = self.node
         return node if node.name is v else Node(v, node.op, node.params)
+
+
+class Plans:
+    """Node -> its :class:`Plan`, without a dict entry per node: a node is found again by its
+    parameter key (only nodes whose parameters have no key are stored by name)."""
+
+    def __init__(self, nodes):
+        self._nodes = nodes
+        self.keyed: dict = {}  # param_key -> Plan
+        self.unkeyed: dict = {}  # node -> Plan
+
+    def __getitem__(self, v) -> Plan:
+        plan = self.unkeyed.get(v)
+        if plan is None:
+            if v not in self._nodes:
+                raise KeyError(v)
+            plan = self.keyed[param_key(self._nodes[v])]
+        return plan
+
+    def __contains__(self, v):
+        return v in self._nodes
 
 
 class Propagation:
@@ -48,7 +68,7 @@ class Propagation:
         self.order: list = []
         self.inputs: list = []
         self.input_size: tuple = ()
-        self.plans: dict = {}
+        self.plans: Plans | None = None
         self.states: dict = {}
         self.misalignment: dict = {}
         self.notes: dict = {}
@@ -88,8 +108,9 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
     result.inputs = sources
     result.input_size = tuple(x.n for x in input_state)
     naxes = len(input_state)
-    keyed: dict = {}  # param_key -> Plan
-    plans, states, mis, notes = result.plans, result.states, result.misalignment, result.notes
+    plans = result.plans = Plans(nodes)
+    keyed, unkeyed = plans.keyed, plans.unkeyed
+    states, mis, notes = result.states, result.misalignment, result.notes
     if as_inserted:
         # networkx keeps the attribute and predecessor dicts in the same (insertion) order: walk
         # them side by side rather than look each node up twice (on big graphs every lookup is a
@@ -104,21 +125,18 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
             plan = Plan(v, attrs, naxes, registry)
             if key is not None:
                 keyed[key] = plan
-        plans[v] = plan
-        if len(p) == 1:
-            fast = plan.fast1
-            if fast is not None:
-                for u in p:  # the one input (no list comprehension: it costs a call)
-                    out = fast((states[u],))
-                if out is not None:
-                    if type(out) is Out:
-                        states[v] = out.states
-                        mis[v] = out.misalignment
-                    else:
-                        states[v] = out
-                    continue
-        elif plan.fast is not None and plan.least <= len(p) <= plan.most:
-            out = plan.fast([states[u] for u in inputs_in_order(p)])
+            else:
+                unkeyed[v] = plan
+        fast = plan.fast
+        if fast is not None:
+            ins = None
+            if len(p) == 1:
+                if plan.least == 1:
+                    for u in p:  # the one input (no list comprehension: it costs a call)
+                        ins = (states[u],)
+            elif plan.least <= len(p) <= plan.most:
+                ins = [states[u] for u in inputs_in_order(p)]
+            out = None if ins is None else fast(ins)
             if out is not None:
                 if type(out) is Out:
                     states[v] = out.states

@@ -91,8 +91,14 @@ def _flags(rec):
                 for g in rec.gaps]
         lines.append("RF gaps at offsets " + (gaps[0] if all(g == gaps[0] for g in gaps) else " x ".join(gaps)))
         style["dashed"] = True
-    if not all(rec.exact):
+    if rec.position_dependent:
+        lines.append("rf " + _v(tuple(f"{lo}..{hi}" if lo != hi else lo for lo, hi in rec.rf_extent))
+                     + " over features (feature 0 shown)")
+    elif not all(rec.exact):
         lines.append("varies per position")
+    if rec.note:
+        # what the front-end approximated (an op mapped to global or identity) must be seen
+        lines.append("note: " + (rec.note if len(rec.note) <= 60 else rec.note[:57] + "..."))
     return lines, style
 
 
