@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, is_dataclass
 
+from ._format import per_axis
+
 __all__ = ["COLUMNS", "table_rows", "format_rows", "to_markdown", "to_json"]
 
 COLUMNS = ("model", "input", "final map", "n", "rf", "jump", "start", "padding", "global", "output global from",
@@ -29,11 +31,8 @@ COLUMNS = ("model", "input", "final map", "n", "rf", "jump", "start", "padding",
 
 
 def _v(values):
-    """``427`` when every axis agrees, else ``427x35``; floats without trailing zeros."""
-    if not values:
-        return ""
-    vals = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
-    return vals[0] if len(set(vals)) == 1 else "x".join(vals)
+    """:func:`rfgraph.render._format.per_axis`, and an empty cell for a row without the values."""
+    return per_axis(values) if values else ""
 
 
 def _global(row):
@@ -57,8 +56,9 @@ def _verify_cell(v):
     return f"{v['status']}: {v['reason']}"
 
 
-def _columns(verified):
-    return COLUMNS + (("verify",) if verified else ())
+def _columns(verified, rows=()):
+    """The columns shown: ``verify`` when checked, ``error`` when some model failed."""
+    return COLUMNS + (("verify",) if verified else ()) + (("error",) if any(not r.ok for r in rows) else ())
 
 
 def table_rows(rows, verified=False) -> list:
@@ -66,7 +66,7 @@ def table_rows(rows, verified=False) -> list:
     out = []
     for r in rows:
         if not r.ok:
-            out.append({"model": r.model, "input": _shape(r.input_shape), "final map": "ERROR", "notes": r.error})
+            out.append({"model": r.model, "input": _shape(r.input_shape), "final map": "ERROR", "error": r.error})
             continue
         d = {"model": r.model, "input": _shape(r.input_shape), "final map": r.module or r.output,
              "n": _v(r.n), "rf": _v(r.rf), "jump": _v(r.jump), "start": _v(r.start), "padding": _v(r.padding),
@@ -83,7 +83,7 @@ def format_rows(rows, verified=False) -> str:
     """The plain-text table ``rfgraph zoo`` prints."""
     from .table import format_table
 
-    return format_table(table_rows(rows, verified), columns=_columns(verified))
+    return format_table(table_rows(rows, verified), columns=_columns(verified, rows))
 
 
 def _stage_line(r):
@@ -131,7 +131,7 @@ _LEGEND = (
 def _family_section(fam, rows, verified):
     from .markdown import to_markdown as md_table
 
-    out = [f"## {fam}", "", md_table(table_rows(rows, verified), columns=_columns(verified)).rstrip(), ""]
+    out = [f"## {fam}", "", md_table(table_rows(rows, verified), columns=_columns(verified, rows)).rstrip(), ""]
     out += ["<details><summary>RF / jump at each stage (top-level module; 'global': after a global op)</summary>", ""]
     out += [f"- **{r.model}**: {_stage_line(r)}" for r in rows if r.ok]
     out += ["", "</details>", ""]
