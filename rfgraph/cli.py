@@ -142,6 +142,10 @@ def _parser():
                            "for a spec file, replaces its input size)")
     size.add_argument("--input-shape", type=_input_shape, metavar="C,H,W",
                       help="full input shape without the batch, e.g. 3,224,224")
+    target.add_argument("--on-unsupported", choices=("raise", "global", "identity"), default="raise",
+                        help="torch models: what to do with an op that has no receptive-field rule: "
+                             "stop with an error (default), or treat it as global or as identity "
+                             "(said in the node's note)")
 
     fmt = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(
@@ -231,11 +235,12 @@ def _version():
 # -- targets -----------------------------------------------------------------------------------------
 
 
-def load_target(target, input_size=None, input_shape=None):
+def load_target(target, input_size=None, input_shape=None, on_unsupported="raise"):
     """The graph a TARGET names (see the module docstring).
 
     ``input_size`` is ``(S,)`` or ``(H, W)``; ``input_shape`` is ``(C, ...)``. For models the
     default is ``(3, 224, 224)``; for a spec file either one replaces every input node's size.
+    ``on_unsupported`` is passed to :func:`rfgraph.from_torch` for torch models.
     """
     from .frontends.spec import read_spec
 
@@ -255,8 +260,9 @@ def load_target(target, input_size=None, input_shape=None):
         # a path, not a model name: say so before spending seconds importing torch
         raise FileNotFoundError(errno.ENOENT, "no such file", target)
     if colon and prefix != "torchvision":
-        return _from_factory(prefix, rest, shape, explicit=input_shape is not None or input_size is not None)
-    return _from_torchvision(rest if colon else target, shape)
+        return _from_factory(prefix, rest, shape, explicit=input_shape is not None or input_size is not None,
+                             on_unsupported=on_unsupported)
+    return _from_torchvision(rest if colon else target, shape, on_unsupported)
 
 
 def _resize_inputs(G, spatial):
@@ -274,7 +280,7 @@ def _resize_inputs(G, spatial):
     return G
 
 
-def _trace(model, shape):
+def _trace(model, shape, on_unsupported="raise"):
     try:
         from .frontends.torch import from_torch
     except ModuleNotFoundError as exc:
@@ -284,10 +290,10 @@ def _trace(model, shape):
             raise _Failure("the PyTorch front-end (rfgraph.frontends.torch) is not available in this "
                            "installation; use a graph spec file instead") from None
         raise
-    return from_torch(model, shape, on_unsupported="raise")
+    return from_torch(model, shape, on_unsupported=on_unsupported)
 
 
-def _from_torchvision(name, shape):
+def _from_torchvision(name, shape, on_unsupported="raise"):
     try:
         import torch
         import torchvision
@@ -305,10 +311,10 @@ def _from_torchvision(name, shape):
     # meta device: the architecture without allocating (or downloading) any weights
     model = build_model(name.lower())
     model.eval()
-    return _trace(model, shape)
+    return _trace(model, shape, on_unsupported)
 
 
-def _from_factory(module_name, attr, shape, explicit):
+def _from_factory(module_name, attr, shape, explicit, on_unsupported="raise"):
     import networkx as nx
 
     if not module_name or not attr:
@@ -339,7 +345,7 @@ def _from_factory(module_name, attr, shape, explicit):
         return obj
     if _is_module(obj):
         obj.eval()
-        return _trace(obj, shape)
+        return _trace(obj, shape, on_unsupported)
     raise _Failure(f"{module_name}:{attr} gave a {type(obj).__name__}; expected a networkx.DiGraph "
                    "or a torch.nn.Module")
 
@@ -355,7 +361,7 @@ def _is_module(obj):
 def _analysis(args):
     from .engine import analyze
 
-    G = load_target(args.target, args.input_size, args.input_shape)
+    G = load_target(args.target, args.input_size, args.input_shape, args.on_unsupported)
     return analyze(G)
 
 
@@ -377,7 +383,9 @@ def _resolve(analysis, name):
         m = analysis.graph.nodes[v].get("module")
         if m:
             modules.add(m)
-    close = difflib.get_close_matches(name, sorted(map(str, analysis.order)) + sorted(modules), n=3)
+    # a name that exists but resolves to nothing must not be suggested as its own fix
+    close = [c for c in difflib.get_close_matches(name, sorted(map(str, analysis.order)) + sorted(modules), n=4)
+             if c != name][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise _Failure(f"no node or module named {name!r}{hint}")
 
@@ -482,12 +490,21 @@ def main(argv=None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    out = sys.stdout
+    if out is None or out.closed:  # started with stdout closed (`rfgraph ... >&-`): nothing to show
+        out = open(os.devnull, "w")
     try:
-        return args.run(args, sys.stdout)
+        status = args.run(args, out)
+        out.flush()  # here, not at exit, so a reader that left is handled below
+        return status
     except BrokenPipeError:
-        # `rfgraph analyze ... | head`: the reader left; not an error worth a traceback
+        # `rfgraph analyze ... | head`: the reader left; not an error worth a traceback. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, out.fileno())
+        except (OSError, ValueError):
+            pass
         return 0
     except (RFGraphError, _Failure, FileNotFoundError, KeyError, OSError) as exc:
         if args.debug:

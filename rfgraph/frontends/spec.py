@@ -22,7 +22,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..errors import SpecError
+from .. import schema
+from ..errors import GraphError, SpecError
 
 __all__ = ["read_spec", "write_spec", "loads_spec", "dumps_spec", "SCHEMA_VERSION"]
 
@@ -83,6 +84,8 @@ def loads_spec(text, source="<spec>") -> nx.DiGraph:
     >>> G.nodes["c"]["kernel"], list(G.edges)
     ((1, 3), [('x', 'c')])
     """
+    if text.startswith("\ufeff"):  # a byte-order mark some editors write: not part of the JSON
+        text = text[1:]
     try:
         data = json.loads(text, parse_constant=lambda c: _fail(source, f"{c} is not allowed in a spec"))
     except json.JSONDecodeError as exc:
@@ -144,7 +147,32 @@ def loads_spec(text, source="<spec>") -> nx.DiGraph:
             # a DiGraph holds one edge per pair; add(x, x) needs an identity node in between
             _fail(source, f"{where}: duplicate edge {u!r} -> {v!r}")
         G.add_edge(u, v, **attrs)
+    _check_metadata(G, source)
     return G
+
+
+def _check_metadata(G, source):
+    """The graph-level metadata rfgraph reads (see :mod:`rfgraph.schema`) must have its documented
+    type and name nodes of this graph: said now, naming the file, not when a table is drawn."""
+    json_type = {dict: "an object", tuple: "a list", str: "a string", int: "a number", float: "a number",
+                 bool: "true or false", type(None): "null"}
+    want = {"module_outputs": "an object mapping module names to node names", "outputs": "a list of node names",
+            "shapes": "an object mapping node names to shapes", "model": "a string",
+            "global_ops": "an object mapping op names to counts"}
+    for key, kind in schema.METADATA.items():
+        value = G.graph.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            _fail(source, f"'graph'.{key} must be {want[key]}, got {json_type.get(type(value), type(value).__name__)}")
+        if key == "module_outputs":
+            try:
+                schema.module_outputs(G)  # every entry names a node
+            except GraphError as exc:
+                _fail(source, f"'graph': {exc.detail}")
+        missing = [v for v in value if v not in G] if key == "outputs" else []
+        if missing:
+            _fail(source, f"'graph'.outputs names {missing[0]!r}, which is not a node of the graph")
 
 
 def read_spec(path) -> nx.DiGraph:
@@ -167,7 +195,7 @@ def read_spec(path) -> nx.DiGraph:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is accepted
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except IsADirectoryError:

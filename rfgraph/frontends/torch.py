@@ -138,11 +138,13 @@ class Builder:
             raise UnsupportedOpError(
                 f"no receptive-field rule for torch op {ctx.aten} ({why}) in module {module!r} at "
                 f"{src}. Map it with rfgraph.frontends.torch_ops.register_torch_op({ctx.packet!r}, handler), "
-                "or choose a policy: from_torch(..., on_unsupported='global' or 'identity')",
+                "or choose a policy: from_torch(..., on_unsupported='global' or 'identity') "
+                "(on the command line: --on-unsupported global or identity)",
                 node=self._peek_name(ctx.short), op=ctx.aten)
         if self.policy == "global":
             return ctx.global_all(f"{ctx.aten} has no rule; treated as global (on_unsupported='global')")
-        return ctx.passthrough(note=f"{ctx.aten} has no rule; treated as identity (on_unsupported='identity')")
+        return ctx.identity_approx(f"{ctx.aten} has no rule; treated as identity of its first traced input "
+                                   "(on_unsupported='identity')")
 
     def _peek_name(self, short):
         module = self.module_stack[-1]
@@ -370,7 +372,10 @@ def _parse_shapes(model, input_shape):
     """Normalise ``input_shape`` to a list of full tensor shapes (with batch) and ``naxes``."""
     torch = _torch()
     shapes = input_shape
-    if not (isinstance(shapes, (list, tuple)) and shapes and isinstance(shapes[0], (list, tuple))):
+    if not isinstance(shapes, (list, tuple)) or not shapes:
+        raise ExportError(f"input_shape must be a tuple of positive ints, channels first: (C, H, W), (C, L) or "
+                          f"(C, T, H, W) (a list of such tuples for a model with several inputs), got {shapes!r}")
+    if not isinstance(shapes[0], (list, tuple)):
         shapes = [shapes]
     conv_dims = None
     for m in model.modules():
@@ -382,6 +387,8 @@ def _parse_shapes(model, input_shape):
             break
     out = []
     for s in shapes:
+        if not isinstance(s, (list, tuple)):
+            raise ExportError(f"input_shape lists several inputs; each must be a tuple like (3, 224, 224), got {s!r}")
         s = tuple(s)
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in s):
             raise ExportError(f"input_shape must be positive ints like (3, 224, 224), got {s!r}")

@@ -111,7 +111,7 @@ class Ctx:
     def unary(self, op, params, tags=None, note=None):
         return self.emit(op, params, [self.node], self.tags if tags is None else tags, note=note)
 
-    def passthrough(self, tags=None, out=None, note=None):
+    def passthrough(self, tags=None, out=None):
         """No new node: the output's elements have the input's receptive fields."""
         t = self.out_tensor() if out is None else out
         if t is not None:
@@ -119,7 +119,10 @@ class Ctx:
         return self.node
 
     def global_over(self, axes, tags, note, keep=True, inputs=None):
-        """A node whose features depend on the whole input along ``axes``."""
+        """A node whose features depend on the whole input along ``axes``; ``note`` says why (the
+        node's ``note`` names the aten op: every global mapping is visible where users look)."""
+        if self.aten not in note:
+            note = f"{self.aten}: {note}"
         axes = tuple(sorted(axes))
         inputs = list(inputs or [self.node])
         if len(inputs) > 1:  # the union of the inputs first, then the global op
@@ -131,6 +134,13 @@ class Ctx:
         node = self.emit("global", {"axes": axes, "size": None if keep else 1}, inputs or [self.node], tags,
                          note=note)
         return node
+
+    def identity_approx(self, note):
+        """An ``identity`` node standing for an op whose map is not known (the identity policy):
+        a node, not a pass-through, so that its ``note`` shows in the table, JSON and diagram."""
+        out = self.out_tensor()
+        tags = self.tags if out is None or out.dim() == len(self.tags) else (None,) * out.dim()
+        return self.emit("identity", {}, [self.node], tags, note=note)
 
     def global_all(self, note):
         axes = set()

@@ -212,3 +212,63 @@ def test_issue_example_1d_pooling():
     assert (rec.n, rec.rf, rec.jump, rec.start) == ((8,), (5,), (2,), (2.5,))
     G, rec = check(nn.Sequential(nn.Conv1d(2, 2, 3), nn.MaxPool1d(3, 2)), (2, 20))
     assert (rec.n, rec.rf, rec.jump) == ((8,), (5,), (2,))
+
+
+# -- every approximation is visible: a node whose map the tracer approximates says so -------------
+
+
+class FFT(nn.Module):
+    def forward(self, x):
+        return torch.fft.fft2(x).real
+
+
+APPROXIMATIONS = {
+    # name: (module, input shape); each traces to at least one global node
+    "mean": (Fn(lambda x, c: c(x).mean((2, 3)), conv()), (1, 8, 8)),
+    "softmax_over_positions": (Fn(lambda x, c: c(x).flatten(2).softmax(-1), conv()), (1, 8, 8)),
+    "cat_along_width": (Fn(lambda x, c: torch.cat([c(x), c(x)], 3), conv()), (1, 8, 8)),
+    "flatten_linear": (nn.Sequential(conv(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3)), (1, 8, 8)),
+    "attention": (Fn(lambda x, c: F.scaled_dot_product_attention(*(c(x).flatten(2).transpose(1, 2),) * 3), conv()),
+                  (1, 6, 6)),
+    "group_norm": (nn.Sequential(conv(1, 4), nn.GroupNorm(2, 4)), (1, 8, 8)),
+    "grid_sample": (Fn(lambda x: F.grid_sample(x, torch.zeros(1, 4, 4, 2, device=x.device, dtype=x.dtype),
+                                               align_corners=False)), (1, 8, 8)),
+    "repeat": (Fn(lambda x: x.repeat(1, 1, 2, 1)), (1, 8, 8)),
+    "roll_flattened": (Fn(lambda x: torch.roll(x, 3)), (1, 8, 8)),
+    "flip_of_window_partitions": (Fn(lambda x: torch.flip(x.view(1, 1, 2, 4, 8).transpose(2, 3), (3,))), (1, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(APPROXIMATIONS))
+def test_every_global_mapping_has_a_note_naming_the_aten_op(name):
+    module, shape = APPROXIMATIONS[name]
+    G = rfgraph.from_torch(module, shape)
+    glob = [v for v in G if G.nodes[v]["op"] == "global"]
+    assert glob, ops(G)
+    for v in glob:
+        note = G.nodes[v].get("note", "")
+        assert G.nodes[v]["target"] in note and note.split(": ", 1)[1], (v, note)
+
+
+def test_unsupported_policies_leave_a_noted_node():
+    with pytest.raises(rfgraph.UnsupportedOpError, match="--on-unsupported"):
+        rfgraph.from_torch(FFT(), (1, 8, 8))
+    G = rfgraph.from_torch(FFT(), (1, 8, 8), on_unsupported="global")
+    glob = [v for v in G if G.nodes[v]["op"] == "global"]
+    assert glob and G.nodes[glob[0]]["target"].startswith("aten::_fft")
+    for v in glob:  # each op with no rule (the fft, then view_as_real) names itself
+        assert G.nodes[v]["target"] in G.nodes[v]["note"] and "on_unsupported='global'" in G.nodes[v]["note"]
+    # identity used to pass the input through with no node, so its note was lost
+    G = rfgraph.from_torch(FFT(), (1, 8, 8), on_unsupported="identity")
+    noted = [v for v in G if "on_unsupported='identity'" in G.nodes[v].get("note", "")]
+    assert noted and all(G.nodes[v]["op"] == "identity" for v in noted)
+    assert "aten::_fft" in G.nodes[noted[0]]["note"]
+    assert not any(rfgraph.analyze(G).output.is_global)
+
+
+@pytest.mark.parametrize("shape, words", [
+    (64, "must be a tuple of positive ints"), ((), "must be a tuple"), ("3,8,8", "must be a tuple"),
+    ([(1, 8, 8), 8], "each must be a tuple"), ((1, 8.0, 8), "positive ints")])
+def test_input_shape_of_the_wrong_form_is_our_error(shape, words):
+    with pytest.raises(rfgraph.ExportError, match=words):
+        rfgraph.analyze(conv(), input_shape=shape)
