@@ -67,12 +67,19 @@ def gather(sources, n: int) -> Coverage:
 
     ``sources`` is a list of ``(coverage, index, mask)``: output feature ``o`` reads feature
     ``index[o]`` of ``coverage`` where ``mask[o]`` (None: everywhere) and the index lies inside it
-    (outside: padding, which reads no pixel). Vectorised over features; only features whose union
-    is not one interval are merged one by one.
+    (outside: padding, which reads no pixel); ``index`` None means feature ``o`` itself (a join of
+    inputs of ``n`` features). Vectorised over features; only features whose union is not one
+    interval are merged one by one.
     """
     los, his = [], []
     holey = np.zeros(n, dtype=bool)
     for cov, idx, mask in sources:
+        if idx is None and mask is None:  # feature o of an input of n features (empties are BIG, -BIG)
+            los.append(cov.lo)
+            his.append(cov.hi)
+            if cov.parts:
+                holey[np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts))] = True
+            continue
         m = len(cov.lo)
         idx = np.broadcast_to(idx, (n,))
         use = (idx >= 0) & (idx < m)
@@ -92,19 +99,28 @@ def gather(sources, n: int) -> Coverage:
     out_lo, out_hi = L.min(axis=0), H.max(axis=0)
     need = holey
     if len(sources) > 1:
-        # sort each feature's intervals by their start; a gap is a valid interval starting more
-        # than one pixel after everything before it ends
-        order = np.argsort(L, axis=0, kind="stable")
-        Ls = np.take_along_axis(L, order, axis=0)
-        Hs = np.take_along_axis(H, order, axis=0)
-        reach = np.maximum.accumulate(Hs, axis=0)
-        gap = (Ls[1:] <= Hs[1:]) & (reach[:-1] > -_BIG) & (Ls[1:] > reach[:-1] + 1)
-        need = need | gap.any(axis=0)
+        # intervals that all reach a common point (the last start is at most one past the first
+        # end) are one interval: the usual case, with nothing to sort
+        valid = L <= H
+        last_start = np.where(valid, L, -_BIG).max(axis=0)
+        first_end = np.where(valid, H, _BIG).min(axis=0)
+        unsure = np.flatnonzero(last_start > first_end + 1)
+        if len(unsure):
+            # sort those features' intervals by their start; a gap is a valid interval starting
+            # more than one pixel after everything before it ends
+            Lu, Hu = L[:, unsure], H[:, unsure]
+            order = np.argsort(Lu, axis=0, kind="stable")
+            Ls = np.take_along_axis(Lu, order, axis=0)
+            Hs = np.take_along_axis(Hu, order, axis=0)
+            reach = np.maximum.accumulate(Hs, axis=0)
+            gap = (Ls[1:] <= Hs[1:]) & (reach[:-1] > -_BIG) & (Ls[1:] > reach[:-1] + 1)
+            need = need.copy()
+            need[unsure[gap.any(axis=0)]] = True
     parts = {}
     for o in np.flatnonzero(need).tolist():
         pieces = []
         for cov, idx, mask in sources:
-            i = int(np.broadcast_to(idx, (n,))[o])
+            i = o if idx is None else int(np.broadcast_to(idx, (n,))[o])
             if 0 <= i < len(cov.lo) and (mask is None or mask[o]):
                 pieces.extend(cov.intervals(i))
         merged = merge(pieces)

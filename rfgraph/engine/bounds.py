@@ -131,12 +131,10 @@ class ExactBounds:
             seen.add(v)
             todo.append(v)
             stack.extend(self._pred[v])
-        if len(todo) > 64:
+        if len(todo) > 1:
             if self._rank is None:
                 self._rank = {v: i for i, v in enumerate(self._order)}
             todo.sort(key=self._rank.__getitem__)
-        else:
-            todo.sort(key=self._order.index)
         return todo
 
 

@@ -122,16 +122,16 @@ def _plan(params):
 def _bounds(node, axis, state, inputs):
     """Union per feature: min of the lower, max of the upper bounds (size-1 inputs broadcast)."""
     n = state.n
-    return tuple(np.minimum.reduce([np.broadcast_to(p[i], (n,)) for p in inputs]) if i % 2 == 0
-                 else np.maximum.reduce([np.broadcast_to(p[i], (n,)) for p in inputs])
-                 for i in range(4))
+    if any(len(p[0]) != n for p in inputs):
+        inputs = [tuple(np.broadcast_to(a, (n,)) for a in p) for p in inputs]
+    return tuple(np.minimum.reduce([p[i] for p in inputs]) if i % 2 == 0
+                 else np.maximum.reduce([p[i] for p in inputs]) for i in range(4))
 
 
 def _coverage(node, axis, state, inputs):
     """Union per feature; a size-1 input (broadcast) is read by every feature."""
     n = state.n
-    ar = np.arange(n, dtype=np.int64)
-    return coverage.gather([(c, ar if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in inputs], n)
+    return coverage.gather([(c, None if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in inputs], n)
 
 
 # add and mul of one input would be a join of nothing (write identity); concat of one is fine
