@@ -244,7 +244,10 @@ def _window_axes(ctx, nd, what):
     win = tags[-nd:] if len(tags) >= nd else ()
     axes = [t if isinstance(t, int) else None for t in win]
     ints = [a for a in axes if a is not None]
-    if len(win) != nd or not ints or len(set(ints)) != len(ints) or any(
+    # an axis whose positions also sit in another dim (RAFT's correlation volume pools fmap2's
+    # positions while fmap1's fill the batch dim) has no single size for the node to follow
+    elsewhere = frozenset().union(*(L.spatial_axes(t) for t in tags[:len(tags) - nd]))
+    if len(win) != nd or not ints or len(set(ints)) != len(ints) or elsewhere & set(ints) or any(
             t is not None and not isinstance(t, int) for t in win):
         _check_layout(ctx, what, nd)
         return None

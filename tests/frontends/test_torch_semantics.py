@@ -272,3 +272,15 @@ def test_unsupported_policies_leave_a_noted_node():
 def test_input_shape_of_the_wrong_form_is_our_error(shape, words):
     with pytest.raises(rfgraph.ExportError, match=words):
         rfgraph.analyze(conv(), input_shape=shape)
+
+
+def test_pooling_a_correlation_volume_whose_axes_also_fill_the_batch_dim():
+    # RAFT's pyramid: a (H*W, 1, H, W) volume holds fmap1's positions in dim 0 and fmap2's in the
+    # last two; pooling it must not give the axes a second, smaller size (a concat then failed)
+    def corr(x, c):
+        f = c(x).flatten(2)
+        vol = (f.transpose(1, 2) @ f).view(64, 1, 8, 8)
+        return torch.cat([vol.view(1, 64, -1), F.avg_pool2d(vol, 2).view(1, 64, -1)], 2)
+
+    G = rfgraph.from_torch(Fn(corr, conv(k=3, padding=1)), (1, 8, 8))
+    assert all(rfgraph.analyze(G).output.is_global)
