@@ -9,9 +9,12 @@ its records, so records can keep a handle to it without making a reference cycle
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import coverage
+from ..errors import ParameterError
 from ..schema import inputs_in_order
 
 __all__ = ["ExactBounds"]
@@ -46,6 +49,8 @@ class ExactBounds:
         if node not in self._states:
             raise KeyError(f"no node {node!r} in the graph")
         naxes = len(self.input_size)
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+            raise ParameterError(f"axis must be an integer (0 .. {naxes - 1}), got {axis!r}", node=node)
         if not -naxes <= axis < naxes:
             raise IndexError(f"axis {axis} out of range for {naxes} spatial axes")
         axis %= naxes

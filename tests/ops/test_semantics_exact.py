@@ -138,3 +138,12 @@ def test_is_global_at_a_million_samples(extra, covers):
     assert a["c1"].is_global == (False,)
     lo, hi = a["pool"].bounds(0)
     assert (lo[0], hi[0]) == (0, 1_000_009)  # the hull is the same: only the last pixel differs
+
+
+@pytest.mark.parametrize("axis", ["0", 0.0, True, None])
+def test_bounds_axis_must_be_an_integer(axis):
+    rec = rfgraph.analyze(rfgraph.chain([("c", "conv", 3, 1, 1)], (8,)))["c"]
+    with pytest.raises(rfgraph.ParameterError, match="axis must be an integer"):
+        rec.bounds(axis)
+    with pytest.raises(IndexError):
+        rec.bounds(1)
