@@ -20,6 +20,8 @@ import numpy as np
 __all__ = ["Coverage", "identity", "gather", "sweep", "covers_all", "merge"]
 
 _BIG = np.iinfo(np.int64).max // 4
+#: Output features handled at once by :func:`gather` (bounds its temporaries on long inputs).
+CHUNK = 1 << 16
 
 
 class Coverage:
@@ -62,29 +64,24 @@ def merge(intervals) -> tuple:
     return tuple(out)
 
 
-def gather(sources, n: int) -> Coverage:
-    """Coverage of ``n`` features, each the union of source features.
-
-    ``sources`` is a list of ``(coverage, index, mask)``: output feature ``o`` reads feature
-    ``index[o]`` of ``coverage`` where ``mask[o]`` (None: everywhere) and the index lies inside it
-    (outside: padding, which reads no pixel); ``index`` None means feature ``o`` itself (a join of
-    inputs of ``n`` features). Vectorised over features; only features whose union is not one
-    interval are merged one by one.
-    """
+def _gather_slice(sources, a, b):
+    """Hull and "needs an exact merge" of output features ``a .. b-1`` (see :func:`gather`)."""
     los, his = [], []
-    holey = np.zeros(n, dtype=bool)
+    holey = np.zeros(b - a, dtype=bool)
     for cov, idx, mask in sources:
+        keys = np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts)) if cov.parts else None
         if idx is None and mask is None:  # feature o of an input of n features (empties are BIG, -BIG)
-            los.append(cov.lo)
-            his.append(cov.hi)
-            if cov.parts:
-                holey[np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts))] = True
+            los.append(cov.lo[a:b])
+            his.append(cov.hi[a:b])
+            if keys is not None:
+                inside = keys[(keys >= a) & (keys < b)]
+                holey[inside - a] = True
             continue
         m = len(cov.lo)
-        idx = np.broadcast_to(idx, (n,))
+        idx = np.arange(a, b) if idx is None else idx[a:b]
         use = (idx >= 0) & (idx < m)
         if mask is not None:
-            use &= mask
+            use &= mask[a:b]
         safe = np.clip(idx, 0, m - 1)
         lo = np.where(use, cov.lo[safe], _BIG)
         hi = np.where(use, cov.hi[safe], -_BIG)
@@ -92,11 +89,10 @@ def gather(sources, n: int) -> Coverage:
         hi = np.where(lo <= hi, hi, -_BIG)
         los.append(lo)
         his.append(hi)
-        if cov.parts:
-            holey |= use & np.isin(safe, np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts)))
+        if keys is not None:
+            holey |= use & np.isin(safe, keys)
     L = np.stack(los)
     H = np.stack(his)
-    out_lo, out_hi = L.min(axis=0), H.max(axis=0)
     need = holey
     if len(sources) > 1:
         # intervals that all reach a common point (the last start is at most one past the first
@@ -116,11 +112,30 @@ def gather(sources, n: int) -> Coverage:
             gap = (Ls[1:] <= Hs[1:]) & (reach[:-1] > -_BIG) & (Ls[1:] > reach[:-1] + 1)
             need = need.copy()
             need[unsure[gap.any(axis=0)]] = True
+    return L.min(axis=0), H.max(axis=0), need
+
+
+def gather(sources, n: int) -> Coverage:
+    """Coverage of ``n`` features, each the union of source features.
+
+    ``sources`` is a list of ``(coverage, index, mask)``: output feature ``o`` reads feature
+    ``index[o]`` of ``coverage`` where ``mask[o]`` (None: everywhere) and the index lies inside it
+    (outside: padding, which reads no pixel); ``index`` None means feature ``o`` itself (a join of
+    inputs of ``n`` features). Vectorised over features; only features whose union is not one
+    interval are merged one by one.
+    """
+    sources = [(cov, None if idx is None else np.broadcast_to(idx, (n,)), mask) for cov, idx, mask in sources]
+    out_lo = np.empty(n, dtype=np.int64)
+    out_hi = np.empty(n, dtype=np.int64)
+    need = np.zeros(n, dtype=bool)
+    for a in range(0, n, CHUNK):  # in slices of features: temporaries stay small on long inputs
+        b = min(n, a + CHUNK)
+        out_lo[a:b], out_hi[a:b], need[a:b] = _gather_slice(sources, a, b)
     parts = {}
     for o in np.flatnonzero(need).tolist():
         pieces = []
         for cov, idx, mask in sources:
-            i = o if idx is None else int(np.broadcast_to(idx, (n,))[o])
+            i = o if idx is None else int(idx[o])
             if 0 <= i < len(cov.lo) and (mask is None or mask[o]):
                 pieces.extend(cov.intervals(i))
         merged = merge(pieces)

@@ -1,0 +1,79 @@
+"""rfgraph.coverage: per-feature pixel sets in O(features) memory, against a brute-force set union."""
+
+import random
+
+import numpy as np
+import pytest
+
+from rfgraph import coverage as C
+
+
+def brute(sources, n):
+    """Per output feature, the set of pixels: the union of its sources' sets (Python sets)."""
+    out = []
+    for o in range(n):
+        px = set()
+        for cov, idx, mask in sources:
+            i = o if idx is None else int(np.broadcast_to(idx, (n,))[o])
+            if 0 <= i < len(cov.lo) and (mask is None or mask[o]):
+                for lo, hi in cov.intervals(i):
+                    px.update(range(lo, hi + 1))
+        out.append(px)
+    return out
+
+
+def as_sets(cov, n):
+    return [set(p for lo, hi in cov.intervals(o) for p in range(lo, hi + 1)) for o in range(n)]
+
+
+def random_coverage(rng, n, size):
+    lo = np.array([rng.randint(0, size - 1) for _ in range(n)], dtype=np.int64)
+    hi = np.minimum(lo + np.array([rng.randint(0, 4) for _ in range(n)]), size - 1)
+    parts = {}
+    for o in range(n):
+        if size > 4 and rng.random() < 0.2:  # a feature with holes
+            pieces = C.merge([(p, p + rng.randint(0, 1)) for p in rng.sample(range(size - 1), 3)])
+            if len(pieces) > 1:
+                parts[o] = pieces
+                lo[o], hi[o] = pieces[0][0], pieces[-1][1]
+        elif rng.random() < 0.1:  # reads only padding
+            lo[o], hi[o] = C._BIG, -C._BIG
+    return C.Coverage(lo, hi, parts)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
+def test_gather_equals_the_union_of_sets(chunk, monkeypatch):
+    monkeypatch.setattr(C, "CHUNK", chunk)  # slices of features must give the same answer
+    rng = random.Random(chunk)
+    for _ in range(200):
+        n, size = rng.randint(1, 12), rng.randint(2, 30)
+        sources = []
+        for _ in range(rng.randint(1, 4)):
+            m = rng.randint(1, 12)
+            cov = random_coverage(rng, m, size)
+            if m == n and rng.random() < 0.5:
+                sources.append((cov, None, None))
+            else:
+                idx = np.array([rng.randint(-2, m + 1) for _ in range(n)], dtype=np.int64)
+                mask = None if rng.random() < 0.5 else np.array([rng.random() < 0.7 for _ in range(n)])
+                sources.append((cov, idx, mask))
+        got = C.gather(sources, n)
+        want = brute(sources, n)
+        assert as_sets(got, n) == want
+        for o, px in enumerate(want):  # the hull and the pieces agree with the sets
+            if px:
+                assert (got.lo[o], got.hi[o]) == (min(px), max(px))
+                assert (o in got.parts) == (len(px) != max(px) - min(px) + 1)
+            else:
+                assert got.lo[o] > got.hi[o]
+
+
+def test_sweep_is_the_union_of_every_feature():
+    rng = random.Random(5)
+    for _ in range(200):
+        n, size = rng.randint(1, 12), rng.randint(2, 30)
+        cov = random_coverage(rng, n, size)
+        union = set().union(*as_sets(cov, n))
+        out = C.sweep(cov, 3)
+        assert as_sets(out, 3) == [union] * 3
+        assert C.covers_all(out, size) == (union == set(range(size)))
