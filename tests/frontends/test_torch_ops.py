@@ -65,7 +65,7 @@ CASES = {
     "channel_shuffle": (Fn(lambda x, c: c(x).view(1, 2, 2, 8, 8).transpose(1, 2).reshape(1, 4, 8, 8), conv(1, 4, 3, padding=1)), (1, 8, 8), {"conv"}),
     "channels_last_linear": (Fn(lambda x, c, l: l(c(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2), conv(1, 4, 3), nn.Linear(4, 2)), (1, 9, 9), {"identity"}),
     "flatten_linear": (nn.Sequential(conv(k=3), nn.Flatten(), nn.Linear(2 * 7 * 7, 3)), (1, 9, 9), {"global"}),
-    "roll": (Fn(lambda x, c: c(torch.roll(x, shifts=(2, -3), dims=(2, 3))), conv(k=3)), (1, 10, 10), {"pad", "slice"}),
+    "roll": (Fn(lambda x, c: c(torch.roll(x, shifts=(2, -3), dims=(2, 3))), conv(k=3)), (1, 10, 10), {"roll"}),
     "split_spatial": (Fn(lambda x, c: torch.split(c(x), 4, dim=3)[1], conv(k=3, padding=1)), (1, 8, 12), {"slice"}),
     "chunk_channels": (Fn(lambda x, c: c(x).chunk(2, dim=1)[0], conv(1, 4, 3)), (1, 8, 8), {"conv"}),
     "squeeze_excitation": (Fn(lambda x, c, f: c(x) * torch.sigmoid(f(c(x).mean((2, 3), keepdim=True))), conv(1, 2, 3), nn.Conv2d(2, 2, 1)), (1, 8, 8), {"mul", "global"}),
