@@ -66,6 +66,10 @@ def merge(intervals) -> tuple:
 
 def _gather_slice(sources, a, b):
     """Hull and "needs an exact merge" of output features ``a .. b-1`` (see :func:`gather`)."""
+    first = sources[0][0]
+    if len(sources) > 1 and all(c is first and idx is not None for c, idx, _ in sources):
+        L, H, holey = _taps_slice(first, sources, a, b)  # an index map: every tap at once
+        return _hull_and_need(L, H, holey)
     los, his = [], []
     holey = np.zeros(b - a, dtype=bool)
     for cov, idx, mask in sources:
@@ -91,10 +95,31 @@ def _gather_slice(sources, a, b):
         his.append(hi)
         if keys is not None:
             holey |= use & np.isin(safe, keys)
-    L = np.stack(los)
-    H = np.stack(his)
+    return _hull_and_need(np.stack(los), np.stack(his), holey)
+
+
+def _taps_slice(cov, sources, a, b):
+    """``(taps, features)`` arrays of the intervals the taps of one coverage read."""
+    m = len(cov.lo)
+    idx = np.stack([idx[a:b] for _, idx, _ in sources])
+    use = (idx >= 0) & (idx < m)
+    if any(mask is not None for _, _, mask in sources):
+        use &= np.stack([np.ones(b - a, dtype=bool) if mask is None else mask[a:b] for _, _, mask in sources])
+    safe = np.clip(idx, 0, m - 1)
+    L = np.where(use, cov.lo[safe], _BIG)
+    H = np.where(use, cov.hi[safe], -_BIG)
+    empty = L > H  # an empty source feature adds nothing
+    L[empty], H[empty] = _BIG, -_BIG
+    holey = np.zeros(b - a, dtype=bool)
+    if cov.parts:
+        keys = np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts))
+        holey = (use & np.isin(safe, keys)).any(axis=0)
+    return L, H, holey
+
+
+def _hull_and_need(L, H, holey):
     need = holey
-    if len(sources) > 1:
+    if len(L) > 1:
         # intervals that all reach a common point (the last start is at most one past the first
         # end) are one interval: the usual case, with nothing to sort
         valid = L <= H

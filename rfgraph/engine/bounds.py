@@ -153,27 +153,33 @@ def _affine(x):
 
 def _through_taps(taps, n, y, parts):
     """Bounds of ``n`` features that read input features ``idx[o]`` (where ``mask[o]``), from the
-    input's bounds ``parts``; taps outside the input are padding, extrapolated by its jump."""
+    input's bounds ``parts``; taps outside the input are padding, extrapolated by its jump.
+
+    All taps at once, as ``(taps, n)`` arrays: a handful of numpy calls per node, whatever its
+    kernel size."""
     lo_u_in, hi_u_in, lo_c_in, hi_c_in = parts
-    lo_u = np.full(n, _BIG, dtype=np.int64)
-    hi_u = np.full(n, -_BIG, dtype=np.int64)
-    lo_c = lo_u.copy()
-    hi_c = hi_u.copy()
     m = y.n
-    for idx, mask in taps:
-        inside = (idx >= 0) & (idx < m)
-        safe = np.clip(idx, 0, m - 1)
-        use = inside if mask is None else inside & mask
-        lo_c = np.minimum(lo_c, np.where(use, lo_c_in[safe], _BIG))
-        hi_c = np.maximum(hi_c, np.where(use, hi_c_in[safe], -_BIG))
-        # outside the input: padding, extrapolated from the nearest edge feature by the jump
-        below = np.minimum(idx, 0)
-        above = np.maximum(idx - (m - 1), 0)
-        ext_lo = np.where(inside, lo_u_in[safe],
-                          np.floor(lo_u_in[safe] + (below + above) * y.jump).astype(np.int64))
-        ext_hi = np.where(inside, hi_u_in[safe],
-                          np.ceil(hi_u_in[safe] + (below + above) * y.jump).astype(np.int64))
-        valid = np.ones(n, dtype=bool) if mask is None else mask
-        lo_u = np.minimum(lo_u, np.where(valid, ext_lo, _BIG))
-        hi_u = np.maximum(hi_u, np.where(valid, ext_hi, -_BIG))
-    return lo_u, hi_u, lo_c, hi_c
+    idx = np.stack([t for t, _ in taps]) if len(taps) > 1 else taps[0][0][None, :]
+    valid = None
+    if any(mask is not None for _, mask in taps):
+        valid = np.stack([np.ones(n, dtype=bool) if mask is None else mask for _, mask in taps])
+    inside = (idx >= 0) & (idx < m)
+    safe = np.clip(idx, 0, m - 1)
+    use = inside if valid is None else inside & valid
+    lo_c = np.where(use, lo_c_in[safe], _BIG).min(axis=0)
+    hi_c = np.where(use, hi_c_in[safe], -_BIG).max(axis=0)
+    # outside the input: padding, extrapolated from the nearest edge feature by the jump
+    shift = (np.minimum(idx, 0) + np.maximum(idx - (m - 1), 0)) * y.jump
+    lo_in, hi_in = lo_u_in[safe], hi_u_in[safe]
+    if type(y.jump) is int or float(y.jump).is_integer():
+        ext_lo = lo_in + shift.astype(np.int64)
+        ext_hi = hi_in + shift.astype(np.int64)
+    else:
+        ext_lo = np.floor(lo_in + shift).astype(np.int64)
+        ext_hi = np.ceil(hi_in + shift).astype(np.int64)
+    ext_lo = np.where(inside, lo_in, ext_lo)
+    ext_hi = np.where(inside, hi_in, ext_hi)
+    if valid is not None:
+        ext_lo = np.where(valid, ext_lo, _BIG)
+        ext_hi = np.where(valid, ext_hi, -_BIG)
+    return ext_lo.min(axis=0), ext_hi.max(axis=0), lo_c, hi_c

@@ -48,9 +48,11 @@ def test_gather_equals_the_union_of_sets(chunk, monkeypatch):
     for _ in range(200):
         n, size = rng.randint(1, 12), rng.randint(2, 30)
         sources = []
+        shared = random_coverage(rng, rng.randint(1, 12), size) if rng.random() < 0.5 else None
         for _ in range(rng.randint(1, 4)):
-            m = rng.randint(1, 12)
-            cov = random_coverage(rng, m, size)
+            # taps of one index map read one coverage (gather's all-taps-at-once path)
+            cov = shared if shared is not None else random_coverage(rng, rng.randint(1, 12), size)
+            m = len(cov.lo)
             if m == n and rng.random() < 0.5:
                 sources.append((cov, None, None))
             else:
