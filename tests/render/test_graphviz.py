@@ -1,4 +1,5 @@
-"""Writing diagram files: the DOT source always, then Graphviz's dot for SVG/PNG/PDF."""
+"""Writing diagram files: the format from the suffix, Graphviz's dot for SVG/PNG/PDF, and on
+success the DOT source beside the picture; a failure leaves no file behind."""
 
 import html
 import re
@@ -40,17 +41,34 @@ def test_dot_format_needs_no_graphviz(tiny, tmp_path, monkeypatch):
     assert out.read_text().startswith("digraph rfgraph {")
 
 
-def test_missing_graphviz_says_how_to_install_and_keeps_the_dot_file(tiny, tmp_path, monkeypatch):
+def test_missing_graphviz_says_how_to_install_and_leaves_nothing(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz.shutil, "which", lambda name: None)
-    with pytest.raises(MissingDependencyError, match="install Graphviz: apt-get install graphviz"):
+    with pytest.raises(MissingDependencyError, match=r"install Graphviz \(apt-get install graphviz.*-o .*net\.dot"):
         rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg")
-    assert (tmp_path / "net.dot").exists() and not (tmp_path / "net.svg").exists()
+    assert list(tmp_path.iterdir()) == []
     assert issubclass(MissingDependencyError, rfgraph.RFGraphError)
 
 
 def test_unknown_format(tiny, tmp_path):
     with pytest.raises(RenderError, match="unknown format 'gif'"):
-        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg", format="gif")
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net", format="gif")
+
+
+@pytest.mark.parametrize("name, fmt, words", [
+    ("net.jpg", None, "unknown diagram format 'jpg'"),      # once wrote SVG into net.jpg
+    ("x.svg", "png", "named .svg but --format png"),         # once wrote PNG into x.svg
+])
+def test_the_file_name_is_the_format(tiny, tmp_path, name, fmt, words):
+    with pytest.raises(RenderError, match=words):
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / name, format=fmt)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_is_refused_without_a_stray_dot_file(tiny, tmp_path):
+    (tmp_path / "somedir").mkdir()
+    with pytest.raises(RenderError, match="is a directory"):
+        rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "somedir")
+    assert [p.name for p in tmp_path.iterdir()] == ["somedir"] and not any((tmp_path / "somedir").iterdir())
 
 
 @needs_dot
@@ -58,3 +76,4 @@ def test_dot_failure_is_reported(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(graphviz, "to_dot", lambda analysis, **kw: "digraph { this is not dot")
     with pytest.raises(RenderError, match="Graphviz failed"):
         rfgraph.write_diagram(rfgraph.analyze(tiny), tmp_path / "net.svg")
+    assert list(tmp_path.iterdir()) == []  # neither a partial picture nor its DOT source
