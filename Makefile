@@ -19,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PKGS)
-	$(BIN)/python -m pip install -q -e '.[torch,render,zoo,dev]'
+	$(BIN)/python -m pip install -q -e '.[torch,render,zoo,onnx,dev]'
 	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
 	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
 	touch $(STAMP)

@@ -36,6 +36,7 @@ __all__ = [
     "analyze",
     "Analysis",
     "from_torch",
+    "from_onnx",
     "chain",
     "format_table",
     "to_dot",
@@ -99,3 +100,17 @@ def from_torch(model, input_shape, **options):
     from .frontends.torch import from_torch as _from_torch
 
     return _from_torch(model, input_shape, **options)
+
+
+# What people decide from a receptive field (rfgraph/answers/): tile halos, valid sizes,
+# streaming context, requirement queries.
+from .answers import AnswerError, tiling  # noqa: E402
+
+__all__ += ["AnswerError", "tiling"]
+
+
+def from_onnx(model, input_size=None, **options):
+    """Translate an ONNX model into a graph; see :func:`rfgraph.frontends.onnx.from_onnx`."""
+    from .frontends.onnx import from_onnx as _from_onnx
+
+    return _from_onnx(model, input_size, **options)

@@ -189,6 +189,15 @@ def _parser():
                    help="output feature index per axis; repeat for several (default: first, centre, last)")
     o.set_defaults(run=_cmd_overlay)
 
+    n = sub.add_parser("annotate", parents=[common, target], formatter_class=fmt,
+                       epilog="examples:\n  rfgraph annotate model.onnx -o model.rf.onnx   then open it in Netron\n",
+                       help="write receptive fields into an ONNX file (for Netron)",
+                       description="Write each node's receptive field (rf, jump, start, global) into its "
+                                   "doc_string and a summary into the model's metadata_props; the graph is "
+                                   "unchanged.")
+    n.add_argument("-o", "--output", required=True, type=Path, help="the annotated model (.onnx)")
+    n.set_defaults(run=_cmd_annotate)
+
     z = sub.add_parser("zoo", parents=[common], formatter_class=fmt, epilog=_ZOO_EXAMPLES,
                        help="the receptive field of every torchvision model",
                        description="Trace and analyse torchvision's models: the final feature map's RF, "
@@ -245,6 +254,11 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
     from .frontends.spec import read_spec
 
     path = Path(target)
+    if target.endswith(".onnx"):
+        from .frontends.onnx import from_onnx
+
+        return from_onnx(path, input_size=input_shape[1:] if input_shape else input_size,
+                         on_unsupported=on_unsupported)
     if target.endswith(".json") or path.is_file():
         G = read_spec(path)
         spatial = input_shape[1:] if input_shape else input_size
@@ -427,6 +441,44 @@ def _cmd_overlay(args, out):
     out.write(f"wrote {path}\n")
     return 0
 
+
+
+def _cmd_annotate(args, out):
+    import tempfile
+
+    from .frontends.onnx import annotate_onnx
+
+    if not args.target.endswith(".onnx"):
+        raise _Failure(f"annotate reads an ONNX file (model.onnx), got {args.target!r}")
+    size = args.input_shape[1:] if args.input_shape else args.input_size
+    model, analysis = annotate_onnx(args.target, input_size=size, on_unsupported=args.on_unsupported)
+    import onnx
+
+    target = os.path.abspath(args.output)
+    # a temporary file in the same directory, renamed over the output: never a partial file
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    out.write(f"wrote {args.output} ({len(analysis.order)} nodes annotated in doc_string, summary in "
+              "metadata_props)\n")
+    return 0
+
+
+def _cmd_tile(args, out):
+    import json
+
+    from .answers.tiling import tiling, to_text
+
+    analysis = _analysis(args)
+    tile = args.tile * len(analysis.input_size) if len(args.tile) == 1 else args.tile
+    result = tiling(analysis, tile=tile)
+    out.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else to_text(result))
+    return 0
 
 
 def _cmd_zoo(args, out):

@@ -1,0 +1,758 @@
+"""The ONNX op table: ONNX ops -> rfgraph's canonical ops (this module only translates).
+
+Each translator receives a :class:`Ctx` (the ONNX node, its attributes read **by name**, the
+constant inputs the front-end folded, the inferred shapes and the traced inputs) and either
+emits a node in the graph schema, passes its input's node through with new dimension tags
+(reshapes, transposes, casts), or applies the unsupported-op policy.
+
+Register a translator for another op with :func:`register_onnx_op`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import arith
+from ..errors import ExportError, ShapeError, UnsupportedOpError
+from . import torch_layout as L
+from .torch_ops import _conflicting_axes
+
+__all__ = ["register_onnx_op", "handle", "Ctx", "TRANSLATORS"]
+
+#: ONNX op type (``"Conv"``, or ``"domain::Op"`` outside the default domain) -> translator(ctx).
+TRANSLATORS = {}
+
+
+def register_onnx_op(op_type: str, translator=None, *, replace: bool = False):
+    """Register ``translator(ctx)`` for an ONNX op type (``"MyOp"``, or ``"my.domain::MyOp"`` for a
+    custom domain). Usable as a decorator.
+
+    >>> _ = register_onnx_op("com.example::Swish", lambda ctx: ctx.unary("identity"), replace=True)
+    """
+
+    def deco(fn):
+        if op_type in TRANSLATORS and not replace:
+            raise ValueError(f"a translator for {op_type!r} is already registered; pass replace=True")
+        TRANSLATORS[op_type] = fn
+        return fn
+
+    return deco(translator) if translator is not None else deco
+
+
+def op(*op_types):
+    def deco(fn):
+        for t in op_types:
+            register_onnx_op(t, fn)
+        return fn
+
+    return deco
+
+
+class Ctx:
+    """One ONNX node being translated."""
+
+    def __init__(self, builder, node):
+        from .onnx import module_of
+
+        self.b = builder
+        self.node = node
+        self.op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+        self.name = node.name or node.output[0]
+        self.module = module_of(node)
+        self.naxes = builder.naxes
+        self.opset = builder.opset
+        self.tracked = [(x, builder.traced[x]) for x in dict.fromkeys(node.input) if x in builder.traced]
+        self._emitted = 0
+
+    # -- reading the node -------------------------------------------------------------------------
+    def attr(self, name, default=None):
+        from .onnx import _a
+
+        return _a(self.node, name, default)
+
+    def input(self, i):
+        """Name of input ``i`` (None when absent or empty)."""
+        return self.node.input[i] if i < len(self.node.input) and self.node.input[i] else None
+
+    def const(self, i):
+        """Value of input ``i`` when it is a known constant (an initializer or folded), else None."""
+        from .onnx import _ShapeOnly
+
+        x = self.input(i)
+        v = self.b.consts.get(x) if x else None
+        return None if v is None or isinstance(v, _ShapeOnly) else v
+
+    def need_const(self, i, what):
+        v = self.const(i)
+        if v is None:
+            raise ExportError(f"its {what} (input {i}, {self.input(i)!r}) is computed at run time from "
+                              "values the front-end cannot fold; only small constant subgraphs on "
+                              "initializers and shapes are evaluated", node=self.name, op=self.op)
+        return v
+
+    def shape(self, tensor):
+        from .onnx import _ShapeOnly
+
+        if tensor in self.b.consts:
+            v = self.b.consts[tensor]
+            return tuple(v.shape) if isinstance(v, (np.ndarray, _ShapeOnly)) else ()
+        s = self.b.shapes.get(tensor)
+        return None if s is None or None in s else tuple(s)
+
+    def need_shape(self, tensor):
+        s = self.shape(tensor)
+        if s is None:
+            raise ShapeError(f"ONNX shape inference gives no static shape for {tensor!r}; give the input size "
+                             "(--input-size) or simplify the model (onnxsim)", node=self.name, op=self.op)
+        return s
+
+    @property
+    def x(self):
+        return self.tracked[0][0]
+
+    @property
+    def tags(self):
+        return self.tracked[0][1].tags
+
+    @property
+    def src(self):
+        return self.tracked[0][1].node
+
+    def out_shape(self, i=0):
+        return self.shape(self.node.output[i]) if i < len(self.node.output) else None
+
+    # -- writing the graph --------------------------------------------------------------------------
+    def emit(self, op, params=None, inputs=None, tags=None, note=None, out=0, suffix=None):
+        """Add a node; output ``out`` of the ONNX node becomes its result (None: no output)."""
+        base = self.name if suffix is None and not self._emitted else f"{self.name}.{suffix or self._emitted}"
+        self._emitted += 1
+        tags = self.tags if tags is None else tuple(tags)
+        oshape = self.out_shape(out) if out is not None else None
+        shape = None
+        if oshape is not None and L.is_standard(tags, oshape, self.naxes) and len(oshape) == len(tags):
+            shape = oshape[-self.naxes:]
+        name = self.b.add(base, op, params or {}, [self.src] if inputs is None else inputs, module=self.module,
+                          target=self.op, note=note, shape=shape)
+        if out is not None:
+            self.set(self.node.output[out], name, tags)
+        return name
+
+    def set(self, tensor, node, tags):
+        from .onnx import Traced
+
+        if tensor:
+            self.b.traced[tensor] = Traced(node, tags)
+
+    def unary(self, op, params=None, tags=None, note=None):
+        return self.emit(op, params, tags=tags, note=note)
+
+    def passthrough(self, tags=None, out=0):
+        """No new node: the output's elements have the input's receptive fields."""
+        self.set(self.node.output[out], self.src, self.tags if tags is None else tags)
+
+    def global_over(self, axes, tags, why, keep=True, inputs=None):
+        """A ``global`` node over ``axes`` (a ``note`` says why, naming the ONNX op)."""
+        inputs = list(dict.fromkeys(inputs or [self.src]))
+        if len(inputs) > 1:  # the union of the inputs first, then the global op
+            inputs = [self.emit("add", {}, inputs, tags, out=None, suffix="inputs")]
+        axes = tuple(sorted(axes))
+        if not axes:
+            return self.emit("identity", {}, inputs, tags)
+        self.b.global_ops[self.op] = self.b.global_ops.get(self.op, 0) + 1
+        return self.emit("global", {"axes": axes, "size": None if keep else 1}, inputs, tags,
+                         note=f"ONNX {self.op}: {why}")
+
+    def global_all(self, why):
+        axes = frozenset().union(*(L.spatial_axes(t) for _, tr in self.tracked for t in tr.tags))
+        out = self.out_shape()
+        tags = self.tags if out is not None and len(out) == len(self.tags) else (None,) * len(out or ())
+        return self.global_over(axes or range(self.naxes), tags, why, inputs=[tr.node for _, tr in self.tracked])
+
+    def unsupported(self, why="no rule"):
+        """Apply the policy for an op with no rule: raise, or map it to global / identity."""
+        policy = self.b.policy
+        if policy == "raise":
+            where = f" in module {self.module!r}" if self.module else ""
+            raise UnsupportedOpError(
+                f"no receptive-field rule for ONNX op {self.op} ({why}){where}. Map it with "
+                f"rfgraph.frontends.onnx_ops.register_onnx_op({self.op!r}, translator), or choose a policy: "
+                "from_onnx(..., on_unsupported='global' or 'identity') (on the command line: "
+                "--on-unsupported global or identity)", node=self.name, op=self.op)
+        if policy == "global":
+            return self.global_all(f"{why}; treated as global (on_unsupported='global')")
+        out = self.out_shape()
+        tags = self.tags if out is None or len(out) == len(self.tags) else (None,) * len(out)
+        return self.emit("identity", {}, tags=tags,
+                         note=f"ONNX {self.op}: {why}; treated as identity of its first traced input "
+                              "(on_unsupported='identity')")
+
+
+def handle(ctx):
+    """Translate one ONNX node that reads at least one traced tensor."""
+    fn = TRANSLATORS.get(ctx.op)
+    if fn is None:
+        return ctx.unsupported()
+    fn(ctx)
+
+
+# --- convolution and pooling -----------------------------------------------------------------
+
+
+def _window_layout_ok(ctx, what):
+    """True for a plain ``(N, C, *spatial)`` input; otherwise the node is emitted here (identity
+    over non-spatial dims, global over scrambled ones) and False returned."""
+    shape = ctx.need_shape(ctx.x)
+    if len(shape) == ctx.naxes + 2 and L.is_standard(ctx.tags, shape, ctx.naxes):
+        return True
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags[2:]))
+    if not axes:
+        ctx.unary("identity", note=f"ONNX {ctx.op}: {what} over non-spatial dims")
+    else:
+        ctx.global_over(axes, ctx.tags, f"{what} over reordered or merged spatial dims: treated as global "
+                                        "(not tractable)")
+    return False
+
+
+def _padding(ctx, kernel, stride, dilation):
+    """``(before, after)`` per axis from ``pads`` / ``auto_pad`` (SAME_UPPER puts the odd pixel
+    after, SAME_LOWER before, as the ONNX spec says)."""
+    nd = len(kernel)
+    auto = ctx.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        n_in = ctx.need_shape(ctx.x)[2:]
+        out = []
+        for n, k, s, d in zip(n_in, kernel, stride, dilation):
+            before, after = arith.same_padding(n, k, s, d)
+            out.append((before, after) if auto == "SAME_UPPER" else (after, before))
+        return tuple(out)
+    if auto == "VALID":
+        return ((0, 0),) * nd
+    if auto not in ("NOTSET", ""):
+        raise ExportError(f"unknown auto_pad {auto!r}", node=ctx.name, op=ctx.op)
+    pads = list(ctx.attr("pads", [0] * 2 * nd))
+    return tuple((int(pads[i]), int(pads[i + nd])) for i in range(nd))
+
+
+def _ints(ctx, name, nd, default):
+    v = ctx.attr(name)
+    return tuple(int(x) for x in v) if v else (default,) * nd
+
+
+@op("Conv")
+def _conv(ctx):
+    if not _window_layout_ok(ctx, "convolution"):
+        return
+    w = ctx.need_shape(ctx.input(1))
+    kernel = tuple(int(k) for k in (ctx.attr("kernel_shape") or w[2:]))
+    nd = len(kernel)
+    stride, dilation = _ints(ctx, "strides", nd, 1), _ints(ctx, "dilations", nd, 1)
+    ctx.unary("conv", dict(kernel=kernel, stride=stride, dilation=dilation,
+                           padding=_padding(ctx, kernel, stride, dilation)))
+
+
+@op("ConvTranspose")
+def _conv_transpose(ctx):
+    if not _window_layout_ok(ctx, "transposed convolution"):
+        return
+    w = ctx.need_shape(ctx.input(1))
+    kernel = tuple(int(k) for k in (ctx.attr("kernel_shape") or w[2:]))
+    nd = len(kernel)
+    stride, dilation = _ints(ctx, "strides", nd, 1), _ints(ctx, "dilations", nd, 1)
+    extra = _ints(ctx, "output_padding", nd, 0)
+    n_in = ctx.need_shape(ctx.x)[2:]
+    auto = ctx.attr("auto_pad", "NOTSET")
+    target = ctx.attr("output_shape")
+    pairs = []
+    for ax in range(nd):
+        full = stride[ax] * (n_in[ax] - 1) + extra[ax] + dilation[ax] * (kernel[ax] - 1) + 1
+        if target or auto in ("SAME_UPPER", "SAME_LOWER"):
+            want = int(target[-nd + ax]) if target else n_in[ax] * stride[ax]
+            total = full - want
+            small, big = total // 2, total - total // 2
+            pairs.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        elif auto == "VALID":
+            pairs.append((0, 0))
+        else:
+            pads = list(ctx.attr("pads", [0] * 2 * nd))
+            pairs.append((int(pads[ax]), int(pads[ax + nd])))
+    # PyTorch's form: symmetric padding p crops p on both sides, output_padding adds at the end
+    outpad = tuple(extra[ax] + pairs[ax][0] - pairs[ax][1] for ax in range(nd))
+    if all(0 <= o < max(s, d) for o, s, d in zip(outpad, stride, dilation)):
+        return ctx.unary("convtranspose", dict(kernel=kernel, stride=stride, dilation=dilation,
+                                               padding=tuple(p for p, _ in pairs), output_padding=outpad))
+    full = ctx.emit("convtranspose", dict(kernel=kernel, stride=stride, dilation=dilation), out=None,
+                    suffix="full")
+    ctx.emit("pad", {"padding": tuple((-b, e - a) for (b, a), e in zip(pairs, extra)), "mode": "constant"},
+             [full])
+
+
+@op("MaxPool", "AveragePool", "LpPool")
+def _pool(ctx):
+    if not _window_layout_ok(ctx, "pooling"):
+        return
+    if len(ctx.node.output) > 1 and ctx.node.output[1]:
+        ctx.b.traced.pop(ctx.node.output[1], None)  # MaxPool's indices: not followed
+    kernel = tuple(int(k) for k in ctx.attr("kernel_shape"))
+    nd = len(kernel)
+    stride, dilation = _ints(ctx, "strides", nd, 1), _ints(ctx, "dilations", nd, 1)
+    params = dict(kernel=kernel, stride=stride, padding=_padding(ctx, kernel, stride, dilation),
+                  ceil_mode=bool(ctx.attr("ceil_mode", 0)))
+    note = None
+    kind = "maxpool" if ctx.op == "MaxPool" else "avgpool"
+    if any(d != 1 for d in dilation):
+        # the same window as a dilated max pooling (our avgpool has no dilation)
+        kind, note = "maxpool", f"ONNX {ctx.op} with dilations: the window of a dilated max pooling"
+    if kind == "maxpool":
+        params["dilation"] = dilation
+    ctx.unary(kind, params, note=note)
+
+
+@op("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def _global_pool(ctx):
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags[2:]))
+    ctx.global_over(axes, ctx.tags, "global pooling over spatial positions", keep=False)
+
+
+@op("ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin")
+def _reduce(ctx):
+    if ctx.op.startswith("Arg"):
+        axes = [ctx.attr("axis", 0)]
+    else:
+        v = ctx.const(1) if ctx.input(1) else None
+        if ctx.input(1) and v is None:
+            v = ctx.need_const(1, "axes")
+        axes = [int(a) for a in (v if v is not None else ctx.attr("axes") or [])]
+        if not axes and ctx.attr("noop_with_empty_axes", 0):
+            return ctx.passthrough()
+    tags, mixed = L.reduce_tags(ctx.tags, axes, bool(ctx.attr("keepdims", 1)))
+    if not mixed:
+        return ctx.unary("identity", tags=tags)
+    ctx.global_over(mixed, tags, "reduction over spatial positions", keep=False)
+
+
+# --- pointwise and joins -----------------------------------------------------------------------
+
+_UNARY = ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "HardSigmoid", "HardSwish",
+          "Softplus", "Softsign", "Mish", "Swish", "Clip", "BatchNormalization", "Abs", "Neg", "Exp", "Log", "Sqrt",
+          "Reciprocal", "Erf", "Floor", "Ceil", "Round", "Sign", "Not", "Sin", "Cos", "Tan", "Atan", "Asin", "Acos",
+          "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "ThresholdedRelu", "Shrink", "IsNaN", "IsInf", "LRN",
+          "QuantizeLinear", "DequantizeLinear", "Add", "Sub", "Mul", "Div", "Sum", "Max", "Min", "Mean", "Pow",
+          "Where", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Mod",
+          "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "PRelu", "Trilu")
+_MUL = ("Mul", "Div", "Pow", "Mod", "And")
+
+
+@op(*dict.fromkeys(_UNARY))
+def _elementwise(ctx):
+    """Elementwise, with broadcasting: one traced input -> identity; several -> a join (the union
+    of their RFs; an input of size 1 along an axis, e.g. a squeeze-and-excitation gate,
+    broadcasts)."""
+    out = ctx.need_shape(ctx.node.output[0])
+    shapes_tags = [(ctx.need_shape(x), tr.tags) for x, tr in ctx.tracked]
+    tags = L.broadcast_tags(shapes_tags, len(out))
+    inputs = [_expanded(ctx, x, tr, out) for x, tr in ctx.tracked]
+    inputs = list(dict.fromkeys(inputs))
+    conflict = _conflicting_axes(shapes_tags, len(out))
+    if conflict:
+        return ctx.global_over(conflict, tags, "elementwise op on inputs whose spatial dims do not line up",
+                               inputs=inputs)
+    if len(inputs) == 1:
+        return ctx.emit("identity", {}, inputs, tags)
+    ctx.emit("mul" if ctx.op in _MUL else "add", {}, inputs, tags)
+
+
+def _expanded(ctx, x, tr, out):
+    """A traced size-1 spatial dim broadcast against a bigger constant: every output position
+    reads position 0 (nearest upsampling to the output size)."""
+    shape = ctx.need_shape(x)
+    if len(shape) != len(out) or not L.is_standard(tr.tags, shape, ctx.naxes):
+        return tr.node
+    ins, outs = shape[-ctx.naxes:], out[-ctx.naxes:]
+    if ins != outs and not any(ctx.shape(y)[-ctx.naxes:] == outs for y, t2 in ctx.tracked if t2 is not tr):
+        return ctx.emit("upsample", {"size": outs, "mode": "nearest"}, [tr.node], out=None, suffix="broadcast")
+    return tr.node
+
+
+@op("Identity", "Dropout", "Cast", "CastLike")
+def _alias(ctx):
+    ctx.passthrough()
+    for o in ctx.node.output[1:]:
+        ctx.b.traced.pop(o, None)  # Dropout's mask
+
+
+@op("Concat")
+def _concat(ctx):
+    out = ctx.need_shape(ctx.node.output[0])
+    axis = int(ctx.attr("axis")) % len(out)
+    tags = ctx.tags
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    if isinstance(tags[axis], int) or isinstance(tags[axis], (frozenset, L.Merged)):
+        return ctx.global_over(L.spatial_axes(tags[axis]), tags,
+                               "concatenation along a spatial axis: global (not tractable)", inputs=inputs)
+    if len(inputs) == 1:
+        return ctx.passthrough()
+    ctx.emit("concat", {}, inputs, tags)
+
+
+# --- normalisation, reductions along one axis, matrix products ----------------------------------
+
+
+@op("InstanceNormalization", "GroupNormalization", "MeanVarianceNormalization")
+def _norm_over_positions(ctx):
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags))
+    ctx.global_over(axes, ctx.tags, "normalisation statistics over spatial positions")
+
+
+@op("LayerNormalization")
+def _layer_norm(ctx):
+    axis = int(ctx.attr("axis", -1)) % len(ctx.tags)
+    axes = frozenset().union(*(L.spatial_axes(t) for t in ctx.tags[axis:]))
+    if not axes:
+        return ctx.unary("identity")
+    ctx.global_over(axes, ctx.tags, "layer norm over spatial positions")
+
+
+@op("Softmax", "LogSoftmax", "Hardmax", "CumSum")
+def _along_axis(ctx):
+    nd = len(ctx.tags)
+    if ctx.op == "CumSum":
+        dims = [int(ctx.need_const(1, "axis").reshape(-1)[0])]
+    elif ctx.opset < 13:  # the input is flattened from `axis` on
+        dims = list(range(int(ctx.attr("axis", 1)) % nd, nd))
+    else:
+        dims = [int(ctx.attr("axis", -1))]
+    mixed = frozenset().union(*(L.spatial_axes(ctx.tags[d % nd]) for d in dims))
+    if not mixed:
+        return ctx.unary("identity")
+    ctx.global_over(mixed, ctx.tags, f"{ctx.op} over spatial positions")
+
+
+def _tags_of(ctx, i):
+    x = ctx.input(i)
+    tr = ctx.b.traced.get(x)
+    return tr.tags if tr is not None else (None,) * len(ctx.need_shape(x))
+
+
+@op("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul")
+def _matmul(ctx):
+    a, b = (0, 3) if ctx.op == "QLinearMatMul" else (0, 1)
+    ta, tb = _tags_of(ctx, a), _tags_of(ctx, b)
+    if ctx.op == "Gemm":
+        if ctx.attr("transA", 0):
+            ta = ta[::-1]
+        if ctx.attr("transB", 0):
+            tb = tb[::-1]
+    ta1 = (None,) + ta if len(ta) == 1 else ta
+    tb1 = tb + (None,) if len(tb) == 1 else tb
+    mixed = L.spatial_axes(ta1[-1]) | L.spatial_axes(tb1[-2])
+    lead = ta1[:-2] if len(ta1) >= len(tb1) else tb1[:-2]
+    tags = lead + (ta1[-2], tb1[-1])
+    out = ctx.need_shape(ctx.node.output[0])
+    if len(tags) != len(out):
+        tags = (None,) * len(out)
+    inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    if mixed:
+        return ctx.global_over(mixed, tags, f"{ctx.op} contracts over spatial positions", inputs=inputs)
+    ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags)
+
+
+@op("GridSample", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "TopK", "NonZero", "RoiAlign",
+    "MaxRoiPool", "NonMaxSuppression", "Compress", "Attention")
+def _data_dependent(ctx):
+    ctx.global_all(f"spatial index map depends on data or is not one of ours ({ctx.op}): treated as global")
+
+
+# --- shapes, layout, slicing, padding, resampling ------------------------------------------------
+
+
+@op("Shape", "Size")
+def _shape_of(ctx):
+    """No node: the value is the inferred shape, a constant for the folding evaluator."""
+    from .onnx import FOLD, _ShapeOnly
+
+    shape = ctx.shape(ctx.x)
+    if shape is not None:
+        ctx.b.consts[ctx.node.output[0]] = np.asarray(FOLD[ctx.op](ctx.node, [_ShapeOnly(shape)], ctx.opset))
+
+
+@op("Reshape", "Flatten", "Squeeze", "Unsqueeze")
+def _view(ctx):
+    ins, out = ctx.shape(ctx.x), ctx.out_shape()
+    if ins is None or out is None:
+        return ctx.global_all(f"{ctx.op} to a shape shape inference does not know: treated as global")
+    ctx.passthrough(tags=L.view_tags(ins, ctx.tags, out))
+
+
+@op("Transpose")
+def _transpose(ctx):
+    perm = ctx.attr("perm") or list(range(len(ctx.tags)))[::-1]
+    ctx.passthrough(tags=L.permute_tags(ctx.tags, [int(p) for p in perm]))
+
+
+def _slice_params(ctx, ranges):
+    """Our ``slice`` params from ``{axis: range}``; a negative step is a flip, then a slice."""
+    start, stop, step = [None] * ctx.naxes, [None] * ctx.naxes, [1] * ctx.naxes
+    flips = []
+    for ax, r in ranges.items():
+        if r.step < 0:
+            flips.append(ax)
+            n = ctx.need_shape(ctx.x)[ctx.tags.index(ax)]
+            r = range(n - 1 - r.start, n - 1 - r.start - r.step * len(r), -r.step)
+        start[ax], stop[ax], step[ax] = r.start, r.start + r.step * (len(r) - 1) + 1, r.step
+    return {"start": tuple(start), "stop": tuple(stop), "step": tuple(step)}, tuple(sorted(flips))
+
+
+def _emit_slice(ctx, ranges, tags=None, out=0, suffix=None):
+    params, flips = _slice_params(ctx, ranges)
+    src = ctx.src
+    if flips:
+        src = ctx.emit("flip", {"axes": flips}, [src], out=None, suffix="flip")
+    return ctx.emit("slice", params, [src], tags, out=out, suffix=suffix)
+
+
+def _spatial_ranges(ctx, dims_ranges):
+    """``{axis: range}`` for the dims that hold one spatial axis and are really sliced; the
+    scrambled axes sliced (which make the node global)."""
+    shape = ctx.need_shape(ctx.x)
+    ranges, scrambled = {}, set()
+    for d, r in dims_ranges.items():
+        tag = ctx.tags[d]
+        if r == range(shape[d]) or tag is None:
+            continue
+        if isinstance(tag, int):
+            ranges[tag] = r
+        else:
+            scrambled |= L.spatial_axes(tag)
+    return ranges, scrambled
+
+
+@op("Slice")
+def _slice(ctx):
+    shape = ctx.need_shape(ctx.x)
+    if ctx.opset < 10:
+        starts, ends, axes, steps = ctx.attr("starts"), ctx.attr("ends"), ctx.attr("axes"), None
+    else:
+        starts, ends = ctx.need_const(1, "starts").tolist(), ctx.need_const(2, "ends").tolist()
+        axes = ctx.need_const(3, "axes").tolist() if ctx.input(3) else None
+        steps = ctx.need_const(4, "steps").tolist() if ctx.input(4) else None
+    axes = axes or list(range(len(starts)))
+    steps = steps or [1] * len(starts)
+    dims = {int(a) % len(shape): range(*slice(int(s), int(e), int(st)).indices(shape[int(a) % len(shape)]))
+            for s, e, a, st in zip(starts, ends, axes, steps)}
+    ranges, scrambled = _spatial_ranges(ctx, dims)
+    if scrambled:
+        return ctx.global_over(scrambled, ctx.tags, "slicing a dim of reordered positions: treated as global")
+    if not ranges:
+        return ctx.passthrough()
+    _emit_slice(ctx, ranges)
+
+
+@op("Split")
+def _split(ctx):
+    shape = ctx.need_shape(ctx.x)
+    axis = int(ctx.attr("axis", 0)) % len(shape)
+    pos = 0
+    for k, o in enumerate(ctx.node.output):
+        size = ctx.need_shape(o)[axis]
+        ranges, scrambled = _spatial_ranges(ctx, {axis: range(pos, pos + size)})
+        pos += size
+        if scrambled:
+            return ctx.global_over(scrambled, ctx.tags, "splitting a dim of reordered positions: treated as global")
+        if not ranges:
+            ctx.passthrough(out=k)
+        else:
+            _emit_slice(ctx, ranges, out=k, suffix=str(k) if k else None)
+
+
+@op("Gather")
+def _gather(ctx):
+    if ctx.input(0) != ctx.x:  # traced indices into a constant table: data-dependent
+        return _data_dependent(ctx)
+    shape = ctx.need_shape(ctx.x)
+    axis = int(ctx.attr("axis", 0)) % len(shape)
+    idx = ctx.need_const(1, "indices").astype(np.int64)
+    tag = ctx.tags[axis]
+    tags = ctx.tags[:axis] + (None,) * idx.ndim + ctx.tags[axis + 1:]
+    if tag is None:
+        return ctx.passthrough(tags=tags)
+    flat = np.where(idx < 0, idx + shape[axis], idx).reshape(-1)
+    step = int(flat[1] - flat[0]) if flat.size > 1 else 1
+    regular = flat.size and step > 0 and np.array_equal(flat, flat[0] + step * np.arange(flat.size))
+    if not isinstance(tag, int) or not regular or idx.ndim > 1:
+        return ctx.global_over(L.spatial_axes(tag), tags, "gathering positions along a spatial axis: global")
+    if idx.ndim == 0:
+        tags = ctx.tags[:axis] + ctx.tags[axis + 1:]
+    _emit_slice(ctx, {tag: range(int(flat[0]), int(flat[-1]) + 1, step)}, tags=tags)
+
+
+@op("Expand", "Tile")
+def _expand(ctx):
+    ins, out = ctx.need_shape(ctx.x), ctx.need_shape(ctx.node.output[0])
+    extra = len(out) - len(ins)
+    tags = (None,) * extra + ctx.tags
+    grown = [t for t, i, o in zip(ctx.tags, ins, out[extra:]) if i != o and t is not None]
+    if not grown:
+        return ctx.passthrough(tags=tags)
+    if ctx.op == "Expand" and L.is_standard(ctx.tags, ins, ctx.naxes):
+        return ctx.emit("upsample", {"size": out[-ctx.naxes:], "mode": "nearest"}, tags=tags)
+    axes = frozenset().union(*(L.spatial_axes(t) for t in grown))
+    ctx.global_over(axes, tags, f"{ctx.op} along spatial axes: global (not tractable)")
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+@op("Pad")
+def _pad(ctx):
+    mode = ctx.attr("mode", "constant")
+    if mode not in _PAD_MODES:
+        raise ExportError(f"unknown pad mode {mode!r} (ONNX has constant, reflect, edge, wrap)",
+                          node=ctx.name, op=ctx.op)
+    rank = len(ctx.tags)
+    pads = ctx.attr("pads") if ctx.opset < 11 else ctx.need_const(1, "pads").tolist()
+    axes = ctx.need_const(3, "axes").tolist() if ctx.opset >= 18 and ctx.input(3) else list(range(rank))
+    n = len(axes)
+    pairs = [(0, 0)] * ctx.naxes
+    touched = False
+    for i, a in enumerate(axes):
+        before, after = int(pads[i]), int(pads[i + n])
+        tag = ctx.tags[int(a) % rank]
+        if before == 0 and after == 0 or tag is None:
+            continue
+        if not isinstance(tag, int):
+            return ctx.global_over(L.spatial_axes(tag), ctx.tags, "padding a dim of reordered positions: global")
+        pairs[tag] = (before, after)
+        touched = True
+    if not touched:
+        return ctx.passthrough()
+    ours = _PAD_MODES[mode]
+    note = "circular padding: features near a border read the opposite border" if ours == "circular" else None
+    ctx.unary("pad", {"padding": tuple(pairs), "mode": ours}, note=note)
+
+
+@op("DepthToSpace")
+def _depth_to_space(ctx):
+    if _window_layout_ok(ctx, "DepthToSpace"):
+        # output position o reads input position floor(o / r) (both DCR and CRD): nearest by r
+        ctx.unary("upsample", {"scale": float(ctx.attr("blocksize")), "mode": "nearest"})
+
+
+@op("SpaceToDepth")
+def _space_to_depth(ctx):
+    if _window_layout_ok(ctx, "SpaceToDepth"):
+        # the feature vector at o gathers the r x r block: a window with kernel = stride = r
+        ctx.unary("avgpool", {"kernel": int(ctx.attr("blocksize"))})
+
+
+def onnx_nearest(n_in, n_out, scale, mode, nearest_mode):
+    """The input index each output index reads in ONNX ``Resize`` (mode nearest), or None for a
+    coordinate transformation that needs more than the sizes (``tf_crop_and_resize``).
+
+    >>> onnx_nearest(3, 6, 2.0, "half_pixel", "round_prefer_floor").tolist()
+    [0, 0, 1, 1, 2, 2]
+    """
+    d = np.arange(n_out, dtype=np.float64)
+    if mode == "half_pixel":
+        x = (d + 0.5) / scale - 0.5
+    elif mode == "pytorch_half_pixel":
+        x = (d + 0.5) / scale - 0.5 if n_out > 1 else np.zeros(n_out)
+    elif mode == "align_corners":
+        x = d * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+    elif mode == "asymmetric":
+        x = d / scale
+    elif mode == "tf_half_pixel_for_nn":
+        x = (d + 0.5) / scale
+    elif mode == "half_pixel_symmetric":
+        adj = n_out / (scale * n_in)
+        x = n_in / 2 * (1 - adj) + (d + 0.5) / scale - 0.5
+    else:
+        return None
+    rounding = {"round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+                "floor": np.floor, "ceil": np.ceil}.get(nearest_mode)
+    if rounding is None:
+        return None
+    return np.clip(rounding(x), 0, n_in - 1).astype(np.int64)
+
+
+def _resize(ctx, mode, ctm, nearest_mode, scales, sizes):
+    if not _window_layout_ok(ctx, "resizing"):
+        return
+    ins = ctx.need_shape(ctx.x)
+    nd = len(ins)
+    if sizes is not None:
+        out = tuple(int(v) for v in sizes)
+        scale = [o / i for o, i in zip(out, ins)]
+    else:
+        scale = [float(v) for v in scales]
+        out = tuple(int(math.floor(i * s)) for i, s in zip(ins, scale))
+    if len(out) != nd or out[:2] != ins[:2]:
+        return ctx.unsupported(f"resizing the batch or channel dims (from {ins} to {out})")
+    n_in, n_out, sc = ins[2:], out[2:], scale[2:]
+    by_scale = sizes is None
+    base = {"scale": tuple(sc)} if by_scale else {"size": n_out}
+    why = f"mode {mode!r} with coordinate_transformation_mode {ctm!r}"
+    if mode == "nearest":
+        want = [onnx_nearest(a, b, s, ctm, nearest_mode) for a, b, s in zip(n_in, n_out, sc)]
+        if any(w is None for w in want):
+            return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}: not representable")
+        for ours in ("nearest", "nearest-exact"):
+            got = [arith.upsample_taps(a, b, ours, False, s if by_scale else None)[0][0]
+                   for a, b, s in zip(n_in, n_out, sc)]
+            if all(np.array_equal(g, w) for g, w in zip(got, want)):
+                return ctx.unary("upsample", dict(base, mode=ours))
+        return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}: this index map is neither "
+                               "PyTorch's nearest nor nearest-exact for these sizes")
+    ours = {"linear": "linear", "cubic": "bicubic"}.get(mode)
+    ok = ours is not None and (ctm == "half_pixel" or ctm == "align_corners" or (
+        ctm == "pytorch_half_pixel" and all(b > 1 for b in n_out)))
+    if ours == "bicubic" and (ctx.attr("exclude_outside", 0) or ctx.attr("cubic_coeff_a", -0.75) == 0):
+        ok = False
+    if not ok:
+        return ctx.unsupported(f"{why}: our upsample op has no such interpolation")
+    if ctm == "align_corners":
+        return ctx.unary("upsample", dict(size=n_out, mode=ours, align_corners=True))
+    ctx.unary("upsample", dict(base, mode=ours))
+
+
+@op("Resize")
+def _resize_op(ctx):
+    if ctx.attr("antialias", 0):
+        return ctx.unsupported("antialiased resizing")
+    if ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+        return ctx.unsupported("keep_aspect_ratio_policy other than stretch")
+    if ctx.opset < 11:
+        scales, sizes = ctx.need_const(1, "scales"), None
+    else:
+        scales = ctx.const(2) if ctx.input(2) else None
+        sizes = ctx.const(3) if ctx.input(3) else None
+        if scales is not None and scales.size == 0:
+            scales = None
+        if scales is None and sizes is None:
+            out = ctx.out_shape()
+            if out is None:
+                ctx.need_const(3 if ctx.input(3) else 2, "sizes or scales")
+            sizes = np.array(out)
+    axes = ctx.attr("axes")
+    ins = ctx.need_shape(ctx.x)
+    if axes:  # opset 18: scales/sizes for these axes only
+        full = list(ins) if sizes is not None else [1.0] * len(ins)
+        for a, v in zip(axes, (sizes if sizes is not None else scales)):
+            full[int(a) % len(ins)] = v
+        sizes, scales = (full, None) if sizes is not None else (None, full)
+    mode = ctx.attr("mode", "nearest")
+    ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
+    nearest = ctx.attr("nearest_mode", "round_prefer_floor") if ctx.opset >= 11 else "floor"
+    _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes)
+
+
+@op("Upsample")
+def _upsample_op(ctx):
+    scales = ctx.attr("scales")
+    if scales is None:
+        scales = ctx.need_const(1, "scales")
+    mode = ctx.attr("mode", "nearest")
+    # Upsample (opsets 7-9) maps output d to input d / scale, flooring for nearest
+    _resize(ctx, "linear" if mode in ("linear", "bilinear") else mode, "asymmetric", "floor", scales, None)
