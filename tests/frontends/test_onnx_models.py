@@ -1,0 +1,90 @@
+"""torchvision models exported to ONNX give the same receptive fields as the torch front-end.
+
+Each model is exported with torch.onnx.export (the TorchScript exporter, ``dynamo=False``;
+random weights, CPU) at opsets 13 and 18, read back with :func:`rfgraph.from_onnx`, and every
+stage (top-level module) is compared with :func:`rfgraph.from_torch` on the same model: n, jump,
+rf, start and is_global identical. A few models run by default; the sweep is marked slow.
+"""
+
+import io
+import warnings
+
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="needs the onnx package: pip install 'rfgraph[onnx]'")
+torch = pytest.importorskip("torch", reason="needs torch to export the models")
+torchvision = pytest.importorskip("torchvision", reason="needs torchvision")
+
+import rfgraph  # noqa: E402
+from rfgraph.render.stages import stages  # noqa: E402
+
+QUICK = [("resnet18", 64), ("squeezenet1_0", 64), ("mobilenet_v2", 64)]
+
+SWEEP = [
+    ("alexnet", 96), ("vgg11", 64), ("vgg16_bn", 64), ("resnet34", 64), ("resnet50", 64), ("resnet101", 64),
+    ("resnext50_32x4d", 64), ("wide_resnet50_2", 64), ("squeezenet1_1", 64), ("mobilenet_v3_small", 64),
+    ("mobilenet_v3_large", 64), ("mnasnet0_5", 64), ("mnasnet1_0", 64), ("shufflenet_v2_x0_5", 64),
+    ("shufflenet_v2_x1_0", 64), ("densenet121", 64), ("densenet169", 64), ("efficientnet_b0", 64),
+    ("efficientnet_b1", 64), ("efficientnet_v2_s", 64), ("regnet_x_400mf", 64), ("regnet_y_400mf", 64),
+    ("regnet_y_800mf", 64), ("googlenet", 64), ("inception_v3", 96), ("convnext_tiny", 64),
+    ("resnet152", 64), ("vgg13", 64), ("mobilenet_v2", 96), ("resnet18", 97), ("regnet_x_800mf", 64),
+    ("mnasnet0_75", 64),
+]
+
+
+def export(model, size, opset):
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, size, size),), buf, dynamo=False, opset_version=opset)
+    return buf.getvalue()
+
+
+def build(name):
+    torch.manual_seed(0)
+    kw = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    return torchvision.models.get_model(name, weights=None, **kw).eval()
+
+
+def compare(name, size, opset):
+    model = build(name)
+    a_onnx = rfgraph.analyze(rfgraph.from_onnx(export(model, size, opset)))
+    a_torch = rfgraph.analyze(rfgraph.from_torch(model, (3, size, size)))
+    top = stages(a_torch)
+    assert top, name
+    checked = 0
+    for stage in top:
+        try:
+            r1 = a_onnx.module(stage)
+        except KeyError:  # the exporter dropped the module (eval-mode dropout)
+            continue
+        r2 = a_torch.module(stage)
+        got = (r1.n, r1.jump, r1.rf, r1.start, r1.is_global)
+        want = (r2.n, r2.jump, r2.rf, r2.start, r2.is_global)
+        assert got == want, (name, opset, stage, got, want)
+        checked += 1
+    assert checked >= len(top) - 2, (name, checked, list(top))
+    return checked
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("name, size", QUICK)
+def test_exported_model_stages_match_torch_frontend(name, size, opset):
+    compare(name, size, opset)
+
+
+def test_at_layer3_on_an_exported_resnet(tmp_path, capsys):
+    from rfgraph.cli import main
+
+    path = tmp_path / "resnet18.onnx"
+    path.write_bytes(export(build("resnet18"), 224, 13))
+    assert main(["analyze", str(path), "--at", "layer3"]) == 0
+    out = capsys.readouterr().out
+    assert "module      layer3" in out and "rf          211" in out and "jump        16" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("name, size", SWEEP)
+def test_zoo_exported_models_match_torch_frontend(name, size, opset):
+    compare(name, size, opset)
