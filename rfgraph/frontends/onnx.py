@@ -142,6 +142,10 @@ def _fix_inputs(proto, input_size):
     onnx = _onnx()
     fixed = onnx.ModelProto()
     fixed.CopyFrom(proto)
+    for t in fixed.graph.initializer:  # shape inference needs weights' dims, not their values
+        if t.dims and int(np.prod(t.dims)) > _FOLD_MAX:
+            for field in ("raw_data", "float_data", "double_data", "int32_data", "int64_data", "uint64_data"):
+                t.ClearField(field)
     images = _image_inputs(fixed.graph)
     if not images:
         raise ExportError("the model has no image input (a graph input of rank 3 or more that is not an "
