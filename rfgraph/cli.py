@@ -164,6 +164,9 @@ def _parser():
     a.add_argument("--at", metavar="NODE_OR_MODULE", help="details of one node or module")
     a.add_argument("--all-nodes", action="store_true",
                    help="one row per node (default: one per top-level module when the graph has them)")
+    a.add_argument("--sample-rate", type=_sample_rate, metavar="HZ",
+                   help="1-D networks: samples per second; adds seconds, past and future context "
+                        "(look-ahead) per node and whether the network is causal (table or json)")
     a.set_defaults(run=_cmd_analyze)
 
     r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
@@ -418,7 +421,29 @@ def _cmd_analyze(args, out):
         nodes, modules = [node], (None if module is None else {module: node})
     elif args.all_nodes:
         nodes = list(analysis.order)
+    if getattr(args, "sample_rate", None) is not None:
+        return _write_streaming(args, out, analysis, nodes, modules)
     out.write(get_format(args.format, "text").render(analysis, nodes=nodes, modules=modules))
+    return 0
+
+
+def _sample_rate(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"sample rate must be a positive number of Hz, got {text!r}")
+    return v
+
+
+def _write_streaming(args, out, analysis, nodes, modules):
+    from .answers.streaming import to_json, to_text
+
+    if args.format not in ("table", "json"):
+        raise _Failure(f"--sample-rate prints a table or json, not {args.format}")
+    render = to_json if args.format == "json" else to_text
+    out.write(render(analysis, args.sample_rate, nodes=nodes, modules=modules))
     return 0
 
 

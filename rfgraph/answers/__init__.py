@@ -17,6 +17,7 @@ level; the torch models a function may re-trace are traced through :func:`rfgrap
 from __future__ import annotations
 
 from ._base import AnswerError
+from .streaming import Streaming, streaming
 from .tiling import Tiling, tiling
 
-__all__ = ["AnswerError", "Tiling", "tiling"]
+__all__ = ["AnswerError", "Tiling", "tiling", "Streaming", "streaming"]
