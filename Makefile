@@ -16,10 +16,12 @@ endif
 
 install: $(STAMP)
 
+# timm for its tests (tests/frontends/test_timm.py); smp and transformers for tests/tools/test_sources.py
+# (those tests skip without them). ultralytics (large) is not installed here.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PKGS)
-	$(BIN)/python -m pip install -q -e '.[torch,render,zoo,onnx,dev]'
+	$(BIN)/python -m pip install -q -e '.[torch,render,zoo,onnx,timm,smp,transformers,dev]'
 	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
 	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
 	touch $(STAMP)

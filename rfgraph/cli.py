@@ -5,8 +5,14 @@ A TARGET is one of
 - a graph spec file (``net.json``, see :mod:`rfgraph.frontends.spec`);
 - a torchvision model name (``resnet50`` or ``torchvision:resnet50``), built without weights on
   the meta device (no memory for weights, no download) and traced with :func:`rfgraph.from_torch`;
-- ``package.module:factory``: the module is imported and ``factory()`` called; it returns a
-  ``networkx.DiGraph`` in rfgraph's schema or a ``torch.nn.Module``. Only this form imports code.
+- ``timm:NAME`` (``pretrained=False``), ``smp:ARCH:ENCODER`` (segmentation_models_pytorch,
+  ``encoder_weights=None``), ``hf:MODEL_TYPE`` (a transformers model from its default config);
+- ``package.module:factory`` or ``path/to/file.py:factory``: the module is imported and
+  ``factory(**factory_args)`` called; it returns a ``networkx.DiGraph`` in rfgraph's schema or a
+  ``torch.nn.Module``. Only these forms import user code.
+
+Models are built on the meta device, or on the CPU when the constructor needs real tensors (one
+line on stderr says so); nothing is ever downloaded (see :func:`rfgraph.tools.catalogue.build_source`).
 
 Errors are reported as one line ``rfgraph: error: ...`` with exit status 1 (``--debug`` shows the
 traceback); usage errors exit with status 2.
@@ -37,8 +43,10 @@ examples:
   rfgraph overlay net.json --at conv2 -o rf.svg where three features of conv2 look
   rfgraph zoo --models 'resnet*'                the final RF of torchvision models, one row each
 
-TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50)
-or package.module:factory (factory() returns a networkx.DiGraph or a torch.nn.Module).
+TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50),
+timm:NAME, smp:ARCH:ENCODER (e.g. smp:Unet:resnet34), hf:MODEL_TYPE (e.g. hf:vit, default config),
+package.module:factory or path/to/file.py:factory (returns a networkx.DiGraph or a torch.nn.Module;
+--factory-arg k=v passes arguments). Nothing is downloaded.
 """
 
 _ANALYZE_EXAMPLES = """\
@@ -47,6 +55,10 @@ examples:
   rfgraph analyze torchvision:densenet121 --input-size 256 --format json
   rfgraph analyze net.json --all-nodes
   rfgraph analyze net.json --at add          everything about one node
+  rfgraph analyze timm:convnext_tiny
+  rfgraph analyze smp:Unet:resnet34 --input-size 512
+  rfgraph analyze models/net.py:build --factory-arg depth=18
+  rfgraph analyze raft_small --input-shape 3,224,224 --input-shape 3,224,224
   rfgraph analyze resnet50 --at layer2.1     or about one module's output
 """
 
@@ -135,13 +147,18 @@ def _parser():
                         help="show the full traceback on errors")
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("target", metavar="TARGET",
-                        help="spec file (.json), torchvision model name, or package.module:factory")
+                        help="spec file (.json), torchvision model name, timm:NAME, smp:ARCH:ENCODER, "
+                             "hf:MODEL_TYPE, package.module:factory or path/to/file.py:factory")
     size = target.add_mutually_exclusive_group()
     size.add_argument("--input-size", type=_input_size, metavar="S",
                       help=f"input height and width: S or H,W (default {DEFAULT_SIZE} for models; "
                            "for a spec file, replaces its input size)")
-    size.add_argument("--input-shape", type=_input_shape, metavar="C,H,W",
-                      help="full input shape without the batch, e.g. 3,224,224")
+    size.add_argument("--input-shape", type=_input_shape, metavar="C,H,W", action="append",
+                      help="full input shape without the batch, e.g. 3,224,224; repeat it for a model "
+                           "with several inputs (raft_small: --input-shape 3,224,224 --input-shape 3,224,224)")
+    target.add_argument("--factory-arg", action="append", metavar="NAME=VALUE", default=None,
+                        help="keyword argument for the model's constructor (repeatable); VALUE is a "
+                             "Python literal (ast.literal_eval), else a string; for hf: a config field")
     target.add_argument("--on-unsupported", choices=("raise", "global", "identity"), default="raise",
                         help="torch models: what to do with an op that has no receptive-field rule: "
                              "stop with an error (default), or treat it as global or as identity "
@@ -247,39 +264,93 @@ def _version():
 # -- targets -----------------------------------------------------------------------------------------
 
 
-def load_target(target, input_size=None, input_shape=None, on_unsupported="raise"):
+def load_target(target, input_size=None, input_shape=None, on_unsupported="raise", factory_args=None):
     """The graph a TARGET names (see the module docstring).
 
-    ``input_size`` is ``(S,)`` or ``(H, W)``; ``input_shape`` is ``(C, ...)``. For models the
-    default is ``(3, 224, 224)``; for a spec file either one replaces every input node's size.
-    ``on_unsupported`` is passed to :func:`rfgraph.from_torch` for torch models.
+    ``input_size`` is ``(S,)`` or ``(H, W)``; ``input_shape`` is ``(C, ...)`` or a list of such
+    shapes (one per model input). For models the default is the source's (``(3, 224, 224)`` for
+    torchvision and factories, the pretrained config's for timm, the config's for hf); for a spec
+    file either one replaces every input node's size. ``factory_args`` (``["k=v", ...]`` or a
+    dict) go to the model's constructor. ``on_unsupported`` is passed to :func:`rfgraph.from_torch`.
     """
     from .frontends.spec import read_spec
 
+    shapes = None
+    if input_shape is not None:
+        shapes = [tuple(s) for s in input_shape] if input_shape and isinstance(input_shape[0], (list, tuple)) \
+            else [tuple(input_shape)]
     path = Path(target)
     if target.endswith(".onnx"):
         from .frontends.onnx import from_onnx
 
-        return from_onnx(path, input_size=input_shape[1:] if input_shape else input_size,
+        return from_onnx(path, input_size=shapes[0][1:] if shapes else input_size,
                          on_unsupported=on_unsupported)
     if target.endswith(".json") or path.is_file():
         G = read_spec(path)
-        spatial = input_shape[1:] if input_shape else input_size
+        spatial = shapes[0][1:] if shapes else input_size
         return _resize_inputs(G, spatial) if spatial else G
-    if input_shape is not None:
-        shape = tuple(input_shape)
-    elif input_size is not None:
-        shape = (3,) + (input_size * 2 if len(input_size) == 1 else tuple(input_size))
-    else:
-        shape = (3, DEFAULT_SIZE, DEFAULT_SIZE)
     prefix, colon, rest = target.partition(":")
     if not colon and ("/" in target or os.sep in target):
         # a path, not a model name: say so before spending seconds importing torch
         raise FileNotFoundError(errno.ENOENT, "no such file", target)
-    if colon and prefix != "torchvision":
-        return _from_factory(prefix, rest, shape, explicit=input_shape is not None or input_size is not None,
-                             on_unsupported=on_unsupported)
-    return _from_torchvision(rest if colon else target, shape, on_unsupported)
+    if not colon or prefix == "torchvision":
+        _check_torchvision_name(rest if colon else target)
+    built = _build(target, factory_args)
+    if built.note:
+        print(f"rfgraph: {target}: {built.note}", file=sys.stderr)
+    obj = built.model
+    import networkx as nx
+
+    if isinstance(obj, nx.DiGraph):
+        if shapes or input_size:
+            return _resize_inputs(obj, shapes[0][1:] if shapes else input_size)
+        return obj
+    if not _is_module(obj):
+        raise _Failure(f"{target} gave a {type(obj).__name__}; expected a networkx.DiGraph or a torch.nn.Module")
+    if shapes is None:
+        default = list(built.input_shapes)
+        if built.source in ("torchvision", "module", "file"):
+            default = [(3, DEFAULT_SIZE, DEFAULT_SIZE)] * len(default)
+        if input_size is not None:
+            spatial = input_size * 2 if len(input_size) == 1 else tuple(input_size)
+            default = [s[:-len(spatial)] + tuple(spatial) for s in default]
+        shapes = default
+    obj.eval()
+    return _trace(obj, shapes if len(shapes) > 1 else shapes[0], on_unsupported)
+
+
+def _build(target, factory_args):
+    """:func:`rfgraph.tools.catalogue.build_source`, its errors as one-line CLI failures."""
+    from .tools import catalogue
+
+    try:
+        kwargs = factory_args if isinstance(factory_args, dict) else catalogue.parse_factory_args(factory_args)
+        return catalogue.build_source(target, factory_args=kwargs)
+    except ModuleNotFoundError as exc:
+        source, parts = catalogue.parse_source(target)
+        extra = {"timm": "timm", "smp": "smp", "hf": "transformers", "torchvision": "torch"}.get(source)
+        if extra and exc.name in ("torch", "torchvision", "timm", "segmentation_models_pytorch", "transformers"):
+            raise _Failure(f"{target!r} needs {exc.name}: pip install 'rfgraph[{extra}]'") from None
+        if source == "module" and exc.name and parts[0].startswith(exc.name):
+            raise _Failure(f"cannot import {parts[0]!r}: {exc}") from None
+        raise
+    except (ValueError, AttributeError) as exc:
+        raise _Failure(str(exc)) from None
+
+
+def _check_torchvision_name(name):
+    try:
+        import torch  # noqa: F401
+        import torchvision
+    except ModuleNotFoundError:
+        raise _Failure(f"{name!r} is not a file, and torchvision model names need torch and torchvision: "
+                       "pip install 'rfgraph[torch]'") from None
+    known = torchvision.models.list_models()
+    if name.lower() not in known:
+        close = difflib.get_close_matches(name.lower(), known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
+                       "(torchvision.models.list_models() lists them)")
 
 
 def _resize_inputs(G, spatial):
@@ -310,63 +381,6 @@ def _trace(model, shape, on_unsupported="raise"):
     return from_torch(model, shape, on_unsupported=on_unsupported)
 
 
-def _from_torchvision(name, shape, on_unsupported="raise"):
-    try:
-        import torch
-        import torchvision
-    except ModuleNotFoundError:
-        raise _Failure(f"{name!r} is not a file, and torchvision model names need torch and torchvision: "
-                       "pip install 'rfgraph[torch]'") from None
-    known = torchvision.models.list_models()
-    if name.lower() not in known:
-        close = difflib.get_close_matches(name.lower(), known, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise _Failure(f"unknown model {name!r}: not a file and not a torchvision model{hint} "
-                       "(torchvision.models.list_models() lists them)")
-    from .tools.catalogue import build_model
-
-    # meta device: the architecture without allocating (or downloading) any weights
-    model = build_model(name.lower())
-    model.eval()
-    return _trace(model, shape, on_unsupported)
-
-
-def _from_factory(module_name, attr, shape, explicit, on_unsupported="raise"):
-    import networkx as nx
-
-    if not module_name or not attr:
-        raise _Failure(f"expected package.module:factory, got {module_name + ':' + attr!r}")
-    if os.getcwd() not in sys.path:
-        # `rfgraph pkg.mod:f` should find pkg in the current directory, as `python -m` would
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise _Failure(f"cannot import {module_name!r}: {exc}") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise _Failure(f"{module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if callable(obj) and not isinstance(obj, nx.DiGraph) and not _is_module(obj):
-        if "torch" in sys.modules:
-            import torch
-
-            with torch.device("meta"):
-                obj = obj()
-        else:
-            obj = obj()
-    if isinstance(obj, nx.DiGraph):
-        if explicit:
-            return _resize_inputs(obj, shape[1:])
-        return obj
-    if _is_module(obj):
-        obj.eval()
-        return _trace(obj, shape, on_unsupported)
-    raise _Failure(f"{module_name}:{attr} gave a {type(obj).__name__}; expected a networkx.DiGraph "
-                   "or a torch.nn.Module")
-
-
 def _is_module(obj):
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(obj, torch.nn.Module)
@@ -378,7 +392,8 @@ def _is_module(obj):
 def _analysis(args):
     from .engine import analyze
 
-    G = load_target(args.target, args.input_size, args.input_shape, args.on_unsupported)
+    G = load_target(args.target, args.input_size, args.input_shape, args.on_unsupported,
+                    factory_args=getattr(args, "factory_arg", None))
     return analyze(G)
 
 
