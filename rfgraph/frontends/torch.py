@@ -63,6 +63,7 @@ class Builder:
         self.module_outputs = {}
         self.global_ops = {}  # aten op -> count, for the report
         self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
+        self.grid = {}  # node -> positions per axis its output holds (when the tags tell), for joins
         self._torch_dir = os.path.dirname(_torch().__file__) + os.sep
         # frames inside torch or rfgraph are not the user's source line
         self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -416,6 +417,33 @@ def _parse_shapes(model, input_shape):
 
 
 @contextmanager
+def _untouched(model):
+    """Put every module's attributes back after the trace: a forward that caches something
+    (anchors per input size, a mask, a position table) would otherwise keep meta tensors made
+    during the trace, and the next real forward would fail. Parameters, buffers and submodules
+    are restored by reference (the trace computes on stand-ins, never on them)."""
+    saved = []
+    for m in model.modules():
+        saved.append((m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules)))
+    try:
+        yield
+    finally:
+        for m, attrs, params, buffers, modules in saved:
+            for k in [k for k in m.__dict__ if k not in attrs]:
+                del m.__dict__[k]
+            for k, v in attrs.items():
+                if m.__dict__.get(k, _UNSET) is not v:
+                    m.__dict__[k] = v
+            for store, old in ((m._parameters, params), (m._buffers, buffers), (m._modules, modules)):
+                if store.keys() != old.keys() or any(store[k] is not v for k, v in old.items()):
+                    store.clear()
+                    store.update(old)
+
+
+_UNSET = object()
+
+
+@contextmanager
 def _eval_mode(model):
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -440,8 +468,9 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     """Trace a PyTorch module into a graph in rfgraph's schema.
 
     The model runs once, in eval mode, on meta tensors (parameters not on meta are replaced by
-    meta stand-ins for the call; the model itself is not modified), so no memory is allocated
-    for activations or weights and nothing is computed.
+    meta stand-ins for the call), so no memory is allocated for activations or weights and
+    nothing is computed. The model is not modified: parameters, buffers, submodules and any
+    attribute the forward sets or replaces (a cache) are as before.
 
     Parameters
     ----------
@@ -486,6 +515,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         name = "input" if k == 0 else f"input_{k}"
         builder.names.add(name)
         builder.G.add_node(name, op="input", size=tuple(s[2:]))
+        builder.grid[name] = tuple(s[2:])
         builder.set(x, name, (None, None) + tuple(range(naxes)))
         inputs.append(x)
     params = _meta_params(model)
@@ -493,7 +523,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     pads = _make_function_mode(builder)
     outputs = []
     try:
-        with _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), pads, tracer:
+        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), pads, tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:

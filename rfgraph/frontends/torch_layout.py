@@ -13,7 +13,7 @@ Pure functions of shapes and tags; no torch import.
 
 from __future__ import annotations
 
-__all__ = ["Merged", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "rejoined", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -97,6 +97,48 @@ def reduce_tags(tags, dims, keepdim):
     return tuple(t for i, t in enumerate(tags) if i not in dims), mixed
 
 
+class Part(frozenset):
+    """Tag of one piece of a spatial axis split in two by a view (``H -> (H/f, f)``): a scrambled
+    tag (a frozenset, for every op that does not care) that remembers which piece it is, so that
+    space-to-depth (the fine pieces moved into channels) and the view undoing the split stay exact.
+    Position ``o`` of the axis is ``outer * factor + inner``: the coarse piece holds ``outer``,
+    the fine piece ``inner``.
+
+    >>> c, f = Part(0, 4, False), Part(0, 4, True)
+    >>> c == frozenset({0}), c.factor, f.fine
+    (True, 4, True)
+    """
+
+    __slots__ = ("axis", "factor", "fine")
+
+    def __new__(cls, axis, factor, fine):
+        self = super().__new__(cls, (axis,))
+        self.axis, self.factor, self.fine = axis, factor, fine
+        return self
+
+    def __repr__(self):
+        return f"Part({self.axis}, {self.factor}, {'fine' if self.fine else 'coarse'})"
+
+    def __reduce__(self):
+        return (Part, (self.axis, self.factor, self.fine))
+
+
+def rejoined(parts):
+    """The int axis when ``parts`` (``(tag, size)`` pairs merged into one dim) are the coarse
+    and the fine piece of one axis, in that order; else None.
+
+    >>> rejoined([(Part(1, 7, False), 8), (Part(1, 7, True), 7)])
+    1
+    """
+    if len(parts) != 2:
+        return None
+    (a, _), (b, size) = parts
+    if (isinstance(a, Part) and isinstance(b, Part) and a.axis == b.axis and a.factor == b.factor == size
+            and not a.fine and b.fine):
+        return a.axis
+    return None
+
+
 class Merged(tuple):
     """Tag of a dimension made by merging dimensions (``view(N*H*W, C)`` before a linear layer):
     the ``(tag, size)`` of each merged part, in order, so that a later view can split it back."""
@@ -134,7 +176,8 @@ def view_tags(in_shape, in_tags, out_shape):
     The input is read as a sequence of *atoms* (each dim, or the parts of a merged dim); each
     output dim consumes atoms whose sizes multiply to its size. One atom keeps its tag; several
     whole atoms make a :class:`Merged` tag (so the view can be undone); an output dim that cuts an
-    atom (``H`` into ``H/7 x 7`` for windows) gets the scrambled set of the axes involved.
+    atom in two (``H`` into ``H/7 x 7`` for windows) gets a :class:`Part` (merging the two pieces
+    back gives the axis again); any other cut gets the scrambled set of the axes involved.
     Size-1 dims carry no positions and get ``None``.
 
     >>> view_tags((1, 8, 4, 4), (None, None, 0, 1), (1, 8, 16))
@@ -143,25 +186,27 @@ def view_tags(in_shape, in_tags, out_shape):
     >>> view_tags((16, 8), merged, (1, 4, 4, 8))
     (None, 0, 1, None)
     >>> view_tags((1, 8, 4, 4), (None, None, 0, 1), (1, 8, 2, 2, 4))
-    (None, None, frozenset({0}), frozenset({0}), 1)
+    (None, None, Part(0, 2, coarse), Part(0, 2, fine), 1)
     >>> view_tags((2, 3), (0, 1), (3, 2))
     (frozenset({0, 1}), frozenset({0, 1}))
     """
     atoms = _atoms(in_shape, in_tags)
     result = [None] * len(out_shape)
     k = 0  # next atom
-    rem = None  # (tag, remaining size) of a partly consumed atom
+    rem = None  # (tag, remaining size, how the atom was cut) of a partly consumed atom
     for d, size in enumerate(out_shape):
         if size == 1:
             continue
         parts, cut, prod = [], False, 1
+        piece = None  # a Part tag when this dim is exactly one piece of an axis split in two
         while prod < size:
             if rem is not None:
-                tag, avail = rem
+                tag, avail, split = rem
                 rem = None
                 cut = True
             elif k < len(atoms):
                 tag, avail = atoms[k]
+                split = None
                 k += 1
             else:
                 break
@@ -171,16 +216,89 @@ def view_tags(in_shape, in_tags, out_shape):
             if avail <= need:
                 parts.append((tag, avail))
                 prod *= avail
+                if split is not None and not parts[:-1]:
+                    piece = Part(split, avail, True)  # the rest of a split axis, whole
             else:  # this dim takes only part of the atom
                 parts.append((tag, need))
-                rem = (tag, avail // need)
+                whole = isinstance(tag, int) and split is None and not parts[:-1]
+                rem = (tag, avail // need, tag if whole else None)
+                if whole:
+                    piece = Part(tag, avail // need, False)
                 prod *= need
                 cut = True
-        if cut:
+        if cut and piece is not None and len(parts) == 1 and (not piece.fine or rem is None):
+            result[d] = piece
+        elif cut:
             axes = frozenset().union(*(spatial_axes(t) for t, _ in parts))
             result[d] = axes or None
         elif len(parts) == 1:
             result[d] = parts[0][0]
+        elif rejoined(parts) is not None:
+            result[d] = rejoined(parts)
         elif any(t is not None for t, _ in parts):
             result[d] = Merged(parts)
     return tuple(result)
+
+
+def axis_sizes(tags, shape, naxes):
+    """Number of positions along each network axis a tensor holds, as far as its tags tell
+    (None for an axis that is absent or scrambled with another).
+
+    >>> axis_sizes((None, None, 0, 1), (1, 8, 5, 6), 2)
+    (5, 6)
+    >>> axis_sizes((None, Merged(((0, 4), (1, 3))), None), (1, 12, 8), 2)
+    (4, 3)
+    >>> axis_sizes((None, Part(0, 7, False), Part(0, 7, True), frozenset({1})), (1, 2, 7, 14), 2)
+    (14, None)
+    """
+    sizes = [1] * naxes
+    seen = [False] * naxes
+    bad = set()
+    pieces_of = [[] for _ in range(naxes)]
+    for d, (tag, size) in enumerate(zip(tags, shape)):
+        pieces = tag if isinstance(tag, Merged) else ((tag, size),)
+        for t, n in pieces:
+            if isinstance(t, int) or isinstance(t, Part):
+                ax = t if isinstance(t, int) else t.axis
+                if ax < naxes:
+                    sizes[ax] *= n
+                    seen[ax] = True
+                    pieces_of[ax].append(t)
+            elif t is not None:
+                bad |= spatial_axes(t)
+    for ax, ps in enumerate(pieces_of):
+        # one axis in two places (attention scores: queries and keys) is not one grid, unless
+        # the places are the coarse and fine pieces of a split
+        if len(ps) > 1 and sorted(isinstance(t, Part) and t.fine for t in ps) != [False, True]:
+            bad.add(ax)
+    return tuple(None if (a in bad or not seen[a]) else sizes[a] for a in range(naxes))
+
+
+def space_to_depth(tags, naxes):
+    """The block factor per axis when ``tags`` are a space-to-depth layout: the last ``naxes``
+    dims hold the coarse pieces of axes ``0..naxes-1`` in order and the fine pieces sit (whole)
+    in the other dims, with nothing else spatial there; else None.
+
+    >>> c0, c1, f0, f1 = Part(0, 4, False), Part(1, 4, False), Part(0, 4, True), Part(1, 4, True)
+    >>> space_to_depth((None, Merged(((f0, 4), (f1, 4), (None, 3))), c0, c1), 2)
+    (4, 4)
+    >>> space_to_depth((None, None, c0, c1), 2) is None
+    True
+    """
+    if len(tags) < naxes + 1:
+        return None
+    tail = tags[-naxes:]
+    if not all(isinstance(t, Part) and not t.fine and t.axis == a for a, t in enumerate(tail)):
+        return None
+    fines = {}
+    for tag in tags[:-naxes]:
+        pieces = tag if isinstance(tag, Merged) else ((tag, None),)
+        for t, _ in pieces:
+            if t is None:
+                continue
+            if not isinstance(t, Part) or not t.fine or t.axis in fines:
+                return None
+            fines[t.axis] = t.factor
+    if any(fines.get(a) != t.factor for a, t in enumerate(tail)):
+        return None
+    return tuple(t.factor for t in tail)

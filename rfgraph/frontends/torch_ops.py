@@ -9,6 +9,7 @@ Register a handler for a new op with :func:`register_torch_op`.
 
 from __future__ import annotations
 
+from ..errors import RFGraphError
 from . import torch_layout as L
 
 __all__ = ["register_torch_op", "handle", "Ctx", "HANDLERS"]
@@ -106,7 +107,30 @@ class Ctx:
         name = self.b.add(op, params, inputs, short or self.short, aten=self.aten, note=note, shape=shape)
         if t is not None:
             self.b.set(t, name, tags)
+            sizes = L.axis_sizes(tags, tuple(t.shape), self.naxes) if len(tags) == t.dim() else None
+            if sizes is not None and all(v is not None for v in sizes):
+                self.b.grid[name] = sizes
         return name
+
+    def grids_differ(self, nodes):
+        """True when the nodes' outputs are known to hold different numbers of positions along
+        some axis (a size 1 broadcasts), or when some node's grid is unknown: a join of them would
+        pair positions that do not correspond."""
+        grids = [self.b.grid.get(v) for v in nodes]
+        if any(g is None for g in grids):
+            return True
+        for ax in range(self.naxes):
+            sizes = {g[ax] for g in grids} - {1}
+            if len(sizes) > 1:
+                return True
+        return False
+
+    def out_sizes(self, tags):
+        """Positions per axis of the output tensor as its tags tell (None where they do not)."""
+        t = self.out_tensor()
+        if t is None or len(tags) != t.dim():
+            return (None,) * self.naxes
+        return L.axis_sizes(tags, tuple(t.shape), self.naxes)
 
     def unary(self, op, params, tags=None, note=None):
         return self.emit(op, params, [self.node], self.tags if tags is None else tags, note=note)
@@ -125,14 +149,32 @@ class Ctx:
             note = f"{self.aten}: {note}"
         axes = tuple(sorted(axes))
         inputs = list(inputs or [self.node])
-        if len(inputs) > 1:  # the union of the inputs first, then the global op
+        if len(inputs) > 1 and self.grids_differ(inputs):
+            # inputs on different grids (queries and downsampled keys, a class token and a
+            # token grid): each is reduced to one feature over every axis, then joined
+            axes = tuple(range(self.naxes))
+            self.b.global_ops[self.aten] = self.b.global_ops.get(self.aten, 0) + 1
+            parts = [self.b.add("global", {"axes": axes, "size": 1}, [v], self.short + "_global", aten=self.aten,
+                                note=note) for v in inputs]
+            inputs = [self.b.add("add", {}, parts, self.short + "_inputs", aten=self.aten)]
+            keep = False
+        elif len(inputs) > 1:  # the union of the inputs first, then the global op
             inputs = [self.b.add("add", {}, inputs, self.short + "_inputs", aten=self.aten)]
         if not axes:
             return self.emit("identity" if len(inputs or [self.node]) == 1 else "add", {},
                              inputs or [self.node], tags)
         self.b.global_ops[self.aten] = self.b.global_ops.get(self.aten, 0) + 1
-        node = self.emit("global", {"axes": axes, "size": None if keep else 1}, inputs or [self.node], tags,
-                         note=note)
+        # the output's own number of positions where its tags tell it (a global node must not keep
+        # a size its input had before a reshape), else the input's (keep) or one feature
+        sizes = self.out_sizes(tags)
+        if all(sizes[a] is not None for a in axes):
+            size = tuple(sizes[a] if a in axes else 1 for a in range(self.naxes))
+            if keep and self.b.grid.get(inputs[0]) is not None and all(
+                    self.b.grid[inputs[0]][a] == size[a] for a in axes):
+                size = None
+        else:
+            size = None if keep else 1
+        node = self.emit("global", {"axes": axes, "size": size}, inputs or [self.node], tags, note=note)
         return node
 
     def identity_approx(self, note):
@@ -199,7 +241,15 @@ def handle(builder, func, args, kwargs, out):
             return  # a fresh tensor of the same shape: its values do not come from the input
         else:
             return builder.unsupported(ctx, "no handler")
-    handler(ctx)
+    try:
+        handler(ctx)
+    except RFGraphError:
+        raise
+    except Exception as exc:  # a layout no handler foresaw: honestly global, never a crash
+        module = builder.module_stack[-1] or "<top level>"
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        ctx.global_all(f"{ctx.aten} in module {module!r}: its layout could not be followed "
+                       f"({type(exc).__name__}: {why}); treated as global")
 
 
 def op(*packets):
@@ -324,6 +374,27 @@ def _adaptive(ctx):
     ctx.emit(kind, {"output_size": size}, [ctx.node], ctx.tags, short=kind)
 
 
+@op("unfold")
+def _tensor_unfold(ctx):
+    """``Tensor.unfold(dim, size, step)`` (halo attention's windows): along an axis in order, a
+    window of ``size`` every ``step`` positions, its elements in a new last dim."""
+    a = ctx.a
+    dim = a["dimension"] % len(ctx.tags)
+    tag = ctx.tags[dim]
+    out = ctx.out_tensor()
+    tags = ctx.tags + (None,)
+    if tag is None:
+        return ctx.passthrough(tags=tags)
+    if not isinstance(tag, int):
+        return ctx.global_over(L.spatial_axes(tag), tags, "unfold along a dim of scrambled positions: "
+                               "treated as global (not tractable)")
+    k = [1] * ctx.naxes
+    st = [1] * ctx.naxes
+    k[tag], st[tag] = int(a["size"]), int(a["step"])
+    del out
+    ctx.emit("conv", {"kernel": tuple(k), "stride": tuple(st)}, [ctx.node], tags, short="unfold")
+
+
 @op("im2col")
 def _im2col(ctx):
     # F.unfold: a window op whose output positions are then flattened into one dim
@@ -368,8 +439,19 @@ def _pointwise(ctx):
                                inputs=inputs)
     if len(inputs) == 1:
         return ctx.emit("identity", {}, inputs, tags)
+    if _grids_known_to_differ(ctx, inputs):
+        return ctx.global_over(range(ctx.naxes), tags, "elementwise op on inputs with different numbers of "
+                               "positions (their positions do not correspond): treated as global", inputs=inputs)
     kind = "mul" if ctx.packet in _MUL_OPS else "add"
     ctx.emit(kind, {}, inputs, tags, short=ctx.short)
+
+
+def _grids_known_to_differ(ctx, inputs):
+    """Only a known mismatch counts here: a join of nodes whose grids are unknown is left to
+    the engine (which checks sizes), as before."""
+    grids = [ctx.b.grid.get(v) for v in inputs]
+    grids = [g for g in grids if g is not None]
+    return any(len({g[ax] for g in grids} - {1}) > 1 for ax in range(ctx.naxes))
 
 
 def _conflicting_axes(shapes_tags, ndim):
@@ -416,8 +498,20 @@ def _cat(ctx):
     if isinstance(tag, int):
         return ctx.global_over({tag}, tags, "concatenation along a spatial axis: global (not tractable)",
                                inputs=inputs)
+    along = frozenset().union(*(L.spatial_axes(tr.tags[dim]) for _, tr in ctx.tracked if len(tr.tags) == out.dim()))
+    if along:
+        # tokens concatenated to a token sequence (class/register tokens, two token grids): the
+        # dim holds positions of several origins, in no order the view after it could undo
+        tags = tags[:dim] + (along,) + tags[dim + 1:]
+        if len(inputs) == 1:  # constant tokens (parameters) joined to one grid: its positions stay
+            return ctx.passthrough(tags=tags)
+        return ctx.global_over(along, tags, "concatenation of token sequences (class tokens or token grids "
+                               "of different sizes): treated as global", inputs=inputs)
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
+    if _grids_known_to_differ(ctx, inputs):
+        return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
+                               "positions: treated as global", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="cat")
 
 
@@ -492,8 +586,9 @@ def _group_norm(ctx):
 @op("mm", "bmm", "addmm", "baddbmm", "matmul", "linear", "_addmm_activation")
 def _matmul(ctx):
     a = ctx.a
-    mat1 = a.get("mat1", a.get("self", a.get("input")))
-    mat2 = a.get("mat2", a.get("other", a.get("weight")))
+    # addmm/baddbmm's `self` is the term added, not a factor
+    mat1 = next((a[k] for k in ("mat1", "batch1", "self", "input") if a.get(k) is not None), None)
+    mat2 = next((a[k] for k in ("mat2", "batch2", "other", "weight") if a.get(k) is not None), None)
     b = ctx.b
     t1, t2 = b.get(mat1) if mat1 is not None else None, b.get(mat2) if mat2 is not None else None
     out = ctx.out_tensor()
@@ -512,6 +607,16 @@ def _matmul(ctx):
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if mixed:
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
+    if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None and t1.node != t2.node:
+        rows, cols = L.spatial_axes(tags1[-2]), L.spatial_axes(tags2[-1])
+        if rows and cols:
+            # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
+            # often on a coarser grid): no one grid holds it
+            return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
+                                   "with every key position: treated as global", inputs=inputs)
+    if len(inputs) > 1 and _grids_known_to_differ(ctx, inputs):
+        return ctx.global_over(range(ctx.naxes), tags, f"{ctx.short} of inputs with different numbers of "
+                               "positions: treated as global", inputs=inputs)
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
 
 
@@ -585,7 +690,37 @@ def _as_strided(ctx):
 @op("view", "_unsafe_view", "reshape", "_reshape_alias", "view_as", "flatten", "unflatten")
 def _view(ctx):
     out = ctx.out_tensor()
-    ctx.passthrough(tags=L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape)))
+    tags = L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape))
+    standard = (None,) * (out.dim() - ctx.naxes) + tuple(range(ctx.naxes))
+    blocks = L.space_to_depth(tags, ctx.naxes)
+    if blocks is not None:
+        # space-to-depth written as view/permute/view (tresnet's stem): the feature vector at o
+        # gathers the f x f block, as pixel_unshuffle does
+        return ctx.emit("avgpool", {"kernel": blocks}, [ctx.node], standard, short="space_to_depth")
+    scales = _depth_to_space(tags, ctx.naxes)
+    if scales is not None:
+        # depth-to-space (pixel shuffle as views): output position o reads input position o // r
+        return ctx.emit("upsample", {"scale": tuple(float(r) for r in scales), "mode": "nearest"}, [ctx.node],
+                        standard, short="depth_to_space")
+    ctx.passthrough(tags=tags)
+
+
+def _depth_to_space(tags, naxes):
+    """The factor per axis when every spatial dim is an axis merged with a finer non-spatial dim
+    (``(H, r) -> H*r``), the leading dims holding no positions; else None."""
+    if len(tags) < naxes + 1 or any(t is not None for t in tags[:-naxes]):
+        return None
+    scales, any_merged = [], False
+    for ax, t in enumerate(tags[-naxes:]):
+        if t == ax and not isinstance(t, frozenset):
+            scales.append(1)
+        elif isinstance(t, L.Merged) and len(t) == 2 and t[0][0] == ax and not isinstance(t[0][0], frozenset) \
+                and t[1][0] is None:
+            scales.append(t[1][1])
+            any_merged = True
+        else:
+            return None
+    return scales if any_merged else None
 
 
 @op("permute")
