@@ -24,7 +24,7 @@ from dataclasses import asdict, is_dataclass
 
 from ._format import per_axis
 
-__all__ = ["COLUMNS", "table_rows", "format_rows", "to_markdown", "to_json"]
+__all__ = ["COLUMNS", "table_rows", "format_rows", "to_markdown", "to_json", "coverage", "coverage_markdown"]
 
 COLUMNS = ("model", "input", "final map", "n", "rf", "jump", "start", "padding", "global", "output global from",
            "nodes", "misaligned", "trace s", "analyze s", "peak MB")
@@ -213,3 +213,57 @@ def to_json(rows, info=None) -> str:
     models = [asdict(r) if is_dataclass(r) else dict(vars(r)) for r in rows]
     doc = {"schema_version": 1, "info": info or {}, "models": models}
     return json.dumps(doc, indent=1, default=str) + "\n"
+
+
+def _cause(text):
+    """A reason or an error without the model-specific parts (numbers, quoted names, sizes)."""
+    import re
+
+    text = str(text).split(" at /", 1)[0]  # the user's source line
+    text = re.sub(r"'[^']*'", "'…'", text)
+    text = re.sub(r"\([^()]*\d[^()]*\)", "(…)", text)
+    return re.sub(r"\d+", "N", text)[:160]
+
+
+def coverage(rows) -> dict:
+    """How many rows are exact, global (by reason) and failed (by error), with the models of each.
+
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(model="a", ok=True, is_global=(False,), global_why=""),
+    ...         Row(model="b", ok=True, is_global=(True,), global_why="aten::mean: mean over spatial positions"),
+    ...         Row(model="c", ok=False, error="ExportError: boom 3")]
+    >>> c = coverage(rows)
+    >>> c["exact"], c["global"], c["failed"]
+    (1, {'aten::mean: mean over spatial positions': ['b']}, {'ExportError: boom N': ['c']})
+    """
+    out = {"models": len(rows), "exact": 0, "global": {}, "failed": {}}
+    for r in rows:
+        if not r.ok:
+            out["failed"].setdefault(_cause(r.error), []).append(r.model)
+        elif r.is_global and any(r.is_global):
+            why = _cause(r.global_why) if getattr(r, "global_why", "") else "covers the input"
+            out["global"].setdefault(why, []).append(r.model)
+        else:
+            out["exact"] += 1
+    for key in ("global", "failed"):
+        out[key] = dict(sorted(out[key].items(), key=lambda kv: (-len(kv[1]), kv[0])))
+    return out
+
+
+def coverage_markdown(rows) -> str:
+    """:func:`coverage` as Markdown: counts, then each reason with (up to 8 of) its models."""
+    c = coverage(rows)
+    n_global = sum(len(v) for v in c["global"].values())
+    n_failed = sum(len(v) for v in c["failed"].values())
+    lines = ["## Coverage", "",
+             f"{c['models']} models: **{c['models'] - n_failed} analysed** ({c['exact']} with a local final map, "
+             f"{n_global} whose final map is global), **{n_failed} failed**.", ""]
+    for title, key in (("Global final maps, by reason", "global"), ("Failures, by error", "failed")):
+        if not c[key]:
+            continue
+        lines += [f"### {title}", "", "| models | reason | examples |", "| --- | --- | --- |"]
+        for why, models in c[key].items():
+            ex = ", ".join(models[:8]) + (", …" if len(models) > 8 else "")
+            lines.append(f"| {len(models)} | {why.replace('|', '/')} | {ex} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from .. import schema
 from .catalogue import ZooModel, build
 
-__all__ = ["ZooRow", "summarize", "final_map", "verify", "run", "progress_bar", "peak_rss_mb", "machine"]
+__all__ = ["ZooRow", "summarize", "final_map", "verify", "run", "run_isolated", "progress_bar", "peak_rss_mb", "machine"]
 
 # --verify limits: float64 activations kept for the backward passes, float64 weights, and the
 # estimated time of one forward plus the backward passes at FLOPS_PER_S. One float64 thread did
@@ -51,9 +51,12 @@ class ZooRow:
 
     ``output``/``module`` name the final feature map (node and module); ``n``, ``rf``, ``jump``,
     ``start``, ``padding`` and ``is_global`` are its per-axis numbers; ``global_from`` the global
-    op that made it global; ``out_global_from`` the one that made the model's output global;
+    op that made it global and ``global_why`` that node's note (why it is global);
+    ``out_global_from`` the one that made the model's output global;
     ``stages`` holds ``(module, rf, jump, is_global, global_from)`` for every top-level module
-    (``is_global`` without ``global_from``: the RF covers the input). Times in
+    (``is_global`` without ``global_from``: the RF covers the input); ``feature_stages`` holds
+    ``(module, reduction, rf, jump, start, is_global, global_from)`` for every stage of a timm
+    model's ``feature_info`` (empty for other models). Times in
     seconds; ``peak_rss_mb`` is the process' peak resident memory while the model was handled.
     """
 
@@ -71,11 +74,13 @@ class ZooRow:
     padding: tuple = ()
     is_global: tuple = ()
     global_from: str = ""
+    global_why: str = ""
     out_global_from: str = ""
     nodes: int = 0
     misaligned: int = 0
     misaligned_nodes: list = field(default_factory=list)
     stages: list = field(default_factory=list)
+    feature_stages: list = field(default_factory=list)
     global_ops: dict = field(default_factory=dict)
     build_s: float = 0.0
     trace_s: float = 0.0
@@ -149,6 +154,9 @@ def summarize(entry: ZooModel, model=None) -> ZooRow:
         row.n, row.rf, row.jump, row.start, row.padding = final.n, final.rf, final.jump, final.start, final.padding
         row.is_global = final.is_global
         row.global_from = _first_global(final)
+        if row.global_from in G:
+            attrs = G.nodes[row.global_from]
+            row.global_why = str(attrs.get("note") or attrs.get("target") or attrs.get("op"))
         outs = schema.outputs(G) or a.sinks
         row.out_global_from = next((_first_global(a[o]) for o in outs if _first_global(a[o])), "")
         row.nodes = len(G)
@@ -160,6 +168,7 @@ def summarize(entry: ZooModel, model=None) -> ZooRow:
             if m and "." not in m:  # top-level modules
                 rec = a.module(m)
                 row.stages.append((m, rec.rf, rec.jump, any(rec.is_global), _first_global(rec)))
+        row.feature_stages = _feature_stages(model, a, G)
         t3 = time.perf_counter()
     except Exception as exc:  # one failing model must not stop the sweep
         row.error = _error(exc)
@@ -168,6 +177,24 @@ def summarize(entry: ZooModel, model=None) -> ZooRow:
     row.ok = True
     row.build_s, row.trace_s, row.analyze_s = t1 - t0, t2 - t1, t3 - t2
     return row
+
+
+def _feature_stages(model, analysis, G):
+    """timm's ``feature_info`` stages (the maps a feature extractor returns), each with its RF."""
+    info = getattr(model, "feature_info", None)
+    if not isinstance(info, (list, tuple)):
+        return []
+    known = schema.module_outputs(G)
+    out = []
+    for d in info:
+        if not isinstance(d, dict) or not isinstance(d.get("module"), str):
+            continue
+        name = next((m for m in (d["module"], d["module"].replace("_", ".")) if m in known), None)
+        if name is None:
+            continue
+        rec = analysis.module(name)
+        out.append((name, d.get("reduction"), rec.rf, rec.jump, rec.start, any(rec.is_global), _first_global(rec)))
+    return out
 
 
 def _error(exc):
@@ -402,6 +429,104 @@ def run(entries, *, verify=False, jobs=1, progress=None, verify_opts=None):
         peak = None  # per-process peaks; the sum over workers is not measured
     info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs,
             "peak_rss_mb": round(max(peak, peak_rss_mb(since_reset=True)), 1) if peak is not None else None}
+    return rows, info
+
+
+def _worker(conn):
+    """A sweep worker: rows for the entries it is sent, until it gets None."""
+    import dataclasses
+
+    while True:
+        entry = conn.recv()
+        if entry is None:
+            return
+        try:
+            row = _one(entry)
+        except BaseException as exc:  # noqa: BLE001 - anything a model does costs only its row
+            row = ZooRow(entry.label, entry.family, entry.input_shape, ok=False, error=_error(exc))
+        conn.send(dataclasses.asdict(row))
+
+
+def run_isolated(entries, *, jobs=2, timeout=120.0, on_row=None, progress=None):
+    """Summarise ``entries`` in ``jobs`` worker processes, each model on its own clock: a model that
+    crashes its worker (segfault, out of memory) or runs longer than ``timeout`` seconds costs only
+    its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`, rows in the order
+    of ``entries``; ``on_row(row)`` is called as each row arrives (to save progress for a resumable
+    sweep), ``progress(k, n, entry)`` as in :func:`run`.
+    """
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    t0 = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    todo = list(enumerate(entries))[::-1]
+    n = len(todo)
+    rows = [None] * n
+    busy = {}  # conn -> (proc, index, started)
+    idle = []
+    finished = 0
+
+    def spawn():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        proc.start()
+        child.close()
+        return proc, parent
+
+    def finish(i, row):
+        nonlocal finished
+        rows[i] = row
+        finished += 1
+        if on_row:
+            on_row(row)
+        if progress:
+            progress(finished, n, entries[i])
+
+    workers = [spawn() for _ in range(min(jobs, n))]
+    idle = list(workers)
+    if progress and n:
+        progress(0, n, entries[0])
+    try:
+        while todo or busy:
+            while todo and idle:
+                proc, conn = idle.pop()
+                i, entry = todo.pop()
+                conn.send(entry)
+                busy[conn] = (proc, i, time.perf_counter())
+            now = time.perf_counter()
+            left = min(timeout - (now - st) for _, _, st in busy.values())
+            ready = wait(list(busy), timeout=max(left, 0.05))
+            for conn in ready:
+                proc, i, _ = busy.pop(conn)
+                try:
+                    finish(i, ZooRow(**conn.recv()))
+                    idle.append((proc, conn))
+                except (EOFError, OSError):
+                    proc.join(1)
+                    e = entries[i]
+                    finish(i, ZooRow(e.label, e.family, e.input_shape, ok=False,
+                                     error=f"WorkerCrashed: the worker died (exit code {proc.exitcode})"))
+                    idle.append(spawn())
+            now = time.perf_counter()
+            for conn, (proc, i, st) in list(busy.items()):
+                if now - st > timeout:
+                    busy.pop(conn)
+                    proc.kill()
+                    proc.join(1)
+                    e = entries[i]
+                    finish(i, ZooRow(e.label, e.family, e.input_shape, ok=False,
+                                     error=f"Timeout: more than {timeout:g} s"))
+                    idle.append(spawn())
+    finally:
+        for proc, conn in idle + [(p, c) for c, (p, _, _) in busy.items()]:
+            try:
+                conn.send(None)
+            except (OSError, ValueError):
+                pass
+            proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs, "timeout_s": timeout, "peak_rss_mb": None}
     return rows, info
 
 
