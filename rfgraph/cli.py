@@ -92,6 +92,26 @@ field by gradient support; models too large for the machine are skipped with the
 """
 
 
+_TILE_EXAMPLES = """\
+examples:
+  rfgraph tile unet.py:build --tile 256 --input-size 1024
+  rfgraph tile resnet18 --tile 64 --format json
+
+Prints the halo per axis (input pixels of real image each tile needs before and after it), the
+grid multiple (tile origins and sizes must be multiples of it) and the stitch plan. An axis where
+a global op (SE, attention, global pooling) makes outputs depend on the whole input is unbounded.
+"""
+
+_SIZES_EXAMPLES = """\
+examples:
+  rfgraph sizes net.json --range 32:1024
+  rfgraph sizes fcn_resnet50 --format json
+
+Lists per axis the input sizes at which every join's inputs agree and no input pixel is lost to
+flooring, the smallest one and the rule in words ("multiple of 32"). Each axis is varied on its
+own, the other at --input-size; models are built again at a few sizes to confirm (see METHOD).
+"""
+
 class _Failure(Exception):
     """A user-facing error raised by the CLI itself (bad target, unknown model)."""
 
@@ -242,6 +262,24 @@ def _parser():
     z.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar (by default it is shown on stderr when that is a terminal)")
     z.set_defaults(run=_cmd_zoo)
+
+    t = sub.add_parser("tile", parents=[common, target], formatter_class=fmt, epilog=_TILE_EXAMPLES,
+                       help="the overlap tiled inference needs to reproduce whole-image inference",
+                       description="The exact halo (per axis and side), grid multiple and stitch plan "
+                                   "for running the network on overlapping tiles (rfgraph.tiling).")
+    t.add_argument("--tile", required=True, type=_input_size, metavar="T",
+                   help="tile size in input pixels: T or H,W")
+    t.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    t.set_defaults(run=_cmd_tile)
+
+    v = sub.add_parser("sizes", parents=[common, target], formatter_class=fmt, epilog=_SIZES_EXAMPLES,
+                       help="the input sizes the network accepts without losing pixels",
+                       description="Valid input sizes per axis, the smallest and the rule "
+                                   "(rfgraph.valid_sizes).")
+    v.add_argument("--range", type=_size_range, default=(32, 1024), metavar="LO:HI",
+                   help="smallest and largest size to try (default 32:1024)")
+    v.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    v.set_defaults(run=_cmd_sizes)
     return p
 
 
@@ -517,6 +555,33 @@ def _cmd_tile(args, out):
     analysis = _analysis(args)
     tile = args.tile * len(analysis.input_size) if len(args.tile) == 1 else args.tile
     result = tiling(analysis, tile=tile)
+    out.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else to_text(result))
+    return 0
+
+
+def _size_range(text):
+    lo, sep, hi = text.partition(":")
+    try:
+        lo, hi = int(lo), int(hi)
+    except ValueError:
+        lo = hi = 0
+    if not sep or lo < 1 or hi < lo:
+        raise argparse.ArgumentTypeError(f"range must be LO:HI with 1 <= LO <= HI, got {text!r}")
+    return lo, hi
+
+
+def _cmd_sizes(args, out):
+    import json
+
+    from .answers.sizes import made_sizes, to_text
+
+    def make(size):  # the target built again at this size, exactly as `analyze --input-size` would
+        again = argparse.Namespace(**vars(args))
+        again.input_size, again.input_shape = tuple(size), None
+        return _analysis(again).graph
+
+    base = _analysis(args).input_size
+    result = made_sizes(make, base, args.range, what="the target built")
     out.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else to_text(result))
     return 0
 
