@@ -514,27 +514,27 @@ def _infer_folded(fixed, opset):
 
     graph = _infer(fixed).graph
     shapes = _shapes_of(graph)
-    consts = {t.name: _initializer_value(t) for t in graph.initializer}
-    sources = set(consts) | {vi.name for vi in graph.input}
-    folded = {}
-    for node in _toposort(graph, sources):
-        if node.op_type != "Constant" and _fold_into(consts, shapes, opset, node):
-            folded[id(node)] = node
-    if not folded:
-        return graph, shapes
-    again = onnx.ModelProto()
-    again.CopyFrom(fixed)
-    nodes = []
-    for node in _toposort(again.graph, sources):
-        v = consts.get(node.output[0]) if node.op_type in FOLD and node.op_type != "Constant" else None
-        if isinstance(v, np.ndarray) and len(node.output) == 1:
-            node = onnx.helper.make_node("Constant", [], [node.output[0]], name=node.name,
-                                         value=numpy_helper.from_array(v, node.output[0]))
-        nodes.append(node)
-    del again.graph.node[:]
-    again.graph.node.extend(nodes)
-    graph2 = _infer(again).graph
-    shapes.update({k: v for k, v in _shapes_of(graph2).items() if None not in v or k not in shapes})
+    sources = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
+    done = set()
+    for _ in range(8):  # each round can fold what the previous round's shapes made known
+        consts = {t.name: _initializer_value(t) for t in graph.initializer}
+        folded = {node.output[0] for node in _toposort(graph, sources)
+                  if node.op_type != "Constant" and _fold_into(consts, shapes, opset, node)}
+        if folded <= done:
+            break
+        done |= folded
+        again = onnx.ModelProto()
+        again.CopyFrom(fixed)
+        nodes = []
+        for node in _toposort(again.graph, sources):
+            v = consts.get(node.output[0]) if node.output and node.output[0] in done else None
+            if isinstance(v, np.ndarray) and len(node.output) == 1:
+                node = onnx.helper.make_node("Constant", [], [node.output[0]], name=node.name,
+                                             value=numpy_helper.from_array(v, node.output[0]))
+            nodes.append(node)
+        del again.graph.node[:]
+        again.graph.node.extend(nodes)
+        shapes.update({k: v for k, v in _shapes_of(_infer(again).graph).items() if None not in v or k not in shapes})
     return graph, shapes
 
 
