@@ -104,9 +104,9 @@ def from_torch(model, input_shape, **options):
 
 # What people decide from a receptive field (rfgraph/answers/): tile halos, valid sizes,
 # streaming context, requirement queries.
-from .answers import AnswerError, streaming, tiling, valid_sizes  # noqa: E402
+from .answers import AnswerError, cover, levels, streaming, tiling, valid_sizes  # noqa: E402
 
-__all__ += ["AnswerError", "tiling", "streaming", "valid_sizes"]
+__all__ += ["AnswerError", "tiling", "streaming", "valid_sizes", "cover", "levels"]
 
 
 def from_onnx(model, input_size=None, **options):

@@ -204,6 +204,11 @@ def _parser():
     a.add_argument("--sample-rate", type=_sample_rate, metavar="HZ",
                    help="1-D networks: samples per second; adds seconds, past and future context "
                         "(look-ahead) per node and whether the network is causal (table or json)")
+    a.add_argument("--cover", metavar="EXTENT",
+                   help="name, per path to each output, the first node whose RF covers EXTENT "
+                        "(N or HxW input pixels; 1s or 25ms with --sample-rate)")
+    a.add_argument("--levels", action="store_true",
+                   help="one row per model output (a detector backbone's FPN levels): size, stride, RF")
     a.set_defaults(run=_cmd_analyze)
 
     r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
@@ -474,6 +479,8 @@ def _cmd_analyze(args, out):
         nodes, modules = [node], (None if module is None else {module: node})
     elif args.all_nodes:
         nodes = list(analysis.order)
+    if getattr(args, "cover", None) is not None or getattr(args, "levels", False):
+        return _write_queries(args, out, analysis)
     if getattr(args, "sample_rate", None) is not None:
         return _write_streaming(args, out, analysis, nodes, modules)
     out.write(get_format(args.format, "text").render(analysis, nodes=nodes, modules=modules))
@@ -488,6 +495,27 @@ def _sample_rate(text):
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"sample rate must be a positive number of Hz, got {text!r}")
     return v
+
+
+def _write_queries(args, out, analysis):
+    import json
+
+    from .answers import queries
+
+    if args.format not in ("table", "json"):
+        raise _Failure(f"--cover and --levels print a table or json, not {args.format}")
+    docs = {}
+    if args.cover is not None:
+        extent = queries.parse_extent(args.cover, len(analysis.input_size), getattr(args, "sample_rate", None))
+        docs["cover"] = queries.cover(analysis, extent)
+    if args.levels:
+        docs["levels"] = queries.levels(analysis)
+    if args.format == "json":
+        data = {k: (v.as_dict() if k == "cover" else [lv.as_dict() for lv in v]) for k, v in docs.items()}
+        out.write(json.dumps(data, indent=2) + "\n")
+    else:
+        out.write("".join(queries.cover_text(v) if k == "cover" else queries.levels_text(v) for k, v in docs.items()))
+    return 0
 
 
 def _write_streaming(args, out, analysis, nodes, modules):

@@ -17,8 +17,10 @@ level; the torch models a function may re-trace are traced through :func:`rfgrap
 from __future__ import annotations
 
 from ._base import AnswerError
+from .queries import cover, levels
 from .sizes import Sizes, valid_sizes
 from .streaming import Streaming, streaming
 from .tiling import Tiling, tiling
 
-__all__ = ["AnswerError", "Tiling", "tiling", "Streaming", "streaming", "Sizes", "valid_sizes"]
+__all__ = ["AnswerError", "Tiling", "tiling", "Streaming", "streaming", "Sizes", "valid_sizes",
+           "cover", "levels"]
