@@ -75,7 +75,7 @@ def test_cli_sizes_json(capsys, tmp_path):
 
 
 def _smp(name):
-    smp = pytest.importorskip("segmentation_models_pytorch", reason="pip install 'rfgraph[zoo]'")
+    smp = pytest.importorskip("segmentation_models_pytorch", reason="pip install 'rfgraph[smp]'")
     torch.manual_seed(0)
     return getattr(smp, name)("resnet18", encoder_weights=None).eval()  # nothing downloaded
 

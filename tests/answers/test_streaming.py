@@ -63,7 +63,7 @@ def test_tcn_is_not_causal():
 
 def wav2vec2(**config):
     transformers = pytest.importorskip("transformers", reason="transformers is not installed "
-                                       "(pip install 'rfgraph[zoo]')")
+                                       "(pip install 'rfgraph[transformers]')")
 
     class Raw(torch.nn.Module):  # the encoder takes (batch, samples); rfgraph traces (batch, 1, samples)
         def __init__(self):
