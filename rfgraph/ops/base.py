@@ -284,6 +284,9 @@ class Op:
         An input of the network: no inputs, its state comes from its own parameters.
     join : bool
         The node merges branches (its records list them).
+    pointwise : bool
+        Each feature is its input's feature (activations, normalisation): diagrams fold it into
+        the op that feeds it.
     label_params : tuple of (name, short)
         Parameters the default :meth:`label` shows, in order; ``defaults`` are left out.
     defaults : mapping
@@ -305,6 +308,7 @@ class Op:
     arity: tuple = (1, 1)
     source: bool = False
     join: bool = False
+    pointwise: bool = False
     label_params: tuple = ()
     defaults: Mapping = field(default_factory=dict)
     label: Optional[Callable] = None

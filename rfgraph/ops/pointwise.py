@@ -30,4 +30,4 @@ def _first(inputs):
 
 
 DEFAULT.add(Op("identity", _same, accepts=frozenset(), parse=lambda r: {}, bounds=_pass_through,
-               coverage=_pass_through, fast=_plan, doc=_same.__doc__))
+               coverage=_pass_through, fast=_plan, pointwise=True, doc=_same.__doc__))

@@ -27,6 +27,9 @@ __all__ = ["to_dot", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_clas
 MAX_ITEMS = 150
 #: ... or more edges than this (between the items drawn).
 MAX_EDGES = 300
+#: The default view expands one block of each kind while the drawing needs at most this many
+#: rows (about one page at 72 dpi).
+MAX_RANKS = 22
 #: Chains of at least this many identical collapsed blocks are folded into one box.
 FOLD_MIN = 3
 #: Joins list at most this many branches; DenseNet's concats have dozens of inputs.
@@ -70,6 +73,10 @@ def _q(text) -> str:
 
 
 def _numbers(rec):
+    src = [g for g in rec.global_from if g is not None]
+    if len(src) == rec.naxes:
+        # every feature sees the whole input: its hull (padding included) would only mislead
+        return [f"n {_v(rec.n)}", f"global (whole input), from {', '.join(sorted(set(map(str, src))))}"]
     return [f"n {_v(rec.n)}  jump {_v(rec.jump)}", f"rf {_v(rec.rf)}  start {_v(rec.start)}"]
 
 
@@ -80,9 +87,10 @@ def _flags(rec):
         lines.append(f"MISALIGNED by {_v(rec.misalignment)}")
         style.update(color=MISALIGNED, penwidth="2.5")
     src = sorted({str(g) for g in rec.global_from if g is not None})
-    if src:
-        lines.append("GLOBAL (from " + ", ".join(src) + ")")
-    elif any(rec.is_global):
+    if src and len([g for g in rec.global_from if g is not None]) < rec.naxes:
+        lines.append("GLOBAL (from " + ", ".join(src) + ") along " + "x".join(
+            "yes" if g is not None else "no" for g in rec.global_from))
+    elif not src and any(rec.is_global):
         lines.append("covers the whole input")
     if any(rec.is_global) and "color" not in style:
         style.update(color=GLOBAL, penwidth="2.5")
@@ -114,19 +122,24 @@ def _attr_list(attrs) -> str:
     return "[" + ", ".join(f"{k}={_q(v)}" for k, v in attrs.items()) + "]"
 
 
-def _node_attrs(analysis, v):
+def _node_attrs(analysis, v, folded=()):
     rec = analysis[v]
     attrs = analysis.graph.nodes[v]
+    title = str(attrs["label"]) if attrs.get("label") else str(v)
     if rec.is_join:
         spread = _v(tuple(f"{lo}..{hi}" if lo != hi else lo for lo, hi in rec.rf_range))
-        lines = [str(v), f"{rec.op} of {len(rec.branches)}, branch rf {spread}"] + _numbers(rec)
-        for b in rec.branches[:MAX_BRANCHES]:
-            off = "" if all(o == 0 for o in b.offset) else f" (offset {_v(b.offset)})"
-            lines.append(f"{b.node}: rf {_v(b.rf)}{off}")
-        if len(rec.branches) > MAX_BRANCHES:
-            lines.append(f"... {len(rec.branches) - MAX_BRANCHES} more")
+        lines = [title, f"{rec.op} of {len(rec.branches)}, branch rf {spread}"] + _numbers(rec)
+        if rec.is_misaligned:  # which branch sits where: what makes it misaligned
+            for b in rec.branches[:MAX_BRANCHES]:
+                off = "" if all(o == 0 for o in b.offset) else f" (offset {_v(b.offset)})"
+                lines.append(f"{b.node}: rf {_v(b.rf)}{off}")
+            if len(rec.branches) > MAX_BRANCHES:
+                lines.append(f"... {len(rec.branches) - MAX_BRANCHES} more")
     else:
-        lines = [str(v), analysis.op(v).text(attrs, rec.naxes)] + _numbers(rec)
+        lines = [title, analysis.op(v).text(attrs, rec.naxes)] + _numbers(rec)
+    if folded:
+        names = ", ".join(_short_name(u, v) for u in folded)
+        lines[1] += " + " + (names if len(names) <= 30 else f"{len(folded)} pointwise ops")
     flag_lines, style = _flags(rec)
     lines += flag_lines
     out = {"label": "\n".join(lines)}
@@ -141,9 +154,19 @@ def _node_attrs(analysis, v):
     return out
 
 
+def _short_name(u, host) -> str:
+    """A folded pointwise node's name, without the module path it shares with its host."""
+    u, host = str(u), str(host)
+    prefix = host.rsplit(".", 1)[0] + "." if "." in host else ""
+    short = u[len(prefix):] if prefix and u.startswith(prefix) else u
+    if short.isdigit() and "." in prefix.rstrip("."):  # downsample.1, not a bare 1
+        short = prefix.rstrip(".").rsplit(".", 1)[-1] + "." + short
+    return short
+
+
 def _box_attrs(analysis, module, members, out_node):
     rec = analysis[out_node]
-    lines = [module, f"{len(members)} nodes, output {out_node}"] + _numbers(rec)
+    lines = [module, f"{len(members)} nodes"] + _numbers(rec)
     n_mis = sum(1 for v in members if analysis[v].is_misaligned)
     return _summary_box(analysis, rec, lines, n_mis, "box3d")
 
@@ -174,21 +197,22 @@ def _fold_attrs(analysis, boxes, outs, members):
 
 
 def _legend(analysis, has_boxes) -> str:
-    """One HTML-table node: a compact legend regardless of how many classes there are."""
+    """One HTML-table node, short and wide: the colour classes side by side, then what shapes and
+    outlines mean, so it sits beside the input without stretching the drawing."""
     size = "x".join(str(n) for n in analysis.input_size)
-    rows = [f'<tr><td colspan="2"><b>fill: rf / input {size}</b></td></tr>']
-    for k, text in enumerate(_CLASS_LABELS):
-        rows.append(f'<tr><td bgcolor="{PALETTE[k]}" width="24"></td><td align="left">{_html(text)}</td></tr>')
-    rows.append('<tr><td colspan="2" align="left">hexagon: join (branch RFs listed)</td></tr>')
-    rows.append(f'<tr><td colspan="2" align="left"><font color="{MISALIGNED}">red: misaligned join'
-                '</font></td></tr>')
-    rows.append(f'<tr><td colspan="2" align="left"><font color="{GLOBAL}">purple: global (whole input)'
-                '</font></td></tr>')
-    rows.append('<tr><td colspan="2" align="left">dashed: RF with gaps</td></tr>')
+    n = len(_CLASS_LABELS)
+    cells = "".join(f'<td bgcolor="{PALETTE[k]}"><font color="{"white" if k >= _DARK_FROM else "black"}">'
+                    f'{_html(text)}</font></td>' for k, text in enumerate(_CLASS_LABELS))
+    meanings = ["hexagon: join", f'<font color="{MISALIGNED}">red: misaligned join</font>',
+                f'<font color="{GLOBAL}">purple: global (whole input)</font>', "dashed: RF with gaps"]
     if has_boxes:
-        rows.append('<tr><td colspan="2" align="left">3-D box: collapsed module (RF at its output)'
-                    '</td></tr>')
-    table = '<table border="0" cellborder="1" cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>"
+        meanings.append("3-D box: collapsed module (RF at its output); folder: identical blocks")
+    half = (len(meanings) + 1) // 2
+    rows = [f'<tr><td colspan="{n}"><b>fill: rf / input {size}</b></td></tr>', f"<tr>{cells}</tr>"]
+    rows += [f'<tr><td colspan="{n}">{" &#183; ".join(part)}</td></tr>'
+             for part in (meanings[:half], meanings[half:]) if part]
+    table = ('<font point-size="9"><table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
+             + "".join(rows) + "</table></font>")
     return f'  "legend" [shape=plaintext, style="", label=<{table}>];'
 
 
@@ -312,21 +336,133 @@ def _auto_depth(mods, drawn):
     return best
 
 
-def _signature(G, module, members):
-    """What a block computes, independent of its name: ops, parameters, relative module names
-    and internal wiring. Two blocks with equal signatures are drawn as one when folded."""
+def _block_depth(analysis, mods, drawn, fit):
+    """The level of the network's *blocks*: the deepest depth up to ``fit`` at which some
+    collapsed module holds a join (a residual block, an Inception mixed block, a dense layer) and
+    the collapsed drawing fits :data:`MAX_RANKS` rows. Collapsing there and expanding the first
+    block of each kind shows every kind of branch."""
+    G = analysis.graph
+    if fit == math.inf:
+        every = {v: ("node", v) for v in drawn}
+        _fold_pointwise(analysis, drawn, every)
+        if _ranks(G, drawn, every) <= MAX_RANKS:
+            return fit  # the whole network fits on the page
+        fit = mods.max_depth
+    shallowest = None
+    for d in range(int(fit), -1, -1):
+        item_of, clusters_of = _items(mods, drawn, d)
+        if not any(it[0] == "box" and analysis.op(v).join for v, it in item_of.items()):
+            continue
+        shallowest = d
+        if _ranks(G, drawn, _with_runs(G, drawn, item_of, clusters_of)) <= MAX_RANKS:
+            return d
+    return fit if shallowest is None else shallowest
+
+
+def _with_runs(G, drawn, item_of, clusters_of) -> dict:
+    """``item_of`` with each run of identical sibling boxes as one item (what folding draws)."""
+    members = {}
+    for v in drawn:
+        if item_of[v][0] == "box":
+            members.setdefault(item_of[v], []).append(v)
+    run_of, prev = {}, None
+    for box, ms in members.items():
+        key = (clusters_of[box], _signature(G, box[1], ms))
+        run_of[box] = run_of[prev[0]] if prev is not None and prev[1] == key else box
+        prev = (box, key)
+    return {v: run_of.get(it, it) for v, it in item_of.items()}
+
+
+def _unbox_single_ops(analysis, drawn, item_of, clusters_of):
+    """A collapsed module that holds one op and its pointwise followers (a conv + BN + ReLU
+    module) is drawn as that op, which lists them: a box would hide its parameters."""
+    members = {}
+    for v in drawn:
+        if item_of[v][0] == "box":
+            members.setdefault(item_of[v], []).append(v)
+    for box, ms in members.items():
+        ops = [v for v in ms if not analysis.op(v).pointwise]
+        if len(ops) == 1 and ms[0] == ops[0]:
+            for v in ms:
+                item_of[v] = ("node", v)
+                clusters_of[("node", v)] = clusters_of[box]
+
+
+def _fold_pointwise(analysis, drawn, item_of) -> dict:
+    """Draw each pointwise node (one input) inside the box of the node that feeds it; returns
+    ``{host: [folded nodes]}``. Changes ``item_of``."""
+    G = analysis.graph
+    folded = {}
+    for v in drawn:
+        preds = [u for u in G.pred[v] if u in item_of]
+        if item_of[v][0] == "node" and analysis.op(v).pointwise and len(preds) == 1 \
+                and item_of[preds[0]][0] == "node" and len(G.pred[v]) == 1:
+            host = item_of[preds[0]]
+            item_of[v] = host
+            folded.setdefault(host[1], []).append(v)
+    return folded
+
+
+def _ranks(G, drawn, item_of) -> int:
+    """Rows the drawing needs (top to bottom): the longest chain of items."""
+    longest = {}
+    for v in drawn:  # topological order
+        it = item_of[v]
+        here = max([longest.get(item_of[u], 0) + (item_of[u] != it) for u in G.pred[v] if u in item_of],
+                   default=1)
+        longest[it] = max(longest.get(it, 1), here)
+    return max(longest.values(), default=0)
+
+
+def _expand_first_of_each_kind(analysis, drawn, item_of, clusters_of, keep_pointwise):
+    """Draw the first collapsed block of each kind (same ops and wiring, by :func:`_signature`)
+    node by node, in a cluster of its own, so the default view shows what each kind of block does
+    inside (its branches, its join) while the repeats stay boxes; kinds are expanded in order while
+    the drawing stays within :data:`MAX_RANKS` rows."""
+    G = analysis.graph
+    members = {}
+    for v in drawn:
+        if item_of[v][0] == "box":
+            members.setdefault(item_of[v], []).append(v)
+    runs = _with_runs(G, drawn, item_of, clusters_of)  # a run of identical boxes is one row
+    seen = set()
+    for box, ms in members.items():  # in order of first appearance
+        sig = _signature(G, box[1], ms, params=False)  # the kind: ops and wiring, any sizes
+        if sig in seen:
+            continue
+        seen.add(sig)
+        trial = dict(runs)  # the blocks expanded so far, and this one
+        for v in ms:
+            trial[v] = ("node", v)
+        counted = dict(trial)
+        if not keep_pointwise:
+            _fold_pointwise(analysis, drawn, counted)
+        if _ranks(G, drawn, counted) > MAX_RANKS:
+            continue  # this kind stays a box: expanding it would not fit the page
+        runs = trial
+        for v in ms:
+            item_of[v] = ("node", v)
+            clusters_of[("node", v)] = clusters_of[box] + (box[1],)
+
+
+def _signature(G, module, members, params=True):
+    """What a block computes, independent of its name: ops, parameters (unless ``params`` is
+    False), relative module names and internal wiring. Two blocks with equal signatures are
+    drawn as one when folded."""
     index = {v: i for i, v in enumerate(members)}
     nodes = []
     for v in members:
         attrs = G.nodes[v]
-        params = tuple(sorted((k, repr(val)) for k, val in attrs.items() if k not in _INFO))
+        what = tuple(sorted((k, repr(val)) for k, val in attrs.items()
+                            if k not in _INFO and (params or k == "op")))
         m = _module_of(attrs) or ""
-        nodes.append((params, m[len(module):]))
+        nodes.append((what, m[len(module):]))
     edges = tuple(sorted((index[u], index[w]) for u in members for w in G.succ[u] if w in index))
     return tuple(nodes), edges
 
 
-def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
+def to_dot(analysis, depth=None, nodes=None, fold=True, keep_pointwise=False, rankdir="TB",
+           legend=True, title=None) -> str:
     """Graphviz DOT source of the network, annotated with receptive fields.
 
     Parameters
@@ -344,6 +480,16 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
         Draw only these nodes (and the edges between them); default all.
     fold : bool
         Fold a chain of at least :data:`FOLD_MIN` identical collapsed blocks into one box.
+    keep_pointwise : bool
+        Draw pointwise nodes (BatchNorm, activations, dropout: ops whose features are their
+        input's) as boxes of their own; by default each folds into the op that feeds it, which
+        lists them (their numbers are its numbers).
+    rankdir : {"TB", "LR", "BT", "RL"}
+        Graphviz's layout direction.
+    legend : bool
+        Draw the colour legend.
+    title : str, optional
+        The diagram's title (default: the input size, node count and misaligned joins).
 
     Returns
     -------
@@ -371,10 +517,18 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
     if depth is not None and depth < 0:
         raise ValueError(f"depth must be >= 0, got {depth}")
     mods = _Modules(analysis)
-    if depth is None:
-        depth = _auto_depth(mods, drawn)
+    auto = depth is None
+    if auto:
+        depth = _block_depth(analysis, mods, drawn, _auto_depth(mods, drawn))
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
     item_of, clusters_of = _items(mods, drawn, depth)
     pos = mods.pos
+    if auto:
+        _expand_first_of_each_kind(analysis, drawn, item_of, clusters_of, keep_pointwise)
+    if not keep_pointwise:
+        _unbox_single_ops(analysis, drawn, item_of, clusters_of)
+    folded = {} if keep_pointwise else _fold_pointwise(analysis, drawn, item_of)
 
     # members of each item, in topological order; the item sits where its first node sits
     members = {}
@@ -442,7 +596,7 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
 
     def stmt(it, indent):
         if it[0] == "node":
-            attrs = _node_attrs(analysis, it[1])
+            attrs = _node_attrs(analysis, it[1], folded.get(it[1], ()))
         elif it[0] == "box":
             attrs = _box_attrs(analysis, it[1], members[it], _box_out(outputs, it[1], members[it]))
         else:
@@ -463,9 +617,9 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
 
     lines = [
         "digraph rfgraph {",
-        '  graph [rankdir=TB, newrank=true, fontname="Helvetica", fontsize=11, labelloc=t, '
-        f'label={_q(_title(analysis))}];',
-        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];',
+        f'  graph [rankdir={rankdir}, newrank=true, fontname="Helvetica", fontsize=11, labelloc=t, '
+        f'ranksep=0.25, nodesep=0.25, label={_q(_title(analysis) if title is None else title)}];',
+        '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.08,0.03"];',
         '  edge [color="#555555", arrowsize=0.6];',
     ]
 
@@ -492,7 +646,8 @@ def to_dot(analysis, depth=None, nodes=None, fold=True) -> str:
     emit((), "  ")
     for a, b in sorted(edges, key=lambda e: (pos[members[e[0]][0]], pos[members[e[1]][0]])):
         lines.append(f"  {_q(ids[a])} -> {_q(ids[b])};")
-    lines.append(_legend(analysis, any(it[0] != "node" for it in items)))
+    if legend:
+        lines.append(_legend(analysis, any(it[0] != "node" for it in items)))
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -18,8 +18,8 @@ from model_graphs import densenet_like, resnet_like
 #   start 8.5; W: [-1,2) -> [-1,17): rf 18, start 8.  dil: k3 d2 p2 -> ke 5, rf 5, sees pixels {0, 2, 4}: gaps 1, 3.
 # Fill classes (rf / 16): x 1/16 -> #9ecae1; a, b, add 1/8..3/16 -> #6baed6; dil 5/16 -> #4292c6.
 GOLDEN = r"""digraph rfgraph {
-  graph [rankdir=TB, newrank=true, fontname="Helvetica", fontsize=11, labelloc=t, label="receptive fields, input 16x16, 6 nodes, 1 misaligned join"];
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10];
+  graph [rankdir=TB, newrank=true, fontname="Helvetica", fontsize=11, labelloc=t, ranksep=0.25, nodesep=0.25, label="receptive fields, input 16x16, 6 nodes, 1 misaligned join"];
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, margin="0.08,0.03"];
   edge [color="#555555", arrowsize=0.6];
   "x" [label="x\ninput 16x16\nn 16  jump 1\nrf 1  start 0.5", fillcolor="#9ecae1"];
   subgraph "cluster block" {
@@ -28,7 +28,7 @@ GOLDEN = r"""digraph rfgraph {
     "b" [label="b\nconv k1x3 p0x1\nn 16  jump 1\nrf 1x3  start 0.5", fillcolor="#6baed6"];
     "add" [label="add\nadd of 2, branch rf 1..2x2..3\nn 16  jump 1\nrf 2x3  start 1x0.5\na: rf 2 (offset 0x0.5)\nb: rf 1x3 (offset -0.5x0)\nMISALIGNED by 0.5", shape="hexagon", style="filled", fillcolor="#6baed6", color="#d62728", penwidth="2.5"];
   }
-  "pool" [label="pool\nglobal\nn 1  jump 0\nrf 17x18  start 8.5x8\nGLOBAL (from pool)", fillcolor="#08519c", fontcolor="white", color="#6a3d9a", penwidth="2.5"];
+  "pool" [label="pool\nglobal\nn 1\nglobal (whole input), from pool", fillcolor="#08519c", fontcolor="white", color="#6a3d9a", penwidth="2.5"];
   "dil" [label="dil\nconv k3 p2 d2\nn 16  jump 1\nrf 5  start 0.5\nRF gaps at offsets 1,3", style="rounded,filled,dashed", fillcolor="#4292c6"];
   "x" -> "a";
   "x" -> "b";
@@ -38,21 +38,12 @@ GOLDEN = r"""digraph rfgraph {
   "add" -> "pool";
 """
 LEGEND = (
-    '  "legend" [shape=plaintext, style="", label=<<table border="0" cellborder="1" cellspacing="0" '
-    'cellpadding="3"><tr><td colspan="2"><b>fill: rf / input 16x16</b></td></tr>'
-    '<tr><td bgcolor="#f7fbff" width="24"></td><td align="left">&lt; 1/64</td></tr>'
-    '<tr><td bgcolor="#deebf7" width="24"></td><td align="left">1/64 - 1/32</td></tr>'
-    '<tr><td bgcolor="#c6dbef" width="24"></td><td align="left">1/32 - 1/16</td></tr>'
-    '<tr><td bgcolor="#9ecae1" width="24"></td><td align="left">1/16 - 1/8</td></tr>'
-    '<tr><td bgcolor="#6baed6" width="24"></td><td align="left">1/8 - 1/4</td></tr>'
-    '<tr><td bgcolor="#4292c6" width="24"></td><td align="left">1/4 - 1/2</td></tr>'
-    '<tr><td bgcolor="#2171b5" width="24"></td><td align="left">1/2 - 1</td></tr>'
-    '<tr><td bgcolor="#08519c" width="24"></td><td align="left">&gt;= 1 (whole input)</td></tr>'
-    '<tr><td colspan="2" align="left">hexagon: join (branch RFs listed)</td></tr>'
-    '<tr><td colspan="2" align="left"><font color="#d62728">red: misaligned join</font></td></tr>'
-    '<tr><td colspan="2" align="left"><font color="#6a3d9a">purple: global (whole input)</font></td></tr>'
-    '<tr><td colspan="2" align="left">dashed: RF with gaps</td></tr>'
-    "</table>>];\n"
+    '  "legend" [shape=plaintext, style="", label=<<font point-size="9"><table border="0" cellborder="1" cellspacing="0" cellpadding="2">'
+    '<tr><td colspan="8"><b>fill: rf / input 16x16</b></td></tr>'
+    '<tr><td bgcolor="#f7fbff"><font color="black">&lt; 1/64</font></td><td bgcolor="#deebf7"><font color="black">1/64 - 1/32</font></td><td bgcolor="#c6dbef"><font color="black">1/32 - 1/16</font></td><td bgcolor="#9ecae1"><font color="black">1/16 - 1/8</font></td><td bgcolor="#6baed6"><font color="black">1/8 - 1/4</font></td><td bgcolor="#4292c6"><font color="black">1/4 - 1/2</font></td><td bgcolor="#2171b5"><font color="white">1/2 - 1</font></td><td bgcolor="#08519c"><font color="white">&gt;= 1 (whole input)</font></td></tr>'
+    '<tr><td colspan="8">hexagon: join &#183; <font color="#d62728">red: misaligned join</font></td></tr>'
+    '<tr><td colspan="8"><font color="#6a3d9a">purple: global (whole input)</font> &#183; dashed: RF with gaps</td></tr></table></font>>];'
+    "\n"
 )
 
 
@@ -100,7 +91,7 @@ def _items(dot):
 def test_depth_zero_collapses_top_level_modules(tiny):
     dot = to_dot(rfgraph.analyze(tiny), depth=0)
     # block (a, b, add) becomes one box showing the RF at its output, add
-    assert '"module block" [label="block\\n3 nodes, output add\\nn 16  jump 1\\nrf 2x3  start 1x0.5' in dot
+    assert '"module block" [label="block\\n3 nodes\\nn 16  jump 1\\nrf 2x3  start 1x0.5' in dot  # add's numbers
     assert "1 MISALIGNED join inside" in dot
     assert _edges(dot) == {("x", "module block"), ("module block", "pool"), ("x", "dil")}
     assert "subgraph" not in dot
@@ -120,20 +111,24 @@ def test_resnet152_default_is_readable_and_folds_identical_blocks():
     assert len(lines) == len(set(lines))
     assert nx.is_directed_acyclic_graph(nx.DiGraph(list(_edges(dot))))
     # each box reports the RF at its module's output node
-    rec = a[a.graph.graph["module_outputs"]["layer1.0"]]
-    assert f'"module layer1.0" [label="layer1.0\\n12 nodes, output layer1.0.relu_2\\nn 56  jump 4\\nrf {rec.rf[0]}' in dot
+    rec = a[a.graph.graph["module_outputs"]["layer2.0"]]
+    assert f'"module layer2.0" [label="layer2.0\\n12 nodes\\nn 28  jump 8\\nrf {rec.rf[0]}' in dot
+    # the first block of each kind is drawn inside, so the residual shortcuts show: layer1.0 (with
+    # its downsample branch) and layer1.1 (identity shortcut); their repeats stay boxes
+    assert '"layer1.0.downsample.0" -> "layer1.0.add";' in dot and '"layer1.0.add" -> "layer1.1.add";' in dot
+    assert '"module layer2.1"' not in dot and '"module layer1.0"' not in dot
 
 
 def test_fold_false_keeps_every_block():
     dot = to_dot(rfgraph.analyze(resnet_like()), depth=1, fold=False)
-    assert "fold" not in dot and '"module layer3.35"' in dot
+    assert '"fold ' not in dot and '"module layer3.35"' in dot
 
 
 @pytest.mark.parametrize("depth", [0, 1, 2, 3, math.inf])
 def test_a_module_called_twice_is_never_merged_into_one_box(depth):
     # torchvision's Bottleneck calls self.relu three times: one box would draw a cycle
     a = rfgraph.analyze(resnet_like((1, 2, 1, 1)))
-    dot = to_dot(a, depth=depth)
+    dot = to_dot(a, depth=depth, keep_pointwise=True)  # every node, ReLUs included
     assert '"module layer1.0.relu"' not in dot
     assert nx.is_directed_acyclic_graph(nx.DiGraph(list(_edges(dot))))
     if depth == math.inf:
@@ -155,7 +150,8 @@ def test_many_branches_are_abbreviated():
     G.add_node("x", op="input", size=(8,))
     G.add_node("cat", op="concat")
     for i in range(12):
-        G.add_node(f"c{i}", op="conv", kernel=1 + 2 * (i % 3), padding=i % 3)
+        # padded on the right only: the branches' centres differ, so the join lists them
+        G.add_node(f"c{i}", op="conv", kernel=1 + 2 * (i % 3), padding=((0, 2 * (i % 3)),))
         G.add_edge("x", f"c{i}")
         G.add_edge(f"c{i}", "cat", index=i)
     dot = to_dot(rfgraph.analyze(G))
