@@ -22,7 +22,7 @@ def test_svg_from_dot_contains_the_rf_annotations(tiny, tmp_path):
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg
     # Graphviz writes one <text> per label line, with &#160; for the second of two spaces
     texts = [" ".join(html.unescape(t).split()) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
-    for text in ("rf 2x3 start 1x0.5", "MISALIGNED by 0.5", "GLOBAL (from pool)",
+    for text in ("rf 2x3 start 1x0.5", "MISALIGNED by 0.5", "global (whole input), from pool",
                  "RF gaps at offsets 1,3", "conv k1x3 p0x1", "b: rf 1x3 (offset -0.5x0)", "block"):
         assert text in texts, text
     assert (tmp_path / "tiny.dot").read_text() == rfgraph.to_dot(rfgraph.analyze(tiny))
