@@ -67,8 +67,10 @@ examples:
   rfgraph render net.json -o net.svg
   rfgraph render resnet152 -o resnet152.svg --depth 1
   rfgraph render resnet50 -o resnet50.pdf --depth all
+  rfgraph render resnet50 -o resnet50.png --keep-pointwise --rankdir LR --no-legend
 
-The DOT source is always written next to the output (net.dot), even if Graphviz is missing.
+The format is the file's suffix (.svg, .png, .pdf or .dot); the DOT source is written next to a
+picture (net.dot). A failure leaves no file behind; -o net.dot needs no Graphviz.
 """
 
 _OVERLAY_EXAMPLES = """\
@@ -222,6 +224,13 @@ def _parser():
                         "default: chosen to keep large networks readable)")
     r.add_argument("--no-fold", dest="fold", action="store_false",
                    help="do not fold chains of identical blocks into one box")
+    r.add_argument("--keep-pointwise", action="store_true",
+                   help="draw BatchNorm, activations and other pointwise ops as boxes of their own "
+                        "(default: listed inside the op that feeds them)")
+    r.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB",
+                   help="layout direction (default TB: top to bottom)")
+    r.add_argument("--no-legend", dest="legend", action="store_false", help="leave out the colour legend")
+    r.add_argument("--title", help="the diagram's title (default: input size, nodes, misaligned joins)")
     r.set_defaults(run=_cmd_render)
 
     o = sub.add_parser("overlay", parents=[common, target], formatter_class=fmt, epilog=_OVERLAY_EXAMPLES,
@@ -532,7 +541,9 @@ def _cmd_render(args, out):
     from .render.graphviz import dot_path_for, write_diagram
 
     analysis = _analysis(args)
-    path = write_diagram(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold)
+    path = write_diagram(analysis, args.output, format=args.format, depth=args.depth, fold=args.fold,
+                         keep_pointwise=args.keep_pointwise, rankdir=args.rankdir, legend=args.legend,
+                         title=args.title)
     src = dot_path_for(path, args.format)
     out.write(f"wrote {path}\n" if src == path else f"wrote {path} (DOT source: {src})\n")
     return 0

@@ -166,3 +166,33 @@ def test_zoo_failure_shows_the_error_column():
     header, row = proc.stdout.splitlines()[:2]
     assert header.split()[-1] == "error"
     assert row.startswith("alexnet") and "ERROR" in row and "too small" in row
+
+
+def test_render_options_and_file_names(tmp_path):
+    import subprocess
+    import sys
+
+    import rfgraph
+
+    G = rfgraph.chain([("c", "conv", 3, 1, 1)], (8, 8))
+    G.add_node("relu", op="identity")
+    G.add_edge("c", "relu")
+    spec = tmp_path / "net.json"
+    rfgraph.write_spec(G, spec)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "rfgraph", "render", str(spec), *args],
+                              capture_output=True, text=True, cwd=tmp_path)
+
+    ok = run("-o", str(tmp_path / "net.dot"), "--rankdir", "LR", "--no-legend", "--title", "T",
+             "--keep-pointwise")
+    assert ok.returncode == 0, ok.stderr
+    dot = (tmp_path / "net.dot").read_text()
+    assert "rankdir=LR" in dot and 'label="T"' in dot and '"legend"' not in dot and '"relu" [' in dot
+    for args, words in ((["-o", str(tmp_path / "net.jpg")], "unknown diagram format 'jpg'"),
+                        (["-o", str(tmp_path / "x.svg"), "--format", "png"], "named .svg but --format png"),
+                        (["-o", str(tmp_path)], "is a directory")):
+        bad = run(*args)
+        assert bad.returncode == 1 and bad.stderr.startswith("rfgraph: error:") and words in bad.stderr
+        assert "Traceback" not in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.dot", "net.json"]  # nothing stray
