@@ -5,7 +5,7 @@ weights, CPU; not timed), then time reading the file into our graph (``from_onnx
 inference, folding, translation) and the analysis, against tracing the same model on the meta
 device (``from_torch``) and its analysis. Best of 3 runs each. Writes benchmarks/results/onnx.md.
 
-    .venv/bin/python benchmarks/onnx.py [model ...]
+    .venv/bin/python benchmarks/onnx_frontend.py [model ...]
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ import sys
 import time
 import warnings
 from pathlib import Path
-
-# this file is named onnx.py: run as a script, its directory would shadow the onnx package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import torch  # noqa: E402
 import torchvision  # noqa: E402
@@ -71,7 +68,7 @@ def main(argv):
         print(f"{r[0]:16s} onnx import {r[4]:.3f}s analyze {r[5]:.3f}s | torch trace {r[7]:.3f}s "
               f"analyze {r[8]:.3f}s | stages identical: {r[9]}", flush=True)
     lines = ["# ONNX front-end vs torch front-end", "",
-             "`.venv/bin/python benchmarks/onnx.py` on " + f"{platform.machine()}, Python {platform.python_version()}, "
+             "`.venv/bin/python benchmarks/onnx_frontend.py` on " + f"{platform.machine()}, Python {platform.python_version()}, "
              f"torch {torch.__version__}, onnx {__import__('onnx').__version__}, 1 thread, a 2-core machine shared "
              "with other jobs; best of 3 (the torch tracer's meta-kernel cache is warm after the first run). *import* = `from_onnx` on the serialized model (parse, shape inference "
              "with data propagation, constant folding, translation); *trace* = `from_torch` on the meta device. "
