@@ -8,6 +8,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "examples"))
+# helpers of sub-suites (tests/answers/nets.py); a second conftest.py there would clash with this
+# one under --doctest-modules (both import as the module "conftest")
+sys.path.append(str(ROOT / "tests" / "answers"))
 
 
 def _importable(name):

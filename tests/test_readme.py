@@ -39,8 +39,20 @@ def test_python_blocks(tmp_path, monkeypatch):
             exec(compile(code, "README.md", "exec"), ns)
 
 
-CONSOLE = [line[2:] for kind, code in BLOCKS if kind == "console" for line in code.splitlines()
-           if line.startswith("$ ")]
+CONSOLE = [line[2:].split("  #")[0].strip() for kind, code in BLOCKS if kind == "console"
+           for line in code.splitlines() if line.startswith("$ ")]
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory):
+    """The README's ``model.onnx``: torchvision's ResNet-18 (random weights) exported at 64x64."""
+    pytest.importorskip("onnx", reason="the README's ONNX lines need the onnx extra")
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    model = torchvision.models.resnet18(weights=None).eval()
+    torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(path), dynamo=False, opset_version=13)
+    return path
 
 
 def zoo_target(command):
@@ -52,9 +64,11 @@ def zoo_target(command):
 @pytest.mark.parametrize("command", [
     pytest.param(c, marks=pytest.mark.skipif(zoo_target(c) and not HAVE_TORCHVISION, reason=NEEDS_TORCHVISION))
     for c in CONSOLE])
-def test_console_lines(command, tmp_path):
+def test_console_lines(command, tmp_path, request):
     words = command.split()
     (tmp_path / "out").mkdir()
+    if "model.onnx" in words:
+        (tmp_path / "model.onnx").write_bytes(request.getfixturevalue("onnx_model").read_bytes())
     if words[0] == "make":
         proc = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True, text=True, timeout=60)
     else:

@@ -4,7 +4,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.append(str(Path(__file__).resolve().parent))  # appended: see tests/answers/conftest.py
 
 
 def tiny_graph():
