@@ -36,3 +36,16 @@ def graph(*nodes, edges=()):
 @pytest.fixture
 def make_graph():
     return graph
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small float64 convs: one thread is much faster than two on a shared 2-core machine."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
