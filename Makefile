@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv and installs
-# everything first (torch/torchvision, the package with its extras, Debian's graphviz for `dot`).
+# everything first (torch/torchvision, the package with its extras, Debian's graphviz for `dot` and
+# chromium for the report's browser tests).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,9 +22,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PKGS)
-	$(BIN)/python -m pip install -q -e '.[torch,render,zoo,onnx,timm,smp,transformers,dev]'
+	$(BIN)/python -m pip install -q -e '.[torch,render,report,zoo,onnx,timm,smp,transformers,dev]'
 	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
 	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \
+	  || echo "warning: could not install chromium; the browser tests of rfgraph report will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)
