@@ -77,6 +77,11 @@ _OVERLAY_EXAMPLES = """\
 examples:
   rfgraph overlay net.json --at conv2 -o rf.svg
   rfgraph overlay resnet50 --at layer1 -o layer1.png --feature 0,0 --feature 27,27
+  rfgraph overlay resnet50 --at layer2 -o rf.png --image photo.jpg   input size from the photo
+  rfgraph overlay resnet50 --at layer2 -o rf.png --image photo.jpg --input-size 224   photo resized
+
+Drawn exactly: dilation holes stay holes, a join shows each branch's footprint in its colour (a
+1x3 and a 3x1 branch make a cross), the part in the padding is hatched. PNG needs matplotlib.
 """
 
 
@@ -236,11 +241,14 @@ def _parser():
     o = sub.add_parser("overlay", parents=[common, target], formatter_class=fmt, epilog=_OVERLAY_EXAMPLES,
                        help="draw where a node's features look on the input",
                        description="Draw the receptive fields of a few output features of one node "
-                                   "on the input grid (SVG; PNG needs Pillow).")
+                                   "on the input grid (SVG; PNG needs matplotlib).")
     o.add_argument("--at", required=True, metavar="NODE_OR_MODULE", help="the node or module to draw")
     o.add_argument("-o", "--output", required=True, type=Path, help="output file (.svg or .png)")
     o.add_argument("--feature", action="append", type=_feature, metavar="I,J",
                    help="output feature index per axis; repeat for several (default: first, centre, last)")
+    o.add_argument("--image", type=Path, metavar="PHOTO",
+                   help="draw on this picture (needs Pillow): resized to --input-size, or the input size "
+                        "taken from it when none is given")
     o.set_defaults(run=_cmd_overlay)
 
     n = sub.add_parser("annotate", parents=[common, target], formatter_class=fmt,
@@ -550,11 +558,16 @@ def _cmd_render(args, out):
 
 
 def _cmd_overlay(args, out):
-    from .render.overlay import overlay
+    from .render.overlay import load_image, overlay
 
+    image = None
+    if args.image is not None:
+        image = load_image(args.image)  # read before building: a bad photo fails fast
+        if args.input_size is None and args.input_shape is None:
+            args.input_size = image.shape[:2]
     analysis = _analysis(args)
     node, _ = _resolve(analysis, args.at)
-    path = overlay(analysis, node, args.output, features=args.feature)
+    path = overlay(analysis, node, args.output, features=args.feature, image=image)
     out.write(f"wrote {path}\n")
     return 0
 

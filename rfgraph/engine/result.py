@@ -121,6 +121,21 @@ class Analysis:
         """Exact per-feature RF bounds of ``node`` along ``axis``; see :meth:`RF.bounds`."""
         return self._exact.bounds(node, axis, clip)
 
+    def pixels(self, node, axis: int, feature: int) -> tuple:
+        """The input pixels feature ``feature`` of ``node`` really reads along ``axis``, as
+        disjoint inclusive intervals (holes from dilation or strides show as several; empty:
+        only padding).
+
+        >>> import rfgraph
+        >>> G = rfgraph.chain([("c", "conv", 3, 1, 0)], (9,))
+        >>> G.nodes["c"]["dilation"] = 2
+        >>> rfgraph.analyze(G).pixels("c", 0, 1)
+        ((1, 1), (3, 3), (5, 5))
+        """
+        if node not in self._states:
+            raise KeyError(f"no node {node!r} in the graph")
+        return self._exact.coverage(node, axis).intervals(feature)
+
     def is_global(self, node) -> tuple:
         """Per axis: every feature of ``node`` really reads every input pixel."""
         if node not in self._states:

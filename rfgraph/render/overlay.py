@@ -1,10 +1,19 @@
 """Receptive fields drawn on the input grid: where a few output features of one node look.
 
 :func:`overlay_svg` is pure: it lays the picture out as a short list of shapes and writes them as
-SVG text (no dependency). :func:`overlay` writes that SVG, or draws the same shapes with Pillow for
-PNG. Each chosen feature's RF is a box from :meth:`RF.bounds <rfgraph.record.RF.bounds>`: the
-theoretical hull (``clip=False``, dashed outline, hatched where it lies in the padding outside the
-input) and what the feature really sees (``clip=True``, tinted), with its centre marked.
+SVG text (no dependency, deterministic). :func:`overlay` writes that SVG, or draws the same shapes
+with matplotlib for PNG. Each chosen feature's RF is drawn exactly:
+
+- the theoretical hull (:meth:`RF.bounds <rfgraph.record.RF.bounds>` with ``clip=False``): a dashed
+  outline, hatched where it lies in the padding outside the input;
+- the pixels the feature really reads, tinted: per axis the exact pixel sets
+  (:meth:`Analysis.pixels <rfgraph.engine.result.Analysis.pixels>`), so dilation holes stay holes;
+  in 2-D the product of the row and column sets;
+- at a join, one footprint per branch in the branch's colour (each the product of that input's
+  per-axis sets), so a 1x3 and a 3x1 branch draw a cross, not the 3x3 hull.
+
+Past a join of differently shaped branches a node's 2-D RF need not be a product of per-axis sets;
+there the product is drawn (an upper bound) and the picture says so.
 """
 
 from __future__ import annotations
@@ -12,9 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ParameterError, RenderError
+from ._files import write_atomic
 from ._format import cell, per_axis
 
-__all__ = ["overlay", "overlay_svg", "default_features"]
+__all__ = ["overlay", "overlay_svg", "default_features", "load_image"]
 
 #: One colour per feature (Tableau 10), cycled.
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -24,6 +34,8 @@ _ROW = 32  # height of the single row of a 1-D input
 _LEFT, _TOP, _RIGHT = 56, 70, 24
 _LINE = 18  # legend line height
 _GAP = 8  # between the lanes of a 1-D overlay
+#: More rectangles than this for one footprint (a feature with very many holes) draws its hull.
+_MAX_PIECES = 4096
 
 
 def default_features(n) -> list:
@@ -81,7 +93,7 @@ def _grid_step(n) -> int:
     return step
 
 
-def _scene(analysis, node, features):
+def _scene(analysis, node, features, image=None):
     """The picture as plain data: canvas size and a list of shapes in drawing order."""
     rec = analysis[node]
     if rec.naxes not in (1, 2):
@@ -141,9 +153,29 @@ def _scene(analysis, node, features):
         shapes.append(("text", X(x0) - 6, Y(0) + 4, "0", {"anchor": "end", "size": 11}))
         shapes.append(("text", X(x0) - 6, Y(H) + 4, str(H), {"anchor": "end", "size": 11}))
 
+    if image is not None:
+        if not two_d:
+            raise RenderError("--image needs a 2-D input; this one has 1 spatial axis")
+        shapes.insert(1, ("image", *inp, {"pixels": image}))
+
+    join = rec.is_join and len(rec.branches) > 1
+    branches = [b.node for b in rec.branches] if join else []
+    past_join = not join and two_d and _after_shaped_join(analysis, node)
+
+    def pieces(v, f):
+        """Rectangles ``(x0, x1, y0, y1)`` (input pixels, half-open) that feature ``f`` of ``v`` reads."""
+        n = analysis[v].n
+        g = tuple(0 if n[ax] == 1 else min(f[ax], n[ax] - 1) for ax in range(rec.naxes))  # broadcast
+        cols = analysis.pixels(v, xa, g[xa])
+        rows = analysis.pixels(v, ya, g[ya]) if two_d else ((0, 0),)
+        if len(cols) * len(rows) > _MAX_PIECES:
+            cols, rows = cols and ((cols[0][0], cols[-1][1]),), rows and ((rows[0][0], rows[-1][1]),)
+        return [(c0, c1 + 1, r0, r1 + 1) for r0, r1 in rows for c0, c1 in cols]
+
     legend = []
+    holes = False
     for k, f in enumerate(feats):
-        c = COLOURS[k % len(COLOURS)]
+        c = "#333333" if join else COLOURS[k % len(COLOURS)]
         ux = box(unc, f, xa)
         if two_d:
             uy = box(unc, f, ya)
@@ -156,31 +188,50 @@ def _scene(analysis, node, features):
         urect = (X(ux[0]), top, (ux[1] - ux[0]) * scale, ht)
         shapes.append(("hatch", *urect, {"colour": c, "id": k, "input": frame}))
         seen = all(clp[ax][0][f[ax]] >= 0 for ax in range(rec.naxes))
-        if seen:
-            cx = box(clp, f, xa)
-            ctop, cht = (Y(box(clp, f, ya)[0]), (box(clp, f, ya)[1] - box(clp, f, ya)[0]) * sy) if two_d \
-                else (top, ht)
-            shapes.append(("rect", X(cx[0]), ctop, (cx[1] - cx[0]) * scale, cht,
-                           {"fill": c, "opacity": 0.18, "stroke": c, "width": 2}))
+        read = 0
+        for j, v in enumerate(branches or [node]):
+            bc = COLOURS[j % len(COLOURS)] if join else c
+            if join and all(analysis[v].is_global):
+                continue  # the whole input: said in the legend, a tint would hide the others
+            rects = pieces(v, f)
+            for x_0, x_1, y_0, y_1 in rects:
+                y_top, y_ht = (Y(y_0), (y_1 - y_0) * sy) if two_d else (top, ht)
+                shapes.append(("rect", X(x_0), y_top, (x_1 - x_0) * scale, y_ht,
+                               {"fill": bc, "opacity": 0.18 if not join else 0.3, "stroke": bc,
+                                "width": 2 if len(rects) == 1 else 0.8}))
+            if not join:
+                read = sum((x_1 - x_0) * (y_1 - y_0) for x_0, x_1, y_0, y_1 in rects)
+                holes = holes or len(rects) > 1
         shapes.append(("rect", *urect, {"fill": "none", "stroke": c, "width": 1.2, "dash": True}))
         px, py = X(centre(f, xa)), Y(centre(f, ya)) if two_d else top + ht / 2
         shapes.append(("line", px - 5, py - 5, px + 5, py + 5, {"stroke": c, "width": 2}))
         shapes.append(("line", px - 5, py + 5, px + 5, py - 5, {"stroke": c, "width": 2}))
-        legend.append((c, _describe_feature(rec, f, unc, clp, seen, centre)))
+        text = _describe_feature(rec, f, unc, clp, seen, centre)
+        if not join and seen and len(pieces(node, f)) > 1:
+            text += f"; reads {read} pixels (holes)"
+        legend.append((c, text))
+    for j, v in enumerate(branches):
+        b = rec.branches[j]
+        what = "global: the whole input" if all(analysis[v].is_global) else \
+            f"rf {per_axis(b.rf)}, centre offset {per_axis(b.offset)}"
+        legend.append((COLOURS[j % len(COLOURS)], f"branch {j + 1}: {v} ({analysis[v].op}), {what}"))
 
     title = (f"RF of {rec.name} ({rec.op}): n {per_axis(rec.n)}, jump {per_axis(rec.jump)}, "
              f"rf {per_axis(rec.rf)}, start {per_axis(rec.start)}; input {'x'.join(map(str, size))}")
     shapes.insert(0, ("text", _LEFT, 22, title, {"size": 13, "weight": "bold"}))
-    shapes.insert(1, ("text", _LEFT, 40, "dashed: theoretical RF; hatched: its part in the padding; "
-                      "tinted: the pixels the feature sees; x: centre", {"size": 11, "fill": "#555555"}))
+    tint = "tinted: each branch's pixels, in its colour" if join else "tinted: the pixels the feature reads"
+    shapes.insert(1, ("text", _LEFT, 40, f"dashed: theoretical RF; hatched: its part in the padding; {tint}; "
+                      "x: centre", {"size": 11, "fill": "#555555"}))
     bottom = (Y(y1) if two_d else Y(0) + (len(feats) + 1) * (_ROW + _GAP)) + 28
     for i, (c, text) in enumerate(legend):
         y = bottom + i * _LINE
         shapes.append(("rect", _LEFT, y - 10, 12, 12, {"fill": c, "opacity": 0.5, "stroke": c, "width": 1}))
         shapes.append(("text", _LEFT + 18, y, text, {"size": 11}))
     notes = []
-    if any(c is False for c in rec.contiguous):
-        notes.append("this RF has gaps: the boxes show its hull")
+    if holes or any(c is False for c in rec.contiguous):
+        notes.append("this RF has gaps (dilation or stride holes): untinted cells inside a box are not read")
+    if past_join:
+        notes.append("past a join of differently shaped branches: rows x cols drawn, an upper bound of the 2-D RF")
     if not all(rec.exact):
         notes.append("the RF varies with position: boxes are exact per feature")
     if any(rec.is_global):
@@ -188,9 +239,23 @@ def _scene(analysis, node, features):
     for j, text in enumerate(notes):
         shapes.append(("text", _LEFT, bottom + (len(legend) + j) * _LINE, text,
                        {"size": 11, "fill": "#555555"}))
-    width = max(X(x1) + _RIGHT, _LEFT + 7.2 * max(len(title), 40))
+    width = max(X(x1) + _RIGHT, _LEFT + 7.2 * max(len(title), 40), _LEFT + 6.2 * max(len(t) for _, t in legend))
     height = bottom + (len(legend) + len(notes)) * _LINE
     return width, height, shapes
+
+
+def _after_shaped_join(analysis, node) -> bool:
+    """Some join upstream of ``node`` joins branches of crossing shapes (one taller, one wider)."""
+    import networkx as nx
+
+    for u in nx.ancestors(analysis.graph, node):
+        rec = analysis[u]
+        if not rec.is_join:
+            continue
+        rfs = [b.rf for b in rec.branches if not all(analysis[b.node].is_global)]
+        if any(a[0] > b[0] and a[1] < b[1] for a in rfs for b in rfs):
+            return True
+    return False
 
 
 def _describe_feature(rec, f, unc, clp, seen, centre):
@@ -242,6 +307,11 @@ def _svg(width, height, shapes) -> str:
             if "fill" in a:
                 attrs += f' fill="{a["fill"]}"'
             body.append(f"<text {attrs}>{_esc(text)}</text>")
+        elif kind == "image":
+            x, y, w, h = s[1:5]
+            body.append(f'<image x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" '
+                        f'preserveAspectRatio="none" style="image-rendering:pixelated" '
+                        f'href="data:image/png;base64,{_png_base64(a["pixels"])}"/>')
         elif kind == "hatch":
             # the RF's part outside the input: hatch the box, clipped to "everything but the input"
             x, y, w, h = s[1:5]
@@ -261,7 +331,7 @@ def _svg(width, height, shapes) -> str:
     return "\n".join(out) + "\n"
 
 
-def overlay_svg(analysis, node, features=None) -> str:
+def overlay_svg(analysis, node, features=None, image=None) -> str:
     """SVG text of the RFs of a few output features of ``node`` on the input grid.
 
     Parameters
@@ -273,6 +343,8 @@ def overlay_svg(analysis, node, features=None) -> str:
     features : list, optional
         Feature indices, one int per axis (a plain int for 1-D); negative counts from the end.
         Default: the first, centre and last feature (:func:`default_features`).
+    image : str, path-like, PIL image or array, optional
+        A picture drawn under the grid, resized to the input size (:func:`load_image`; needs Pillow).
 
     Returns
     -------
@@ -286,21 +358,21 @@ def overlay_svg(analysis, node, features=None) -> str:
     >>> svg.startswith("<svg") and "feature (0, 0): rows -1..1 (sees 0..1)" in svg
     True
     """
-    width, height, shapes = _scene(analysis, node, features)
+    width, height, shapes = _scene(analysis, node, features, _image(analysis, image))
     return _svg(width, height, shapes)
 
 
-def overlay(analysis, node, path, features=None, format=None) -> Path:
+def overlay(analysis, node, path, features=None, format=None, image=None) -> Path:
     """Write the RF overlay of ``node`` (see :func:`overlay_svg`) to an SVG or PNG file.
 
     Parameters
     ----------
-    analysis, node, features
+    analysis, node, features, image
         As for :func:`overlay_svg`.
     path : str or path-like
-        Output file.
+        Output file; written whole (a temporary file renamed), so a failure leaves nothing.
     format : {"svg", "png"}, optional
-        Default: from the suffix of ``path``, else ``"svg"``. PNG needs Pillow.
+        Default: from the suffix of ``path``, else ``"svg"``. PNG needs matplotlib.
 
     Returns
     -------
@@ -309,94 +381,149 @@ def overlay(analysis, node, path, features=None, format=None) -> Path:
     Raises
     ------
     MissingDependencyError
-        PNG was asked for and Pillow is not installed.
+        PNG was asked for and matplotlib (or Pillow) is not installed.
     """
     path = Path(path)
     fmt = (format or path.suffix[1:] or "svg").lower()
     if fmt not in ("svg", "png"):
         raise RenderError(f"overlay writes svg or png, not {fmt!r}")
+    if path.is_dir():
+        raise RenderError(f"{path} is a directory; give a file name such as {path / 'rf.png'}")
+    if not path.parent.is_dir():
+        raise RenderError(f"cannot write {path}: the folder {path.parent} does not exist")
     if fmt == "svg":
-        path.write_text(overlay_svg(analysis, node, features), encoding="utf-8")
+        write_atomic(path, overlay_svg(analysis, node, features, image=image))
         return path
     try:
-        from PIL import Image, ImageDraw, ImageFont
+        import PIL  # noqa: F401 - matplotlib writes PNG through it
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
-        raise MissingDependencyError("PNG output needs Pillow: pip install pillow "
-                                     "(or write an .svg file, which needs nothing)") from None
-    width, height, shapes = _scene(analysis, node, features)
-    _png(width, height, shapes, Image, ImageDraw, ImageFont).save(path, format="PNG")
+        raise MissingDependencyError("PNG output needs matplotlib and Pillow: pip install pillow matplotlib "
+                                     "(or pip install 'rfgraph[render]'; an .svg file needs nothing)") from None
+    width, height, shapes = _scene(analysis, node, features, _image(analysis, image))
+    write_atomic(path, _png(width, height, shapes, Figure, FigureCanvasAgg), binary=True)
     return path
 
 
-def _rgb(hex_colour, alpha=255):
-    h = hex_colour.lstrip("#")
-    return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), alpha)
+def load_image(image, size=None):
+    """``image`` (a file, a PIL image or an ``(H, W[, C])`` array) as ``(H, W, 3)`` uint8 pixels,
+    resized to ``size`` ``(H, W)`` when given.
+
+    Raises
+    ------
+    MissingDependencyError
+        Pillow is not installed.
+    RenderError
+        The file cannot be read as an image.
+    """
+    import numpy as np
+
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise MissingDependencyError("--image needs Pillow: pip install pillow (or 'rfgraph[render]')") from None
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr * (255 if arr.max() <= 1 else 1), 0, 255).astype(np.uint8)
+        im = Image.fromarray(arr)
+    elif isinstance(image, Image.Image):
+        im = image
+    else:
+        try:
+            with Image.open(image) as f:
+                f.load()
+                im = f.copy()
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise RenderError(f"cannot read {image} as an image: {' '.join(str(exc).split())}") from None
+    im = im.convert("RGB")
+    if size is not None and (im.size[1], im.size[0]) != tuple(size):
+        im = im.resize((size[1], size[0]), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
 
 
-def _png(width, height, shapes, Image, ImageDraw, ImageFont, ss=2):
-    """Draw the scene with Pillow at ``ss`` times the SVG size (sharper lines and text)."""
-    W, H = int(width * ss + 1), int(height * ss + 1)
-    img = Image.new("RGBA", (W, H), (255, 255, 255, 255))
-    fonts = {}
+def _image(analysis, image):
+    if image is None:
+        return None
+    if len(analysis.input_size) != 2:
+        raise RenderError("--image needs a 2-D input; this one has "
+                          f"{len(analysis.input_size)} spatial axes")
+    return load_image(image, analysis.input_size)
 
-    def font(size):
-        if size not in fonts:
-            try:
-                fonts[size] = ImageFont.load_default(size=size * ss)
-            except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
-                fonts[size] = ImageFont.load_default()
-        return fonts[size]
 
-    def box(x, y, w, h):
-        return [x * ss, y * ss, (x + w) * ss, (y + h) * ss]
+def _png_base64(pixels) -> str:
+    import base64
+    import io
 
-    for s in shapes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _outside(b, inp):
+    """Parts of rectangle ``b`` = (x, y, w, h) outside rectangle ``inp``: at most four bands."""
+    x0, y0, x1, y1 = b[0], b[1], b[0] + b[2], b[1] + b[3]
+    ix0, iy0, ix1, iy1 = inp[0], inp[1], inp[0] + inp[2], inp[1] + inp[3]
+    out = []
+    if y0 < iy0:
+        out.append((x0, y0, x1 - x0, min(y1, iy0) - y0))
+    if y1 > iy1:
+        out.append((x0, max(y0, iy1), x1 - x0, y1 - max(y0, iy1)))
+    my0, my1 = max(y0, iy0), min(y1, iy1)
+    if my1 > my0:
+        if x0 < ix0:
+            out.append((x0, my0, min(x1, ix0) - x0, my1 - my0))
+        if x1 > ix1:
+            out.append((max(x0, ix1), my0, x1 - max(x0, ix1), my1 - my0))
+    return [r for r in out if r[2] > 0 and r[3] > 0]
+
+
+def _png(width, height, shapes, Figure, FigureCanvasAgg, dpi=144) -> bytes:
+    """Draw the scene with matplotlib; one SVG pixel is one point, so text sizes match the SVG."""
+    import io
+
+    from matplotlib.colors import to_rgba
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(width / 72, height / 72), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    for z, s in enumerate(shapes):
         kind, a = s[0], s[-1]
-        # only translucent shapes need a layer of their own; the rest draw straight on the image
-        translucent = kind == "hatch" or a.get("opacity", 1) < 1
-        layer = Image.new("RGBA", (W, H), (0, 0, 0, 0)) if translucent else img
-        d = ImageDraw.Draw(layer)
         if kind == "rect":
-            b = box(*s[1:5])
-            if a["fill"] != "none":
-                d.rectangle(b, fill=_rgb(a["fill"], int(255 * a.get("opacity", 1))))
-            if a.get("stroke", "none") != "none":
-                wd = max(1, round(a.get("width", 1) * ss))
-                if a.get("dash"):
-                    _dashed_rect(d, b, _rgb(a["stroke"]), wd, 5 * ss, 3 * ss)
-                else:
-                    d.rectangle(b, outline=_rgb(a["stroke"]), width=wd)
+            x, y, w, h = s[1:5]
+            face = "none" if a["fill"] == "none" else to_rgba(a["fill"], a.get("opacity", 1))
+            stroke = a.get("stroke", "none")
+            ax.add_patch(Rectangle((x, y), w, h, facecolor=face, zorder=z,
+                                   edgecolor="none" if stroke == "none" else stroke,
+                                   linewidth=a.get("width", 1) if stroke != "none" else 0,
+                                   linestyle=(0, (5 / a.get("width", 1), 3 / a.get("width", 1)))
+                                   if a.get("dash") else "solid"))
         elif kind == "line":
-            d.line([c * ss for c in s[1:5]], fill=_rgb(a["stroke"]), width=max(1, round(a["width"] * ss)))
+            x1, y1, x2, y2 = s[1:5]
+            ax.add_line(Line2D([x1, x2], [y1, y2], color=a["stroke"], linewidth=a["width"], zorder=z))
         elif kind == "text":
             x, y, text = s[1:4]
-            anchor = {"middle": "ms", "end": "rs"}.get(a.get("anchor"), "ls")
-            d.text((x * ss, y * ss), text, fill=_rgb(a.get("fill", "#000000")), font=font(a.get("size", 11)),
-                   anchor=anchor)
+            ax.text(x, y, text, fontsize=a.get("size", 11), color=a.get("fill", "#000000"), zorder=z,
+                    ha={"middle": "center", "end": "right"}.get(a.get("anchor"), "left"), va="baseline",
+                    fontweight=a.get("weight", "normal"), family="DejaVu Sans")
+        elif kind == "image":
+            x, y, w, h = s[1:5]
+            ax.imshow(a["pixels"], extent=(x, x + w, y + h, y), interpolation="nearest", zorder=z,
+                      aspect="auto")
         elif kind == "hatch":
-            b = box(*s[1:5])
-            for off in range(int(b[0] - (b[3] - b[1])), int(b[2]) + 1, 6 * ss):
-                d.line([off, b[3], off + (b[3] - b[1]), b[1]], fill=_rgb(a["colour"], 150), width=ss)
-            mask = Image.new("L", (W, H), 0)
-            md = ImageDraw.Draw(mask)
-            md.rectangle(b, fill=255)
-            md.rectangle(box(*a["input"]), fill=0)
-            clipped = Image.new("RGBA", (W, H), (0, 0, 0, 0))
-            clipped.paste(layer, (0, 0), mask)
-            layer = clipped
-        if translucent:
-            img = Image.alpha_composite(img, layer)
-    return img.convert("RGB")
-
-
-def _dashed_rect(d, b, colour, width, on, off):
-    x0, y0, x1, y1 = b
-    for (ax, ay, bx, by) in ((x0, y0, x1, y0), (x1, y0, x1, y1), (x1, y1, x0, y1), (x0, y1, x0, y0)):
-        length = abs(bx - ax) + abs(by - ay)
-        pos = 0
-        while pos < length:
-            end = min(pos + on, length)
-            t0, t1 = pos / length, end / length
-            d.line([ax + (bx - ax) * t0, ay + (by - ay) * t0, ax + (bx - ax) * t1, ay + (by - ay) * t1],
-                   fill=colour, width=width)
-            pos += on + off
+            for r in _outside(s[1:5], a["input"]):
+                ax.add_patch(Rectangle(r[:2], r[2], r[3], facecolor="none", edgecolor=to_rgba(a["colour"], 0.6),
+                                       linewidth=0, hatch="////", zorder=z))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
