@@ -125,6 +125,9 @@ def _child(checkout: Path, net: str, n: int, timeout: float) -> dict:
         return {"net": net, "n": n, "error": f"over {timeout:.0f} s"}
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["exit " + str(proc.returncode)])[-1]
+        if "MemoryError" in last:  # numpy's message names the array it could not allocate
+            size = last.split("allocate", 1)[-1].split("for", 1)[0].strip()
+            last = f"MemoryError (an array of {size})" if size else "MemoryError"
         return {"net": net, "n": n, "error": last[:120]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -217,9 +217,25 @@ class Analysis:
         axes = self._states[v]
         attrs = self.graph._node[v]
         naxes = len(axes)
-        numbers = [self._numbers(v, ax) for ax in range(naxes)]
-        contiguous, gaps = [], []
-        for x in axes:
+        # one pass over the axes (records are built by the hundred thousand)
+        n, jump, rf, start, padding, extent, glob, exact, contiguous, gaps = ([] for _ in range(10))
+        for ax, x in enumerate(axes):
+            n.append(x.n)
+            jump.append(num(x.jump))
+            glob.append(x.global_from)
+            exact.append(x.exact)
+            if x.exact:  # every feature alike: the summary's numbers
+                r = num(x.hi - x.lo)
+                rf.append(r)
+                start.append(num((x.lo + x.hi) / 2))
+                padding.append(num(-x.lo))
+                extent.append((r, r))
+            else:
+                r, s, p, e = self._numbers(v, ax)
+                rf.append(r)
+                start.append(s)
+                padding.append(p)
+                extent.append(e)
             if not x.exact:
                 contiguous.append(None)
                 gaps.append(())
@@ -252,12 +268,10 @@ class Analysis:
             branches = tuple(blist)
             rf_range = tuple((min(b.rf[ax] for b in blist), max(b.rf[ax] for b in blist)) for ax in range(naxes))
         return RF(
-            name=v, op=self._plans[v].op.name,
-            n=tuple(x.n for x in axes), jump=tuple(num(x.jump) for x in axes),
-            rf=tuple(b[0] for b in numbers), start=tuple(b[1] for b in numbers),
-            padding=tuple(b[2] for b in numbers), rf_extent=tuple(b[3] for b in numbers),
-            global_from=tuple(x.global_from for x in axes),
-            exact=tuple(x.exact for x in axes), contiguous=tuple(contiguous), gaps=tuple(gaps),
+            name=v, op=attrs["op"],  # the op's name, as the node spells it (no plan lookup)
+            n=tuple(n), jump=tuple(jump), rf=tuple(rf), start=tuple(start), padding=tuple(padding),
+            rf_extent=tuple(extent), global_from=tuple(glob), exact=tuple(exact),
+            contiguous=tuple(contiguous), gaps=tuple(gaps),
             branches=branches, misalignment=mis, misaligned_at=at, rf_range=rf_range,
             note=self._note(v), module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
         )
@@ -265,10 +279,10 @@ class Analysis:
     def _note(self, v) -> str:
         """The node's own ``note`` (a front-end's approximation, say) and the op's, joined."""
         own = self.graph._node[v].get("note")
-        parts = [str(own)] if own else []
-        if self._notes.get(v):
-            parts.append(self._notes[v])
-        return "; ".join(parts)
+        rule = self._notes.get(v)
+        if not own:
+            return rule or ""
+        return f"{own}; {rule}" if rule else str(own)
 
 
 @contextmanager
