@@ -45,15 +45,29 @@ def load_model(model, *, external_data=False):
     for a file that is missing, not ONNX, truncated, or whose external data is missing.
 
     ``external_data`` loads the weights stored beside the file (needed to write the model back);
-    the analysis itself only needs their shapes, but a missing external file is reported either way.
+    the analysis itself only needs their shapes (:func:`from_onnx` reads a model whose weights'
+    file is missing, and says so in the input node's ``note``).
     """
+    proto, base, missing = _load(model)
+    if missing:
+        raise _missing_error(*next(iter(missing.items())), base, model)
+    if external_data and base is not None:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(proto, base)
+    return proto
+
+
+def _load(model):
+    """``(ModelProto, directory of its external data or None, {initializer: missing file})``.
+    Small external tensors (shapes, axes: what the folding evaluator may read) are loaded; the
+    weights' bytes are not: only their dims are used."""
     onnx = _onnx()
+    base = None
     if isinstance(model, onnx.ModelProto):
         proto = model
-        base = None
     else:
         raw = model
-        base = None
         if isinstance(model, (str, os.PathLike)):
             path = os.fspath(model)
             if not os.path.isfile(path):
@@ -72,30 +86,34 @@ def load_model(model, *, external_data=False):
     if not proto.HasField("graph") or not proto.graph.node or not proto.opset_import:
         raise ExportError(f"{_what(model)} is not an ONNX model with a graph (no nodes or no opset): "
                           "a truncated file or another format?")
-    _check_external(proto, base, model)
-    if external_data and base is not None:
-        from onnx.external_data_helper import load_external_data_for_model
-
-        load_external_data_for_model(proto, base)
-    return proto
+    return proto, base, _external(proto, base, model)
 
 
-def _what(model):
-    return repr(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "the model"
+def _external(proto, base, model):
+    """Load the small external tensors of a file read from disk (``proto`` is our own copy);
+    ``{initializer: location}`` of those whose file is missing."""
+    from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
 
-
-def _check_external(proto, base, model):
-    from onnx.external_data_helper import uses_external_data
-
+    missing = {}
+    if base is None:
+        return missing  # a ModelProto given in memory: its data's directory is unknown
     for t in _all_initializers(proto.graph):
         if not uses_external_data(t):
             continue
         loc = next((e.value for e in t.external_data if e.key == "location"), None)
-        if base is None:
-            continue  # a ModelProto given in memory: its data's directory is unknown
         if loc is None or not os.path.isfile(os.path.join(base, loc)):
-            raise ExportError(f"initializer {t.name!r} of {_what(model)} is stored in external data file "
-                              f"{loc!r}, which is missing (looked in {base}); copy it next to the model")
+            missing[t.name] = loc
+        elif (int(np.prod(t.dims)) if t.dims else 1) <= _FOLD_MAX:
+            try:
+                load_external_data_for_tensor(t, base)
+            except Exception as exc:  # outside the model's directory, past the file's end, ...
+                raise ExportError(f"initializer {t.name!r} of {_what(model)}: cannot read its external data "
+                                  f"{loc!r} ({type(exc).__name__}: {exc})") from None
+    return missing
+
+
+def _what(model):
+    return repr(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else "the model"
 
 
 def _all_initializers(graph):
@@ -331,6 +349,7 @@ class Builder:
         self.policy = on_unsupported
         self.shapes = shapes  # tensor name -> tuple (None for unknown dims)
         self.opset = opset
+        self.missing = {}  # initializer -> its external data file, which is missing
         self.consts = {}  # tensor name -> numpy value (initializers, folded)
         self.traced = {}  # tensor name -> Traced
         self.names = set()
@@ -367,7 +386,9 @@ def module_of(node):
 
     The TorchScript exporter names nodes by their scopes (``/layer1/layer1.0/conv1/Conv``: each
     scope is either a full qualname or relative to the one before it); the dynamo exporter
-    records ``pkg.torch.onnx.name_scopes`` in ``metadata_props``.
+    (``dynamo=True``) records ``pkg.torch.onnx.name_scopes`` in ``metadata_props``: the module
+    stack as full qualnames (``''`` for the root), then the FX node's own name, which is not a
+    module (``['', 'layer1', 'layer1.0', 'add']`` -> ``layer1.0``).
 
     >>> import onnx
     >>> module_of(onnx.helper.make_node("Conv", ["x", "w"], ["y"], name="/layer1/layer1.0/conv1/Conv"))
@@ -375,14 +396,32 @@ def module_of(node):
     >>> module_of(onnx.helper.make_node("Add", ["a", "b"], ["c"], name="/layer1/layer1.0/Add")), module_of(
     ...     onnx.helper.make_node("Relu", ["a"], ["b"], name="relu1"))
     ('layer1.0', None)
+    >>> n = onnx.helper.make_node("Add", ["a", "b"], ["c"], name="node_add")
+    >>> onnx.helper.set_metadata_props(n, {"pkg.torch.onnx.name_scopes": "['', 'layer1', 'layer1.0', 'add']"})
+    >>> module_of(n)
+    'layer1.0'
     """
     for p in node.metadata_props:
         if p.key == "pkg.torch.onnx.name_scopes":
-            parts = [s.strip().strip("'\"") for s in p.value.strip().strip("[]").split(",")]
-            return _qualname([s for s in parts if s])
+            return _dynamo_scope(p.value)
     if not node.name.startswith("/"):
         return None
     return _qualname(node.name.split("/")[1:-1])
+
+
+def _dynamo_scope(value):
+    """The innermost module of a dynamo exporter's ``name_scopes`` (a Python list literal, read
+    with :func:`ast.literal_eval`, which evaluates nothing), or None."""
+    import ast
+
+    try:
+        parts = ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(parts, (list, tuple)) or not all(isinstance(x, str) for x in parts):
+        return None
+    mods = [x for x in parts[:-1] if x]  # the last entry names the FX node, not a module
+    return mods[-1] if mods else None
 
 
 def _qualname(parts):
@@ -428,8 +467,9 @@ def _toposort(graph, known):
     return [graph.node[i] for i in order]
 
 
-def _translate(proto, input_size, on_unsupported):
-    """``(G, tensor name -> graph node)`` for a loaded ``ModelProto``."""
+def _translate(proto, input_size, on_unsupported, missing=None):
+    """``(G, tensor name -> graph node)`` for a loaded ``ModelProto`` (``missing``: initializers
+    whose external data file is missing; their dims are enough unless a value is needed)."""
     from . import onnx_ops
 
     if on_unsupported not in _POLICIES:
@@ -444,6 +484,12 @@ def _translate(proto, input_size, on_unsupported):
     images = _image_inputs(graph)
     first, naxes = _layout(images[0][1])
     b = Builder(naxes, on_unsupported, shapes, opset)
+    b.missing = dict(missing or {})
+    note = None
+    if b.missing:
+        files = sorted({str(loc) for loc in b.missing.values()})
+        note = (f"weights not loaded: external data file {', '.join(map(repr, files))} is missing; the "
+                "receptive fields need only their shapes")
     for t in graph.initializer:
         b.consts[t.name] = _initializer_value(t)
     for vi, dims in images:
@@ -451,7 +497,7 @@ def _translate(proto, input_size, on_unsupported):
         if n != naxes or dims[f:f + n] != images[0][1][first:first + naxes]:
             raise ExportError(f"all image inputs must share one spatial size; {vi.name!r} has shape {_show(dims)}")
         name = b.name(vi.name)
-        b.G.add_node(name, op="input", size=tuple(dims[f:f + n]))
+        b.G.add_node(name, op="input", size=tuple(dims[f:f + n]), **({"note": note} if note else {}))
         tags = [None] * len(dims)
         for ax in range(n):
             tags[f + ax] = ax
@@ -518,8 +564,10 @@ def _infer_folded(fixed, opset):
     done = set()
     for _ in range(8):  # each round can fold what the previous round's shapes made known
         consts = {t.name: _initializer_value(t) for t in graph.initializer}
-        folded = {node.output[0] for node in _toposort(graph, sources)
-                  if node.op_type != "Constant" and _fold_into(consts, shapes, opset, node)}
+        folded = set()  # Constant nodes are evaluated too (their values feed the rest), never replaced
+        for node in _toposort(graph, sources):
+            if _fold_into(consts, shapes, opset, node) and node.op_type != "Constant":
+                folded.add(node.output[0])
         if folded <= done:
             break
         done |= folded
@@ -639,8 +687,24 @@ def from_onnx(model, input_size=None, *, on_unsupported: str = "raise") -> nx.Di
     >>> rec.n, rec.jump, rec.rf, rec.start
     ((16, 16), (2, 2), (3, 3), (0.5, 0.5))
     """
-    proto = load_model(model)
-    return _translate(proto, input_size, on_unsupported)[0]
+    proto, base, missing = _load(model)
+    _only_weights_missing(proto, base, missing, model)  # missing weights are fine: their dims are used
+    return _translate(proto, input_size, on_unsupported, missing)[0]
+
+
+def _only_weights_missing(proto, base, missing, model):
+    """The :class:`ExportError` of :func:`load_model` unless every initializer whose external
+    data is missing is a float tensor (a weight: integer tensors hold shapes, axes, indices)."""
+    onnx = _onnx()
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.DOUBLE}
+    for t in _all_initializers(proto.graph):
+        if t.name in missing and t.data_type not in floats:
+            raise _missing_error(t.name, missing[t.name], base, model)
+
+
+def _missing_error(name, loc, base, model):
+    return ExportError(f"initializer {name!r} of {_what(model)} is stored in external data file {loc!r}, "
+                       f"which is missing (looked in {base}); copy it next to the model")
 
 
 def annotate_onnx(model, input_size=None, *, on_unsupported: str = "raise"):

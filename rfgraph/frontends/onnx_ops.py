@@ -86,6 +86,10 @@ class Ctx:
 
     def need_const(self, i, what):
         v = self.const(i)
+        if v is None and self.input(i) in self.b.missing:
+            raise ExportError(f"its {what} (input {i}, {self.input(i)!r}) is stored in external data file "
+                              f"{self.b.missing[self.input(i)]!r}, which is missing; copy it next to the model",
+                              node=self.name, op=self.op)
         if v is None:
             raise ExportError(f"its {what} (input {i}, {self.input(i)!r}) is computed at run time from "
                               "values the front-end cannot fold; only small constant subgraphs on "

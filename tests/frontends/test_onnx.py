@@ -141,6 +141,15 @@ CASES = {
         [h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], auto_pad="SAME_UPPER")],
         (1, 1, 6, 6), [W], lambda x: F.conv_transpose2d(x, ones(1, 1, 3, 3), stride=2)[..., :12, :12],
         {"convtranspose"}),
+    # output_shape (pads ignored): total = 13 - want; NOTSET puts the odd pixel first, SAME_UPPER last
+    "conv_transpose_output_shape": (
+        [h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], pads=[3, 3, 3, 3], output_shape=[12, 11])],
+        (1, 1, 6, 6), [W], lambda x: F.conv_transpose2d(x, ones(1, 1, 3, 3), stride=2)[..., 1:13, 1:12],
+        {"convtranspose"}),
+    "conv_transpose_output_shape_same_upper": (
+        [h.make_node("ConvTranspose", ["x", "w"], ["y"], strides=[2, 2], output_shape=[12, 11], auto_pad="SAME_UPPER")],
+        (1, 1, 6, 6), [W], lambda x: F.conv_transpose2d(x, ones(1, 1, 3, 3), stride=2)[..., 0:12, 1:12],
+        {"convtranspose"}),
     "maxpool_ceil_pads": (
         [h.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)],
         (1, 1, 14, 13), [], lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), {"maxpool"}),
@@ -278,6 +287,24 @@ CASES = {
         (1, 1, 9, 9), [W, *(const(n, [v], np.float32) for n, v in (("bs", 1), ("bb", 0), ("bm", 0), ("bv", 1))),
                        const("lo", 0.0, np.float32), const("hi", 6.0, np.float32)],
         lambda x: conv(x, 3), {"conv", "identity"}),
+    # ShuffleNet's channel shuffle (Reshape/Transpose/Reshape), then a Slice and a Split over the
+    # channels whose bounds are computed from the shape by Constant nodes (Shape -> Gather -> Div):
+    # folded, so both halves keep their spatial shape
+    "channel_shuffle_slice_split_folded": (
+        [h.make_node("Conv", ["x", "w4"], ["c"], pads=[1, 1, 1, 1]),
+         *(h.make_node("Constant", [], [n], value=const(n + "v", v)) for n, v in (
+             ("s5", [1, 2, 2, 8, 8]), ("s4", [1, -1, 8, 8]), ("i1", [1]), ("two", [2]), ("ax1", [1]))),
+         h.make_node("Reshape", ["c", "s5"], ["r1"]), h.make_node("Transpose", ["r1"], ["t"], perm=[0, 2, 1, 3, 4]),
+         h.make_node("Reshape", ["t", "s4"], ["r2"]), h.make_node("Shape", ["r2"], ["sh"]),
+         h.make_node("Gather", ["sh", "i1"], ["nc"], axis=0), h.make_node("Div", ["nc", "two"], ["half"]),
+         h.make_node("Slice", ["r2", "half", "nc", "ax1"], ["hi"]), h.make_node("Concat", ["half", "half"], ["sp"], axis=0),
+         h.make_node("Split", ["r2", "sp"], ["lo", "lo2"], axis=1),
+         h.make_node("Conv", ["hi", "w2"], ["a"], pads=[1, 1, 1, 1]),
+         h.make_node("Conv", ["lo2", "w2"], ["b"], pads=[2, 2, 2, 2], dilations=[2, 2]), h.make_node("Add", ["a", "b"], ["y"])],
+        (1, 1, 8, 8), [weight("w4", (4, 1, 3, 3)), weight("w2", (1, 2, 3, 3))],
+        lambda x: (lambda r: conv(r[:, 2:], 3, padding=1) + conv(r[:, 2:], 3, padding=2, dilation=2))(
+            conv(x, 3, cout=4, padding=1).reshape(1, 2, 2, 8, 8).transpose(1, 2).reshape(1, 4, 8, 8)),
+        {"conv", "add"}),
     "flatten_gemm_global": (
         [h.make_node("Conv", ["x", "w"], ["c"]), h.make_node("Flatten", ["c"], ["f"]),
          h.make_node("Gemm", ["f", "fw"], ["y"], transB=1)],
@@ -409,9 +436,11 @@ def _hostile(tmp_path, kind):
         path.write_text("this is not a protobuf \x00\xff")
     elif kind == "truncated":
         path.write_bytes(good.SerializeToString()[:40])
-    elif kind == "external_missing":
+    elif kind == "external_missing":  # a shape (int64) among the missing tensors: needed, not only weights
         from onnx.external_data_helper import convert_model_to_external_data
 
+        good = model(CASES["conv_same_upper"][0] + [h.make_node("Reshape", ["y", "shp"], ["z"])], (1, 1, 15, 14),
+                     [W, const("shp", [1, 1, 8, 7])], out="z")
         convert_model_to_external_data(good, location="weights.bin", size_threshold=0)
         onnx.save(good, str(path))
         (tmp_path / "weights.bin").unlink()
@@ -440,3 +469,47 @@ def test_hostile_files_one_line_no_partial_output(tmp_path, capsys, kind, words,
     assert status == 1 and err.startswith("rfgraph: error: ") and err.count("\n") == 1, err
     assert words in err and "Traceback" not in err
     assert not dst.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def _external_weights(tmp_path, nodes, inits, shape=(1, 1, 15, 14), threshold=100):
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    m = model(nodes, shape, inits)
+    convert_model_to_external_data(m, location="weights.bin", size_threshold=threshold)
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def test_external_data_present_is_read_small_tensors_included(tmp_path):
+    """Every initializer external (size_threshold 0), the file present: the shape tensor's
+    value is read (the Reshape keeps the spatial dims), the weights' bytes are not needed."""
+    nodes = CASES["conv_same_upper"][0] + [h.make_node("Reshape", ["y", "shp"], ["z"])]
+    m = model(nodes, (1, 1, 15, 14), [W, const("shp", [1, 1, 8, 7])], out="z")
+    want = rfgraph.analyze(from_onnx(m)).output
+    path = _external_weights(tmp_path, nodes, [W, const("shp", [1, 1, 8, 7])], threshold=0)
+    G = from_onnx(path)
+    got = rfgraph.analyze(G).output
+    assert (got.rf, got.jump, got.n, got.is_global) == (want.rf, want.jump, want.n, want.is_global)
+    assert (got.n, got.is_global) == ((8, 7), (False, False)) and "note" not in G.nodes["x"]
+
+
+def test_missing_weights_file_analyzes_on_shapes_with_a_note(tmp_path, capsys):
+    """Only float weights are in the missing file: the receptive fields need their dims only, so
+    analyze carries on and the input node says so; annotate, which writes the weights back, and
+    a node that needs a missing float value (Resize's scales) give one clear error each."""
+    nodes, shape, inits, _, _ = CASES["conv_same_upper"]
+    path = _external_weights(tmp_path, nodes, [weight("w", (1, 1, 3, 3)), weight("big", (64, 64))])
+    (tmp_path / "weights.bin").unlink()
+    G = from_onnx(path)
+    assert rfgraph.analyze(G).output.rf == (3, 3)
+    assert "external data file 'weights.bin' is missing" in G.nodes["x"]["note"]
+    status, out, err = _cli(["analyze", str(path)], capsys)
+    assert status == 0 and "weights not loaded" in out and not err, (out, err)
+    status, out, err = _cli(["annotate", str(path), "-o", str(tmp_path / "o.onnx")], capsys)
+    assert status == 1 and "which is missing" in err and err.count("\n") == 1
+    rs = [h.make_node("Resize", ["x", "", "sc"], ["y"], name="up", mode="nearest")]
+    path = _external_weights(tmp_path, rs, [const("sc", [1, 1, 2, 2], np.float32)], threshold=0)
+    (tmp_path / "weights.bin").unlink()
+    with pytest.raises(rfgraph.ExportError, match="scales.*'sc'.*external data file 'weights.bin', which is missing"):
+        from_onnx(path)
