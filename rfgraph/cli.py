@@ -41,6 +41,7 @@ examples:
   rfgraph analyze resnet50 --at layer3          one module's receptive field in detail
   rfgraph render resnet50 -o resnet50.svg       the network as a diagram (needs Graphviz)
   rfgraph overlay net.json --at conv2 -o rf.svg where three features of conv2 look
+  rfgraph report resnet50 -o report.html        an interactive report to open in a browser
   rfgraph zoo --models 'resnet*'                the final RF of torchvision models, one row each
 
 TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50),
@@ -82,6 +83,16 @@ examples:
 
 Drawn exactly: dilation holes stay holes, a join shows each branch's footprint in its colour (a
 1x3 and a 3x1 branch make a cross), the part in the padding is hatched. PNG needs matplotlib.
+"""
+
+_REPORT_EXAMPLES = """\
+examples:
+  rfgraph report resnet50 -o report.html
+  rfgraph report net.json -o net.html --depth all
+
+One self-contained HTML file (no network): the diagram (pan, zoom, search), a panel per clicked
+node with its numbers, branches, offsets and the RF of the feature under the mouse, and a sortable
+table of every node. The diagram needs Graphviz's dot; without it the page has the table only.
 """
 
 
@@ -250,6 +261,17 @@ def _parser():
                    help="draw on this picture (needs Pillow): resized to --input-size, or the input size "
                         "taken from it when none is given")
     o.set_defaults(run=_cmd_overlay)
+
+    h = sub.add_parser("report", parents=[common, target], formatter_class=fmt, epilog=_REPORT_EXAMPLES,
+                       help="write an interactive HTML report (one file, opens offline)",
+                       description="Write one self-contained HTML page: the diagram with pan/zoom and "
+                                   "search, a panel per node, the RF under the mouse, a sortable table.")
+    h.add_argument("-o", "--output", required=True, type=Path, help="output file (.html)")
+    h.add_argument("--depth", type=_depth, metavar="N", help="module depth of the diagram (as for render)")
+    h.add_argument("--max-features", type=_positive, default=256, metavar="N",
+                   help="embed per-feature bounds for at most N features per axis and node; longer axes "
+                        "are subsampled (default 256)")
+    h.set_defaults(run=_cmd_report)
 
     n = sub.add_parser("annotate", parents=[common, target], formatter_class=fmt,
                        epilog="examples:\n  rfgraph annotate model.onnx -o model.rf.onnx   then open it in Netron\n",
@@ -571,6 +593,31 @@ def _cmd_overlay(args, out):
     out.write(f"wrote {path}\n")
     return 0
 
+
+
+def _cmd_report(args, out):
+    import tempfile
+
+    from .errors import MissingDependencyError
+    from .render._files import write_atomic
+    from .render.graphviz import write_diagram
+    from .render.html import to_html
+
+    if args.output.suffix.lower() not in (".html", ".htm"):
+        raise _Failure(f"{args.output.name}: the report is an HTML file; name it .html")
+    if args.output.is_dir() or not args.output.parent.is_dir():
+        raise _Failure(f"cannot write {args.output}: not a file in an existing folder")
+    analysis = _analysis(args)
+    svg = None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            svg = write_diagram(analysis, Path(tmp) / "graph.svg", depth=args.depth).read_text(encoding="utf-8")
+        except MissingDependencyError:
+            print("rfgraph: Graphviz's dot was not found: the report has no diagram", file=sys.stderr)
+    write_atomic(args.output, to_html(analysis, svg, title=f"rfgraph report: {args.target}",
+                                      max_features=args.max_features))
+    out.write(f"wrote {args.output}\n")
+    return 0
 
 
 def _cmd_annotate(args, out):
