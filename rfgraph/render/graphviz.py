@@ -1,4 +1,4 @@
-"""Write a diagram file: the DOT source always, then SVG/PNG/PDF through Graphviz's ``dot``.
+"""Write a diagram file: SVG, PNG or PDF through Graphviz's ``dot`` (with its DOT source beside it), or the DOT source.
 
 The only I/O in the rendering layer: :func:`rfgraph.render.dot.to_dot` builds the text, this module
 runs the ``dot`` program on it (found on ``PATH``; no Python binding is needed) and writes the
