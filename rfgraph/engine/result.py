@@ -121,6 +121,22 @@ class Analysis:
         """Exact per-feature RF bounds of ``node`` along ``axis``; see :meth:`RF.bounds`."""
         return self._exact.bounds(node, axis, clip)
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows the stage table (the rows ``rfgraph analyze`` prints) as HTML."""
+        from ..render.notebook import to_html_table  # the engine never imports render at load time
+
+        return to_html_table(self)
+
+    def diagram(self, **options):
+        """The annotated diagram, displayed as SVG in Jupyter (needs Graphviz's ``dot``).
+
+        ``options`` go to :func:`rfgraph.to_dot` (``depth``, ``fold``, ``rankdir``, ...); the
+        returned object has ``source`` (the DOT text), ``svg()`` and ``_repr_svg_``.
+        """
+        from ..render.notebook import Diagram
+
+        return Diagram(self, **options)
+
     def pixels(self, node, axis: int, feature: int) -> tuple:
         """The input pixels feature ``feature`` of ``node`` really reads along ``axis``, as
         disjoint inclusive intervals (holes from dilation or strides show as several; empty:
