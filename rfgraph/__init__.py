@@ -114,3 +114,4 @@ def from_onnx(model, input_size=None, **options):
     from .frontends.onnx import from_onnx as _from_onnx
 
     return _from_onnx(model, input_size, **options)
+from .answers.erf import erf  # noqa: E402  (the effective receptive field, rfgraph/answers/erf.py)
