@@ -22,7 +22,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PKGS)
-	$(BIN)/python -m pip install -q -e '.[torch,render,report,zoo,onnx,timm,smp,transformers,dev]'
+	$(BIN)/python -m pip install -q -e '.[torch,render,report,zoo,erf,onnx,timm,smp,transformers,dev]'
 	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
 	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \

@@ -324,6 +324,38 @@ def _parser():
                    help="smallest and largest size to try (default 32:1024)")
     v.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
     v.set_defaults(run=_cmd_sizes)
+
+    e = sub.add_parser("erf", parents=[common], formatter_class=fmt,
+                       epilog="examples:\n  rfgraph erf resnet18 --input-size 256 --at layer3 -o erf.png\n"
+                              "  rfgraph erf resnet50 --weights before.pt --weights after.pt -o erf.png\n"
+                              "  rfgraph erf resnet18 resnet50 --init uniform --format json\n",
+                       help="the effective receptive field beside the exact theoretical one",
+                       description="Measure the effective receptive field (gradient of the unit whose exact "
+                                   "TRF centre is nearest the input centre) on a real CPU model and draw it "
+                                   "with its TRF (rfgraph.erf). Two targets or two --weights: side by side.")
+    e.add_argument("targets", nargs="+", metavar="TARGET",
+                   help="torchvision name, timm:NAME, smp:ARCH:ENCODER, hf:MODEL_TYPE, package.module:factory "
+                        "or path/to/file.py:factory (built on the CPU, seeded)")
+    e.add_argument("--input-size", type=_input_size, metavar="S", help=f"S or H,W (default {DEFAULT_SIZE})")
+    e.add_argument("--factory-arg", action="append", metavar="NAME=VALUE", default=None,
+                   help="keyword argument for the model's constructor (repeatable)")
+    e.add_argument("--at", metavar="MODULE", help="module to measure (default: the last spatial map)")
+    src = e.add_mutually_exclusive_group()
+    src.add_argument("--samples", type=_positive, default=8, metavar="N", help="random inputs (default 8)")
+    src.add_argument("--images", type=Path, metavar="DIR",
+                     help="image files (Pillow; resized, ImageNet mean/std): the first 50 by name, as RepLKNet")
+    e.add_argument("--init", choices=("random", "uniform"),
+                   help="random: the model's own initialisation, seeded; uniform: Luo's uniform case "
+                        "(default: the weights as built or loaded)")
+    e.add_argument("--weights", type=Path, action="append", metavar="PATH",
+                   help="local state dict (.safetensors, or torch.load weights_only); repeat for two panels")
+    e.add_argument("--recipe", choices=("luo", "replknet"), default="luo", help="default luo")
+    e.add_argument("--seed", type=int, default=0, help="seed of the model build and the inputs (default 0)")
+    e.add_argument("--batch", type=_positive, default=8, metavar="N", help="inputs per pass (default 8)")
+    e.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    e.add_argument("-o", "--output", type=Path, help="picture (.png, .svg, .pdf)")
+    e.add_argument("--format", choices=("text", "json"), default="text", help="metrics on stdout (default text)")
+    e.set_defaults(run=_cmd_erf)
     return p
 
 
@@ -682,6 +714,71 @@ def _cmd_sizes(args, out):
     base = _analysis(args).input_size
     result = made_sizes(make, base, args.range, what="the target built")
     out.write(json.dumps(result.as_dict(), indent=2) + "\n" if args.format == "json" else to_text(result))
+    return 0
+
+
+def _cmd_erf(args, out):
+    import json
+
+    from .answers.erf import erf
+    from .tools import catalogue
+
+    if args.output is None and args.format != "json":
+        raise _Failure("erf needs -o PICTURE (.png, .svg, .pdf) or --format json")
+    weights = args.weights or [None]
+    if len(args.targets) > 1 and len(weights) > 1:
+        raise _Failure("give two targets or two --weights, not both")
+    runs = [(t, w) for t in args.targets for w in weights]
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise _Failure("erf needs PyTorch: pip install 'rfgraph[torch]'") from None
+    results, titles, cache = [], [], {}
+    for target, w in runs:
+        if target.endswith((".json", ".onnx")) or Path(target).is_file():
+            raise _Failure(f"erf needs a torch model to differentiate; {target!r} is a file (use a model name "
+                           "or package.module:factory)")
+        if target not in cache:
+            if ":" not in target or target.startswith("torchvision:"):
+                _check_torchvision_name(target.partition(":")[2] or target)
+            kwargs = catalogue.parse_factory_args(args.factory_arg)
+            torch.manual_seed(args.seed)  # the model's own initialisation, reproducible
+            try:
+                built = catalogue.build_source(target, factory_args=kwargs,
+                                               make=lambda f, *a, **kw: (f(*a, **kw), ""))
+            except (ValueError, AttributeError) as exc:
+                raise _Failure(str(exc)) from None
+            if not _is_module(built.model):
+                raise _Failure(f"erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
+            shape = tuple(built.input_shapes[0])
+            if built.source in ("torchvision", "module", "file") and len(shape) == 3:
+                shape = (shape[0], DEFAULT_SIZE, DEFAULT_SIZE)
+            if args.input_size is not None:
+                spatial = tuple(args.input_size) * (len(shape) - 1 if len(args.input_size) == 1 else 1)
+                shape = shape[:1] + spatial
+            cache[target] = (built.model, shape)
+        model, shape = cache[target]
+        progress = sys.stderr is not None and sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
+        r = erf(model, shape, args.at, init=args.init, weights=w, recipe=args.recipe, seed=args.seed,
+                samples=50 if args.images else args.samples, images=args.images, batch=args.batch,
+                device=args.device, progress=progress)
+        results.append(r)
+        titles.append(f"{target}" + (f" ({w.name})" if w else "") + f", {r.module} at "
+                      + "x".join(map(str, shape[1:])))
+    if args.output is not None:
+        from .render.erf_plot import plot_erf
+
+        plot_erf(results, args.output, titles=titles)
+    if args.format == "json":
+        docs = [dict(r.as_dict(), target=t) for r, (t, _) in zip(results, runs)]
+        out.write(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n")
+    else:
+        from .render.erf_plot import caption
+
+        for title, r in zip(titles, results):
+            out.write(f"{title}\n" + "\n".join("  " + line for line in caption(r).splitlines()) + "\n")
+    if args.output is not None:
+        out.write(f"wrote {args.output}\n")
     return 0
 
 

@@ -211,3 +211,35 @@ if __name__ == "__main__":  # the README's table: python tests/answers/test_erf.
         s, t = exponents(rows)
         print(f"{act.__name__}, {c} channels: " + ", ".join(f"n={n} TRF {r} σ {g:.2f}" for n, r, g in rows)
               + f"; exponents σ {s:.3f}, TRF {t:.3f}")
+
+
+# -- the command line and the picture ---------------------------------------------------------------
+
+
+def test_cli_erf_picture_json_and_errors(tmp_path, capsys):
+    pytest.importorskip("torchvision")
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("safetensors")
+    import json
+
+    from rfgraph.cli import main
+
+    w1, w2 = tmp_path / "a.pt", tmp_path / "b.safetensors"
+    torch.manual_seed(1)
+    import torchvision
+
+    torch.save(torchvision.models.resnet18().state_dict(), w1)
+    from safetensors.torch import save_file
+
+    save_file(torchvision.models.resnet18().state_dict(), str(w2))
+    png = tmp_path / "erf.png"
+    assert main(["erf", "resnet18", "--input-size", "64", "--at", "layer2", "--samples", "2",
+                 "--weights", str(w1), "--weights", str(w2), "-o", str(png), "--format", "json"]) == 0
+    docs = json.loads(capsys.readouterr().out.split("\nwrote ")[0])
+    assert [d["module"] for d in docs] == ["layer2", "layer2"] and png.stat().st_size > 10_000
+    assert docs[0]["area_ratio"]["0.5"]["side"] % 2 == 1 and docs[0]["mass_outside_trf"] == 0
+    assert main(["erf", "resnet18", "--input-size", "64", "--at", "nope", "-o", str(png)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no module or node named 'nope'" in err
+    assert main(["erf", "resnet18", "--weights", str(tmp_path / "no.pt"), "--format", "json"]) == 1
+    assert "does not exist" in capsys.readouterr().err
