@@ -270,17 +270,17 @@ class Analysis:
             mis = tuple(num(m) for m, _ in found)
             at = tuple(w for _, w in found)
             preds = self._exact.inputs(v)
-            # each branch's offset from the join's centre, at the feature where they differ most
-            offsets = {u: [] for u in preds}
-            for ax, w in enumerate(at):
-                spans = {u: self._span(u, ax, w) for u in preds}
-                middle = (min(lo for lo, _ in spans.values()) + max(hi for _, hi in spans.values())) / 2
-                for u, (lo, hi) in spans.items():
-                    offsets[u].append(num((lo + hi) / 2 - middle))
-            blist = []
-            for u in preds:
-                nums = [self._numbers(u, ax) for ax in range(naxes)]
-                blist.append(Branch(u, tuple(b[0] for b in nums), tuple(b[1] for b in nums), tuple(offsets[u])))
+            states = self._states
+            if not any(at) and all(x.exact for x in axes) and all(y.exact for u in preds for y in states[u]):
+                # the usual join (exact, so its hull is its branches' hull at every feature): the
+                # offsets are the same at every feature, feature 0's
+                blist = []
+                for u in preds:
+                    ys = states[u]
+                    blist.append(Branch(u, tuple(num(y.hi - y.lo) for y in ys), tuple(num((y.lo + y.hi) / 2) for y in ys),
+                                        tuple(num((y.lo + y.hi) / 2 - (x.lo + x.hi) / 2) for y, x in zip(ys, axes))))
+            else:
+                blist = self._branches(v, preds, at, naxes)
             branches = tuple(blist)
             rf_range = tuple((min(b.rf[ax] for b in blist), max(b.rf[ax] for b in blist)) for ax in range(naxes))
         return RF(
@@ -291,6 +291,21 @@ class Analysis:
             branches=branches, misalignment=mis, misaligned_at=at, rf_range=rf_range,
             note=self._note(v), module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
         )
+
+    def _branches(self, v, preds, at, naxes) -> list:
+        """Each branch's feature-0 numbers and its offset from the join's centre, measured at the
+        feature where the branches differ most (``at``)."""
+        offsets = {u: [] for u in preds}
+        for ax, w in enumerate(at):
+            spans = {u: self._span(u, ax, w) for u in preds}
+            middle = (min(lo for lo, _ in spans.values()) + max(hi for _, hi in spans.values())) / 2
+            for u, (lo, hi) in spans.items():
+                offsets[u].append(num((lo + hi) / 2 - middle))
+        blist = []
+        for u in preds:
+            nums = [self._numbers(u, ax) for ax in range(naxes)]
+            blist.append(Branch(u, tuple(b[0] for b in nums), tuple(b[1] for b in nums), tuple(offsets[u])))
+        return blist
 
     def _note(self, v) -> str:
         """The node's own ``note`` (a front-end's approximation, say) and the op's, joined."""
