@@ -11,11 +11,13 @@ Register a translator for another op with :func:`register_onnx_op`.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
 from .. import arith
 from ..errors import ExportError, ShapeError, UnsupportedOpError
+from ..ops.gather import exact_scale, resample_support, support_of_taps
 from . import torch_layout as L
 from .torch_ops import _conflicting_axes
 
@@ -681,7 +683,13 @@ def onnx_nearest(n_in, n_out, scale, mode, nearest_mode):
     return np.clip(rounding(x), 0, n_in - 1).astype(np.int64)
 
 
-def _resize(ctx, mode, ctm, nearest_mode, scales, sizes):
+_TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+               "half_pixel_symmetric")
+
+
+def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75):
+    """PyTorch's ``upsample`` where its index map is ONNX's (torchvision exports keep their op),
+    else ``resample_map``, which follows ONNX's coordinate rules exactly."""
     if not _window_layout_ok(ctx, "resizing"):
         return
     ins = ctx.need_shape(ctx.x)
@@ -690,35 +698,45 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes):
         out = tuple(int(v) for v in sizes)
         scale = [o / i for o, i in zip(out, ins)]
     else:
-        scale = [float(v) for v in scales]
-        out = tuple(int(math.floor(i * s)) for i, s in zip(ins, scale))
+        # a float32 scale as the decimal it was written as (0.6, not 0.6000000238...)
+        scale = [float(str(np.float32(v))) for v in scales]
+        out = tuple(math.floor(i * exact_scale(s)) for i, s in zip(ins, scale))
     if len(out) != nd or out[:2] != ins[:2]:
         return ctx.unsupported(f"resizing the batch or channel dims (from {ins} to {out})")
     n_in, n_out, sc = ins[2:], out[2:], scale[2:]
     by_scale = sizes is None
     base = {"scale": tuple(sc)} if by_scale else {"size": n_out}
     why = f"mode {mode!r} with coordinate_transformation_mode {ctm!r}"
+    if mode not in ("nearest", "linear", "cubic"):
+        return ctx.unsupported(f"interpolation mode {mode!r}")
+    if ctm not in _TRANSFORMS:
+        return ctx.unsupported(f"{why}: the source coordinates need the roi (only {', '.join(_TRANSFORMS)} "
+                               "are supported)")
+    if mode == "nearest" and nearest_mode not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}")
+    general = dict(base, mode=mode, transform=ctm, nearest_mode=nearest_mode, exclude_outside=bool(exclude_outside),
+                   cubic_a=float(cubic_a))
+    exact = [resample_support(a, b, exact_scale(s) if by_scale else Fraction(b, a), mode, ctm, nearest_mode,
+                              bool(exclude_outside), cubic_a) for a, b, s in zip(n_in, n_out, sc)]
+
+    def same(ours, align_corners=False, by_size=False):  # upsample's index map is ONNX's on every axis
+        return all(support_of_taps(arith.upsample_taps(a, b, ours, align_corners, None if by_size or not by_scale else s),
+                                   b) == want for a, b, s, want in zip(n_in, n_out, sc, exact))
+
     if mode == "nearest":
-        want = [onnx_nearest(a, b, s, ctm, nearest_mode) for a, b, s in zip(n_in, n_out, sc)]
-        if any(w is None for w in want):
-            return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}: not representable")
         for ours in ("nearest", "nearest-exact"):
-            got = [arith.upsample_taps(a, b, ours, False, s if by_scale else None)[0][0]
-                   for a, b, s in zip(n_in, n_out, sc)]
-            if all(np.array_equal(g, w) for g, w in zip(got, want)):
+            if same(ours):
                 return ctx.unary("upsample", dict(base, mode=ours))
-        return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}: this index map is neither "
-                               "PyTorch's nearest nor nearest-exact for these sizes")
-    ours = {"linear": "linear", "cubic": "bicubic"}.get(mode)
-    ok = ours is not None and (ctm == "half_pixel" or ctm == "align_corners" or (
-        ctm == "pytorch_half_pixel" and all(b > 1 for b in n_out)))
-    if ours == "bicubic" and (ctx.attr("exclude_outside", 0) or ctx.attr("cubic_coeff_a", -0.75) == 0):
+        return ctx.unary("resample_map", general)
+    ours = {"linear": "linear", "cubic": "bicubic"}[mode]
+    ok = ctm == "half_pixel" or ctm == "align_corners" or (ctm == "pytorch_half_pixel" and all(b > 1 for b in n_out))
+    if ours == "bicubic" and (exclude_outside or cubic_a != -0.75):
         ok = False
-    if not ok:
-        return ctx.unsupported(f"{why}: our upsample op has no such interpolation")
-    if ctm == "align_corners":
+    if ok and ctm == "align_corners" and same(ours, align_corners=True, by_size=True):
         return ctx.unary("upsample", dict(size=n_out, mode=ours, align_corners=True))
-    ctx.unary("upsample", dict(base, mode=ours))
+    if ok and ctm != "align_corners" and same(ours):
+        return ctx.unary("upsample", dict(base, mode=ours))
+    ctx.unary("resample_map", general)
 
 
 @op("Resize")
@@ -749,7 +767,8 @@ def _resize_op(ctx):
     mode = ctx.attr("mode", "nearest")
     ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
     nearest = ctx.attr("nearest_mode", "round_prefer_floor") if ctx.opset >= 11 else "floor"
-    _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes)
+    _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes,
+            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75))
 
 
 @op("Upsample")

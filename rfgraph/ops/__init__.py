@@ -7,6 +7,7 @@ module          ops                                             exactness
 ``window``      conv, maxpool, avgpool                          exact (affine)
 ``convtranspose`` convtranspose                                 per position (stride>1)
 ``resample``    upsample, adaptive_avgpool, adaptive_maxpool    per position
+``gather``      resample_map (ONNX Resize's coordinate rules)   per position
 ``padcrop``     pad, slice                                      exact / per position
 ``reorder``     flip, roll                                      per position
 ``pointwise``   identity                                        exact
@@ -20,7 +21,7 @@ registrations do not leak.
 
 from .base import (Node, Op, Out, AxisState, Params, Registry, active_registry, get_op, register_op,
                    registered, registered_ops, too_small)
-from . import source, window, convtranspose, resample, padcrop, reorder, pointwise, joins, global_op  # noqa: F401  (register the built-ins)
+from . import source, window, convtranspose, resample, gather, padcrop, reorder, pointwise, joins, global_op  # noqa: F401  (register the built-ins)
 
 __all__ = ["Op", "Node", "Out", "AxisState", "Params", "Registry", "register_op", "registered",
            "get_op", "registered_ops", "active_registry", "too_small"]

@@ -1,0 +1,133 @@
+"""ONNX Resize in every (mode, coordinate_transformation_mode, nearest_mode, exclude_outside)
+combination, against onnxruntime measured independently.
+
+For each input pixel i a one-hot input e_i goes through onnxruntime; the outputs that change
+(|y| > 1e-12) depend on pixel i. Each output's support is the set of pixels that changed it: its
+hull along every axis must equal rfgraph's exact bounds, and rfgraph's n onnxruntime's output size.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="needs the onnx package: pip install 'rfgraph[onnx]'")
+ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime: pip install 'rfgraph[onnx]'")
+
+from onnx import TensorProto as T  # noqa: E402
+from onnx import helper as h  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+
+import rfgraph  # noqa: E402
+from rfgraph.frontends.onnx import from_onnx  # noqa: E402
+
+TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+              "half_pixel_symmetric")
+NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+COMBOS = ([("nearest", t, nm, 0) for t in TRANSFORMS for nm in NEAREST]
+          + [("linear", t, "round_prefer_floor", 0) for t in TRANSFORMS]
+          + [("cubic", t, "round_prefer_floor", e) for t in TRANSFORMS for e in (0, 1)])
+# (input spatial shape, "scales" or "sizes", values per spatial axis): up and down, 1-D and 2-D
+SIZES = [
+    ((5,), "sizes", (8,)), ((8,), "sizes", (5,)), ((6,), "sizes", (5,)), ((5,), "sizes", (1,)),
+    ((4,), "sizes", (6,)), ((5,), "scales", (1.5,)), ((7,), "scales", (0.6,)), ((6,), "scales", (0.5,)),
+    ((3,), "scales", (3.0,)), ((5,), "scales", (2.5,)), ((5,), "scales", (0.75,)),
+    ((5, 7), "sizes", (8, 4)), ((4, 6), "scales", (2.0, 0.75)), ((6, 3), "scales", (0.5, 1.5)),
+]
+
+
+def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, values, dtype):
+    """One Resize node on a [batch, 1, *shape] input (opset 11 for tf_half_pixel_for_nn, which
+    later opsets dropped; 19 otherwise)."""
+    opset = 11 if ctm == "tf_half_pixel_for_nn" else 19
+    elem = T.DOUBLE if dtype == np.float64 else T.FLOAT
+    inits = [numpy_helper.from_array(np.zeros(0, dtype=np.float32), "roi")]
+    if kind == "scales":
+        inits.append(numpy_helper.from_array(np.array([1, 1, *values], dtype=np.float32), "scales"))
+        ins = ["x", "roi", "scales"]
+    else:
+        inits.append(numpy_helper.from_array(np.zeros(0, dtype=np.float32), "scales"))
+        inits.append(numpy_helper.from_array(np.array([batch, 1, *values], dtype=np.int64), "sizes"))
+        ins = ["x", "roi", "scales", "sizes"]
+    attrs = dict(mode=mode, coordinate_transformation_mode=ctm)
+    if mode == "nearest":
+        attrs["nearest_mode"] = nearest_mode
+    if mode == "cubic":
+        attrs["exclude_outside"] = exclude_outside
+    node = h.make_node("Resize", ins, ["y"], name="rs", **attrs)
+    g = h.make_graph([node], "resize", [h.make_tensor_value_info("x", elem, [batch, 1, *shape])],
+                     [h.make_tensor_value_info("y", elem, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def measured_support(shape, *case):
+    """Per output position, the input pixels whose one-hot input changes it (onnxruntime), and
+    the output's spatial shape. float64 where onnxruntime's Resize takes it, else float32."""
+    npix = int(np.prod(shape))
+    onehot = np.eye(npix).reshape(npix, 1, *shape)
+    for dtype in (np.float64, np.float32):
+        m = resize_model(shape, npix, *case, dtype)
+        try:
+            sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - no kernel for this dtype
+            continue
+        y = sess.run(None, {"x": onehot.astype(dtype)})[0][:, 0]
+        break
+    changed = np.abs(y) > 1e-12  # [pixel, *out]
+    return changed, y.shape[1:]
+
+
+@pytest.mark.parametrize("shape, kind, values", SIZES, ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize("combo", COMBOS, ids=lambda c: "-".join(map(str, c)))
+def test_resize_bounds_equal_onnxruntime_support(combo, shape, kind, values):
+    mode = combo[0]
+    if mode == "cubic" and len(shape) == 1:  # onnxruntime's cubic takes 2-D and 4-D tensors only: H = 1
+        shape, values = (1, *shape), ((1 if kind == "sizes" else 1.0), *values)
+    case = (*combo, kind, values)
+    changed, out_shape = measured_support(shape, *case)
+    G = from_onnx(resize_model(shape, 1, *case, np.float32))
+    assert {G.nodes[v]["op"] for v in G} <= {"input", "upsample", "resample_map"}
+    rec = rfgraph.analyze(G).output
+    assert tuple(rec.n) == tuple(out_shape)
+    pix = np.array(list(itertools.product(*(range(s) for s in shape))))  # [pixel, axis]
+    for o in itertools.product(*(range(s) for s in out_shape)):
+        readers = pix[changed[(slice(None), *o)]]
+        assert len(readers), o  # every output reads some pixel
+        for ax in range(len(shape)):
+            lo, hi = rec.bounds(ax)
+            k = o[ax]
+            assert (lo[k], hi[k]) == (readers[:, ax].min(), readers[:, ax].max()), (ax, o, readers.tolist())
+            if mode == "nearest":  # one pixel: the exact index
+                assert len(readers) == 1 and lo[k] == hi[k] == readers[0, ax]
+
+
+@pytest.mark.parametrize("mode, ctm, nearest_mode, expected", [
+    ("nearest", "asymmetric", "floor", "upsample"), ("linear", "half_pixel", "round_prefer_floor", "upsample"),
+    ("nearest", "half_pixel", "floor", "resample_map"), ("linear", "asymmetric", "round_prefer_floor", "resample_map")])
+def test_pytorch_maps_keep_upsample(mode, ctm, nearest_mode, expected):
+    G = from_onnx(resize_model((4, 4), 1, mode, ctm, nearest_mode, 0, "scales", (2.0, 2.0), np.float32))
+    assert G.nodes["rs"]["op"] == expected
+
+
+def test_roi_transform_and_antialias_raise_naming_the_node():
+    m = resize_model((5,), 1, "linear", "half_pixel", "round_prefer_floor", 0, "scales", (0.5,), np.float32)
+    m.graph.node[0].attribute.append(h.make_attribute("antialias", 1))
+    with pytest.raises(rfgraph.UnsupportedOpError, match="node 'rs'.*Resize.*antialias"):
+        from_onnx(m)
+    m = resize_model((5,), 1, "linear", "half_pixel", "round_prefer_floor", 0, "scales", (0.5,), np.float32)
+    [ctm] = [a for a in m.graph.node[0].attribute if a.name == "coordinate_transformation_mode"]
+    ctm.s = b"tf_crop_and_resize"
+    with pytest.raises(rfgraph.UnsupportedOpError, match="node 'rs'.*Resize.*roi"):
+        from_onnx(m)
+
+
+def test_resample_map_label_and_parameter_errors():
+    op = rfgraph.ops.get_op("resample_map")
+    assert op.text({"op": "resample_map", "size": (8, 4), "mode": "cubic", "exclude_outside": True}, 2) == \
+        "resample_map size 8x4 cubic exclude_outside"
+    with pytest.raises(rfgraph.ParameterError, match="node 'r'.*transform"):
+        op.read("r", {"scale": 2, "transform": "tf_crop_and_resize"}, 1)
+    with pytest.raises(rfgraph.ParameterError, match="exactly one"):
+        op.read("r", {"scale": 2, "size": 3}, 1)
