@@ -331,25 +331,38 @@ def test_same_padding_helper_matches_the_cases():
     assert _same(15, 3, 2) == (1, 1) and _same(14, 3, 2) == (0, 1)
 
 
-@pytest.mark.parametrize("ctm, nearest", [("half_pixel", "floor"), ("tf_crop_and_resize", "floor")])
-def test_resize_we_cannot_represent_raises_naming_the_node(ctm, nearest):
+@pytest.mark.parametrize("ctm, attrs", [("tf_crop_and_resize", {}), ("half_pixel", {"antialias": 1})])
+def test_resize_we_cannot_represent_raises_naming_the_node(ctm, attrs):
+    # (half_pixel with nearest_mode floor, refused before, is an exact resample_map now:
+    # tests/frontends/test_onnx_resize.py checks it against onnxruntime)
     m = model([h.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="up", mode="nearest",
-                           coordinate_transformation_mode=ctm, nearest_mode=nearest)],
-              (1, 1, 5, 7), [const("sizes", [1, 1, 8, 11])])
+                           coordinate_transformation_mode=ctm, nearest_mode="floor", **attrs)],
+              (1, 1, 5, 7), [const("sizes", [1, 1, 8, 11])], opset=18)
     with pytest.raises(rfgraph.UnsupportedOpError, match="node 'up'.*Resize"):
         from_onnx(m)
     rec = rfgraph.analyze(from_onnx(m, on_unsupported="global")).output
     assert all(rec.is_global)
 
 
-def test_linear_asymmetric_raises_and_identity_policy_notes():
-    m = model([h.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
-                           coordinate_transformation_mode="asymmetric")],
-              (1, 1, 5, 5), [const("scales", [1, 1, 2, 2], np.float32)])
-    with pytest.raises(rfgraph.UnsupportedOpError, match="asymmetric"):
+def test_unrepresentable_resize_with_the_identity_policy_notes_it():
+    m = model([h.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                           coordinate_transformation_mode="tf_crop_and_resize")],
+              (1, 1, 5, 5), [const("sizes", [1, 1, 10, 10])], opset=18)
+    with pytest.raises(rfgraph.UnsupportedOpError, match="tf_crop_and_resize"):
         from_onnx(m)
     G = from_onnx(m, on_unsupported="identity")
     assert "on_unsupported='identity'" in G.nodes["y"]["note"]
+
+
+def test_linear_asymmetric_is_an_exact_resample_map():
+    m = model([h.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear",
+                           coordinate_transformation_mode="asymmetric")],
+              (1, 1, 5, 5), [const("scales", [1, 1, 2, 2], np.float32)])
+    G = from_onnx(m)
+    assert {G.nodes[v]["op"] for v in G} == {"input", "resample_map"}
+    # asymmetric: output o samples x = o / 2; o = 3 blends pixels 1 and 2, o = 4 is pixel 2 exactly
+    lo, hi = rfgraph.analyze(G).output.bounds(0)
+    assert (lo[3], hi[3]) == (1, 2) and (lo[4], hi[4]) == (2, 2)
 
 
 def test_unknown_op_error_names_op_node_and_policy():
