@@ -33,6 +33,7 @@ __all__ = [
     "INFO_ATTRS",
     "METADATA",
     "check_digraph",
+    "keep_what_outputs_need",
     "ordered_inputs",
     "topological_order",
     "topological_order_info",
@@ -50,6 +51,21 @@ INFO_ATTRS = frozenset({"op", "label", "module", "source", "target", "note", "in
 #: The graph-level keys and the type each must have (see the module docstring).
 METADATA = {"module_outputs": Mapping, "outputs": (list, tuple), "shapes": Mapping,
             "model": str, "global_ops": Mapping}
+
+
+def keep_what_outputs_need(G, outputs) -> set:
+    """Remove from ``G`` every node no output depends on (a front-end's last step); returns the
+    nodes kept.
+
+    >>> G = nx.DiGraph([("x", "a"), ("a", "out"), ("x", "unused")])
+    >>> sorted(keep_what_outputs_need(G, ["out"])), sorted(G)
+    (['a', 'out', 'x'], ['a', 'out', 'x'])
+    """
+    keep = set(outputs)
+    for o in outputs:
+        keep |= nx.ancestors(G, o)
+    G.remove_nodes_from([v for v in list(G) if v not in keep])
+    return keep
 
 
 def check_digraph(G) -> None:

@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import CycleError, ExportError, RFGraphError
-from ..schema import set_metadata
+from ..schema import keep_what_outputs_need, set_metadata
 from .torch import Traced  # (the torch front-end's module imports torch only when tracing)
 
 __all__ = ["from_onnx", "annotate_onnx", "load_model", "FOLD"]
@@ -530,10 +530,7 @@ def _translate(proto, input_size, on_unsupported, missing=None):
     if not outputs:
         raise ExportError("no output of the model depends on its image input")
     G = b.G
-    keep = set(outputs)
-    for o in outputs:
-        keep |= nx.ancestors(G, o)
-    G.remove_nodes_from([v for v in list(G) if v not in keep])
+    keep = keep_what_outputs_need(G, outputs)
     tensor_node = {t: tr.node for t, tr in b.traced.items() if tr.node in keep}
     mods = _module_outputs(graph, b, scope_of, keep)
     set_metadata(G, module_outputs=mods, outputs=list(dict.fromkeys(outputs)),

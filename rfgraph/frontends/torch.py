@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import networkx as nx
 
 from ..errors import ExportError, RFGraphError, UnsupportedOpError
-from ..schema import set_metadata
+from ..schema import keep_what_outputs_need, set_metadata
 from . import torch_layout as L
 
 __all__ = ["from_torch", "meta_model"]
@@ -547,10 +547,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     if not outputs:
         raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
     G = builder.G
-    keep = set(outputs)
-    for o in outputs:
-        keep |= nx.ancestors(G, o)
-    G.remove_nodes_from([v for v in list(G) if v not in keep])
+    keep = keep_what_outputs_need(G, outputs)
     set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
                  outputs=list(dict.fromkeys(outputs)),
                  shapes={v: s for v, s in builder.shapes.items() if v in keep},
