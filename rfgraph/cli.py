@@ -226,7 +226,9 @@ def _parser():
                    help="name, per path to each output, the first node whose RF covers EXTENT "
                         "(N or HxW input pixels; 1s or 25ms with --sample-rate)")
     a.add_argument("--levels", action="store_true",
-                   help="one row per model output (a detector backbone's FPN levels): size, stride, RF")
+                   help="one row per model output: size, stride, RF; on a torchvision detector "
+                        "(fasterrcnn_resnet50_fpn, retinanet_resnet50_fpn, ...) its backbone + FPN's "
+                        "levels (default input 800)")
     a.set_defaults(run=_cmd_analyze)
 
     r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
@@ -378,7 +380,7 @@ def _version():
 # -- targets -----------------------------------------------------------------------------------------
 
 
-def load_target(target, input_size=None, input_shape=None, on_unsupported="raise", factory_args=None):
+def load_target(target, input_size=None, input_shape=None, on_unsupported="raise", factory_args=None, part=""):
     """The graph a TARGET names (see the module docstring).
 
     ``input_size`` is ``(S,)`` or ``(H, W)``; ``input_shape`` is ``(C, ...)`` or a list of such
@@ -386,6 +388,8 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
     torchvision and factories, the pretrained config's for timm, the config's for hf); for a spec
     file either one replaces every input node's size. ``factory_args`` (``["k=v", ...]`` or a
     dict) go to the model's constructor. ``on_unsupported`` is passed to :func:`rfgraph.from_torch`.
+    ``part`` names a submodule traced instead of the model (``"backbone"``: a torchvision
+    detector's backbone + FPN, at the detector's usual input size by default).
     """
     from .frontends.spec import read_spec
 
@@ -412,7 +416,7 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
     built = _build(target, factory_args)
     if built.note:
         print(f"rfgraph: {target}: {built.note}", file=sys.stderr)
-    obj = built.model
+    obj = getattr(built.model, part) if part else built.model
     import networkx as nx
 
     if isinstance(obj, nx.DiGraph):
@@ -423,7 +427,7 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
         raise _Failure(f"{target} gave a {type(obj).__name__}; expected a networkx.DiGraph or a torch.nn.Module")
     if shapes is None:
         default = list(built.input_shapes)
-        if built.source in ("torchvision", "module", "file"):
+        if built.source in ("torchvision", "module", "file") and not part:
             default = [(3, DEFAULT_SIZE, DEFAULT_SIZE)] * len(default)
         if input_size is not None:
             spatial = input_size * 2 if len(input_size) == 1 else tuple(input_size)
@@ -507,8 +511,24 @@ def _analysis(args):
     from .engine import analyze
 
     G = load_target(args.target, args.input_size, args.input_shape, args.on_unsupported,
-                    factory_args=getattr(args, "factory_arg", None))
+                    factory_args=getattr(args, "factory_arg", None), part=_levels_part(args))
     return analyze(G)
+
+
+def _levels_part(args):
+    """``"backbone"`` for ``--levels`` on a torchvision detector (its transform and heads do not
+    trace; the levels are the backbone + FPN's outputs), else ``""``."""
+    if not getattr(args, "levels", False):
+        return ""
+    prefix, colon, rest = args.target.partition(":")
+    if colon and prefix != "torchvision":
+        return ""
+    from .tools.catalogue import family_of
+
+    try:
+        return "backbone" if family_of((rest if colon else args.target).lower()) == "detection" else ""
+    except ModuleNotFoundError:
+        return ""
 
 
 def _resolve(analysis, name):
