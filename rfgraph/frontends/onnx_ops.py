@@ -687,35 +687,47 @@ _TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"
                "half_pixel_symmetric")
 
 
-def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75):
+def _f32(v):
+    """A float32 value as the decimal it was written as (0.6, not 0.6000000238...)."""
+    return float(str(np.float32(v)))
+
+
+def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75, roi=None):
     """PyTorch's ``upsample`` where its index map is ONNX's (torchvision exports keep their op),
-    else ``resample_map``, which follows ONNX's coordinate rules exactly."""
+    else ``resample_map``, which follows ONNX's coordinate rules exactly. ``roi``: the
+    ``(start, end)`` pair of every dim, for ``tf_crop_and_resize``."""
     if not _window_layout_ok(ctx, "resizing"):
         return
     ins = ctx.need_shape(ctx.x)
     nd = len(ins)
+    crop = ctm == "tf_crop_and_resize"
     if sizes is not None:
         out = tuple(int(v) for v in sizes)
         scale = [o / i for o, i in zip(out, ins)]
     else:
-        # a float32 scale as the decimal it was written as (0.6, not 0.6000000238...)
-        scale = [float(str(np.float32(v))) for v in scales]
+        scale = [_f32(v) for v in scales]
+        # floor(n_in * scale) for tf_crop_and_resize too, as onnxruntime does (the spec's
+        # floor(n_in * (end - start) * scale) is not what it runs)
         out = tuple(math.floor(i * exact_scale(s)) for i, s in zip(ins, scale))
     if len(out) != nd or out[:2] != ins[:2]:
         return ctx.unsupported(f"resizing the batch or channel dims (from {ins} to {out})")
+    if crop and any(n > 1 and tuple(roi[d]) != (0, 1) for d, n in enumerate(ins[:2])):
+        return ctx.unsupported(f"tf_crop_and_resize cropping the batch or channel dims (roi {roi[:2]})")
     n_in, n_out, sc = ins[2:], out[2:], scale[2:]
-    by_scale = sizes is None
+    by_scale = sizes is None and not crop  # a crop's coordinates follow the output size
     base = {"scale": tuple(sc)} if by_scale else {"size": n_out}
     why = f"mode {mode!r} with coordinate_transformation_mode {ctm!r}"
     if mode not in ("nearest", "linear", "cubic"):
         return ctx.unsupported(f"interpolation mode {mode!r}")
-    if ctm not in _TRANSFORMS:
-        return ctx.unsupported(f"{why}: the source coordinates need the roi (only {', '.join(_TRANSFORMS)} "
-                               "are supported)")
+    if ctm not in _TRANSFORMS and not crop:
+        return ctx.unsupported(f"{why} (only {', '.join(_TRANSFORMS)} and tf_crop_and_resize are supported)")
     if mode == "nearest" and nearest_mode not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
         return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}")
     general = dict(base, mode=mode, transform=ctm, nearest_mode=nearest_mode, exclude_outside=bool(exclude_outside),
                    cubic_a=float(cubic_a))
+    if crop:  # no upsample has this index map
+        general["roi"] = tuple(tuple(r) for r in roi[2:])
+        return ctx.unary("resample_map", general)
     exact = [resample_support(a, b, exact_scale(s) if by_scale else Fraction(b, a), mode, ctm, nearest_mode,
                               bool(exclude_outside), cubic_a) for a, b, s in zip(n_in, n_out, sc)]
 
@@ -767,8 +779,18 @@ def _resize_op(ctx):
     mode = ctx.attr("mode", "nearest")
     ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
     nearest = ctx.attr("nearest_mode", "round_prefer_floor") if ctx.opset >= 11 else "floor"
+    roi = None
+    if ctm == "tf_crop_and_resize":
+        given = ctx.need_const(1, "roi").astype(np.float64).ravel() if ctx.input(1) else np.zeros(0)
+        k = len(axes) if axes else len(ins)
+        if given.size != 2 * k:
+            return ctx.unsupported(f"tf_crop_and_resize with a roi of {given.size} values (needs {2 * k})")
+        pairs = [(_f32(a), _f32(b)) for a, b in zip(given[:k], given[k:])]
+        roi = [(0.0, 1.0)] * len(ins)
+        for d, pair in zip([int(a) % len(ins) for a in axes] if axes else range(len(ins)), pairs):
+            roi[d] = pair
     _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes,
-            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75))
+            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75), roi)
 
 
 @op("Upsample")

@@ -11,6 +11,9 @@ Output feature ``d`` along an axis reads the input around the source coordinate 
 ``asymmetric``              ``d / s``
 ``tf_half_pixel_for_nn``    ``(d + 1/2) / s``
 ``half_pixel_symmetric``    ``n_in/2 (1 - n_out / (s n_in)) + (d + 1/2) / s - 1/2``
+``tf_crop_and_resize``      ``a (n_in - 1) + d (b - a)(n_in - 1) / (n_out - 1)`` with ``roi``
+                            ``(a, b)`` (``(a + b)/2 (n_in - 1)`` when ``n_out == 1``); a sample
+                            outside ``[0, n_in - 1]`` reads no pixel (ONNX's extrapolation_value)
 ==========================  =============================================================
 
 ``mode`` nearest reads one pixel: ``x`` rounded by ``nearest_mode`` (round_prefer_floor,
@@ -23,7 +26,8 @@ exact binary value it holds), so a sample on a pixel is not rounded to its neigh
 
 Parameters: exactly one of ``scale`` (positive numbers) or ``size`` (ints); ``mode``,
 ``transform`` and ``nearest_mode`` (a word, or one per axis); ``exclude_outside`` (False) and
-``cubic_a`` (-0.75).
+``cubic_a`` (-0.75); ``roi`` (per axis a pair ``(start, end)`` of numbers, the crop as fractions
+of ``n_in - 1``) with and only with ``tf_crop_and_resize``.
 
 >>> from rfgraph.ops import get_op
 >>> get_op("resample_map").text({"op": "resample_map", "scale": 2, "mode": "linear",
@@ -47,17 +51,25 @@ __all__ = ["MODES", "TRANSFORMS", "NEAREST_MODES", "exact_scale", "source_coordi
 
 MODES = ("nearest", "linear", "cubic")
 TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
-              "half_pixel_symmetric")
+              "half_pixel_symmetric", "tf_crop_and_resize")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 _HALF = Fraction(1, 2)
 
 
-def source_coordinate(d: int, n_in: int, n_out: int, s: Fraction, transform: str) -> Fraction:
-    """The exact source coordinate of output ``d`` (see the module docstring).
+def source_coordinate(d: int, n_in: int, n_out: int, s: Fraction, transform: str, roi=None) -> Fraction:
+    """The exact source coordinate of output ``d`` (see the module docstring); ``roi`` is the
+    ``(start, end)`` pair of ``tf_crop_and_resize``.
 
     >>> source_coordinate(1, 4, 6, Fraction(3, 2), "half_pixel")
     Fraction(1, 2)
+    >>> source_coordinate(2, 5, 3, None, "tf_crop_and_resize", (Fraction(1, 4), Fraction(3, 4)))
+    Fraction(3, 1)
     """
+    if transform == "tf_crop_and_resize":
+        a, b = (Fraction(v) for v in roi)
+        if n_out == 1:
+            return (a + b) / 2 * (n_in - 1)
+        return a * (n_in - 1) + Fraction(d) * (b - a) * (n_in - 1) / (n_out - 1)
     if transform == "align_corners":
         return Fraction(d * (n_in - 1), n_out - 1) if n_out > 1 else Fraction(0)
     if transform == "asymmetric":
@@ -93,14 +105,17 @@ def _keys(t: Fraction, a: Fraction) -> Fraction:
 
 
 def resample_support(n_in, n_out, s, mode, transform, nearest_mode="round_prefer_floor",
-                     exclude_outside=False, cubic_a=Fraction(-3, 4), outputs=None):
+                     exclude_outside=False, cubic_a=Fraction(-3, 4), outputs=None, roi=None):
     """The input pixels each of ``n_out`` outputs (or of ``outputs`` only) reads, as sorted tuples
-    (exact arithmetic)."""
+    (exact arithmetic); ``()`` for a ``tf_crop_and_resize`` sample outside the input."""
     last = n_in - 1
     a = Fraction(cubic_a)
     out = []
     for d in (range(n_out) if outputs is None else outputs):
-        x = source_coordinate(d, n_in, n_out, s, transform)
+        x = source_coordinate(d, n_in, n_out, s, transform, roi)
+        if transform == "tf_crop_and_resize" and not 0 <= x <= last:
+            out.append(())
+            continue
         if mode == "nearest":
             out.append((min(max(_round(x, nearest_mode), 0), last),))
             continue
@@ -152,8 +167,9 @@ def _out_size(p, ax, n_in):
 
 
 def _axis_support(p, ax, n_in, n_out, outputs=None):
+    roi = p["roi"][ax] if p["roi"] is not None else None
     return resample_support(n_in, n_out, _scale(p, ax, n_in), p["mode"][ax], p["transform"][ax],
-                            p["nearest_mode"][ax], p["exclude_outside"], p["cubic_a"], outputs)
+                            p["nearest_mode"][ax], p["exclude_outside"], p["cubic_a"], outputs, roi)
 
 
 def _words(r, key, choices, default):
@@ -181,15 +197,32 @@ def _parse(r):
     if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a):
         r.fail(f"cubic_a must be a finite number, got {a!r}")
     p["cubic_a"] = float(a)
+    p["roi"] = None
+    crop = "tf_crop_and_resize" in p["transform"]
+    if ("roi" in r) != crop:
+        r.fail("resample_map takes 'roi' with and only with transform tf_crop_and_resize")
+    if crop:
+        pairs = r.get("roi")
+        if not isinstance(pairs, (list, tuple)):
+            r.fail(f"roi must be one (start, end) pair per axis, got {pairs!r}")
+        pairs = r._entries(pairs, "roi")
+        roi = []
+        for pair in pairs:
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                           for v in pair)):
+                r.fail(f"roi must be one (start, end) pair of finite numbers per axis, got {pair!r}")
+            roi.append(tuple(exact_scale(v) for v in pair))
+        p["roi"] = tuple(roi)
     return p
 
 
 def _taps(node, ax, n_in, n_out):
     support = _axis_support(node.params, ax, n_in, n_out)
-    width = max(len(t) for t in support)
+    width = max(1, max(len(t) for t in support))
     taps = []
-    for k in range(width):
-        idx = np.array([t[k] if k < len(t) else t[0] for t in support], dtype=np.int64)
+    for k in range(width):  # an output reading nothing (outside a crop) is masked out of every tap
+        idx = np.array([t[k] if k < len(t) else (t[0] if t else 0) for t in support], dtype=np.int64)
         mask = None if all(len(t) > k for t in support) else np.array([len(t) > k for t in support])
         taps.append((idx, mask))
     return taps
@@ -211,6 +244,11 @@ def _summary(node, inputs):
         first = _axis_support(p, ax, x.n, n, outputs=(0,))[0]
         if p["transform"][ax] == "align_corners":
             ratio = (x.n - 1) / (n - 1) if n > 1 else 0.0
+        elif p["transform"][ax] == "tf_crop_and_resize":
+            start, end = p["roi"][ax]
+            ratio = float((end - start) * (x.n - 1) / (n - 1)) if n > 1 else 0.0
+            if not first:  # output 0 reads nothing: the pixel its sample would sit on
+                first = (math.floor(source_coordinate(0, x.n, n, None, "tf_crop_and_resize", p["roi"][ax])),)
         else:
             ratio = 1.0 / p["scale"][ax] if p["scale"] is not None else x.n / n
         out.append(AxisState(n, x.jump * ratio, x.lo + first[0] * x.jump, x.hi + first[-1] * x.jump, None,
@@ -234,11 +272,13 @@ def _label(attrs, naxes):
         bits.append("exclude_outside")
     if attrs.get("cubic_a", -0.75) != -0.75:
         bits.append(f"a {attrs['cubic_a']}")
+    if attrs.get("roi") is not None:
+        bits.append("roi " + ",".join(f"{_short(a)}:{_short(b)}" for a, b in attrs["roi"]))
     return " ".join(bits)
 
 
 DEFAULT.add(Op(
     "resample_map", _summary, parse=_parse,
-    accepts={"scale", "size", "mode", "transform", "nearest_mode", "exclude_outside", "cubic_a"},
+    accepts={"scale", "size", "mode", "transform", "nearest_mode", "exclude_outside", "cubic_a", "roi"},
     taps=_taps, label=_label,
     doc="resampling by ONNX Resize's coordinate rules (nearest, linear, cubic): exact per position"))

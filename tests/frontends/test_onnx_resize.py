@@ -36,12 +36,15 @@ SIZES = [
 ]
 
 
-def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, values, dtype):
+def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, values, dtype, roi=None,
+                 extra=None):
     """One Resize node on a [batch, 1, *shape] input (opset 11 for tf_half_pixel_for_nn, which
-    later opsets dropped; 19 otherwise)."""
+    later opsets dropped; 19 otherwise). ``roi``: (start, end) per spatial axis; ``extra``: more
+    attributes."""
     opset = 11 if ctm == "tf_half_pixel_for_nn" else 19
     elem = T.DOUBLE if dtype == np.float64 else T.FLOAT
-    inits = [numpy_helper.from_array(np.zeros(0, dtype=np.float32), "roi")]
+    full = [] if roi is None else [0, 0, *[a for a, _ in roi], 1, 1, *[b for _, b in roi]]
+    inits = [numpy_helper.from_array(np.array(full, dtype=np.float32), "roi")]
     if kind == "scales":
         inits.append(numpy_helper.from_array(np.array([1, 1, *values], dtype=np.float32), "scales"))
         ins = ["x", "roi", "scales"]
@@ -54,6 +57,7 @@ def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, v
         attrs["nearest_mode"] = nearest_mode
     if mode == "cubic":
         attrs["exclude_outside"] = exclude_outside
+    attrs.update(extra or {})
     node = h.make_node("Resize", ins, ["y"], name="rs", **attrs)
     g = h.make_graph([node], "resize", [h.make_tensor_value_info("x", elem, [batch, 1, *shape])],
                      [h.make_tensor_value_info("y", elem, None)], inits)
@@ -62,13 +66,13 @@ def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, v
     return m
 
 
-def measured_support(shape, *case):
+def measured_support(shape, *case, **kw):
     """Per output position, the input pixels whose one-hot input changes it (onnxruntime), and
     the output's spatial shape. float64 where onnxruntime's Resize takes it, else float32."""
     npix = int(np.prod(shape))
     onehot = np.eye(npix).reshape(npix, 1, *shape)
     for dtype in (np.float64, np.float32):
-        m = resize_model(shape, npix, *case, dtype)
+        m = resize_model(shape, npix, *case, dtype, **kw)
         try:
             sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - no kernel for this dtype
@@ -86,21 +90,57 @@ def test_resize_bounds_equal_onnxruntime_support(combo, shape, kind, values):
     if mode == "cubic" and len(shape) == 1:  # onnxruntime's cubic takes 2-D and 4-D tensors only: H = 1
         shape, values = (1, *shape), ((1 if kind == "sizes" else 1.0), *values)
     case = (*combo, kind, values)
-    changed, out_shape = measured_support(shape, *case)
-    G = from_onnx(resize_model(shape, 1, *case, np.float32))
+    check_against_onnxruntime(shape, case)
+
+
+def check_against_onnxruntime(shape, case, may_read_nothing=False, **kw):
+    """rfgraph's output size and exact bounds equal onnxruntime's one-hot support; an output
+    that reads no pixel (a crop's extrapolated sample) has bounds (-1, -1) on some axis."""
+    mode = case[0]
+    changed, out_shape = measured_support(shape, *case, **kw)
+    G = from_onnx(resize_model(shape, 1, *case, np.float32, **kw))
     assert {G.nodes[v]["op"] for v in G} <= {"input", "upsample", "resample_map"}
     rec = rfgraph.analyze(G).output
     assert tuple(rec.n) == tuple(out_shape)
+    bounds = [rec.bounds(ax) for ax in range(len(shape))]
     pix = np.array(list(itertools.product(*(range(s) for s in shape))))  # [pixel, axis]
     for o in itertools.product(*(range(s) for s in out_shape)):
         readers = pix[changed[(slice(None), *o)]]
-        assert len(readers), o  # every output reads some pixel
-        for ax in range(len(shape)):
-            lo, hi = rec.bounds(ax)
+        if not len(readers):
+            assert may_read_nothing, o  # every output reads some pixel
+            assert any(bounds[ax][0][o[ax]] == -1 == bounds[ax][1][o[ax]] for ax in range(len(shape))), o
+            continue
+        for ax, (lo, hi) in enumerate(bounds):
             k = o[ax]
             assert (lo[k], hi[k]) == (readers[:, ax].min(), readers[:, ax].max()), (ax, o, readers.tolist())
             if mode == "nearest":  # one pixel: the exact index
                 assert len(readers) == 1 and lo[k] == hi[k] == readers[0, ax]
+    return rec
+
+
+CROP_COMBOS = ([("nearest", "tf_crop_and_resize", nm, 0) for nm in ("round_prefer_floor", "ceil")]
+               + [("linear", "tf_crop_and_resize", "round_prefer_floor", 0)]
+               + [("cubic", "tf_crop_and_resize", "round_prefer_floor", e) for e in (0, 1)])
+# (input spatial shape, "scales" or "sizes", values, roi per spatial axis): inside the input,
+# reaching outside it on one or both sides, reversed, and an output of 1. onnxruntime computes the
+# coordinate in float32, rfgraph exactly: rois here put no sample exactly on a pixel (where
+# float32 may land just beside it). With scales the output is floor(n_in * scale), as onnxruntime
+# runs it (not the spec's floor(n_in * (end - start) * scale)).
+CROPS = [
+    ((7,), "sizes", (5,), [(0.2, 0.8)]), ((6,), "sizes", (9,), [(0.13, 0.71)]), ((8,), "sizes", (6,), [(-0.35, 1.2)]),
+    ((5,), "sizes", (7,), [(0.4, 1.5)]), ((6,), "sizes", (4,), [(-0.6, 0.35)]), ((6,), "sizes", (5,), [(0.9, 0.15)]),
+    ((5,), "sizes", (1,), [(0.3, 0.6)]), ((5,), "sizes", (1,), [(1.2, 1.6)]), ((8,), "scales", (1.5,), [(0.25, 0.75)]),
+    ((6,), "scales", (2.0,), [(-0.2, 1.3)]), ((5, 6), "sizes", (4, 7), [(0.1, 0.9), (-0.25, 1.1)]),
+]
+
+
+@pytest.mark.parametrize("shape, kind, values, roi", CROPS, ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize("combo", CROP_COMBOS, ids=lambda c: "-".join(map(str, c)))
+def test_tf_crop_and_resize_bounds_equal_onnxruntime_support(combo, shape, kind, values, roi):
+    if combo[0] == "cubic" and len(shape) == 1:  # 2-D for onnxruntime's cubic: H = 1
+        shape, values, roi = (1, *shape), ((1 if kind == "sizes" else 1.0), *values), [(0.0, 1.0), *roi]
+    check_against_onnxruntime(shape, (*combo, kind, values), may_read_nothing=True, roi=roi,
+                              extra={"extrapolation_value": 0.0})
 
 
 @pytest.mark.parametrize("mode, ctm, nearest_mode, expected", [
@@ -118,8 +158,8 @@ def test_roi_transform_and_antialias_raise_naming_the_node():
         from_onnx(m)
     m = resize_model((5,), 1, "linear", "half_pixel", "round_prefer_floor", 0, "scales", (0.5,), np.float32)
     [ctm] = [a for a in m.graph.node[0].attribute if a.name == "coordinate_transformation_mode"]
-    ctm.s = b"tf_crop_and_resize"
-    with pytest.raises(rfgraph.UnsupportedOpError, match="node 'rs'.*Resize.*roi"):
+    ctm.s = b"tf_crop_and_resize"  # with an empty roi
+    with pytest.raises(rfgraph.UnsupportedOpError, match="node 'rs'.*Resize.*roi of 0 values"):
         from_onnx(m)
 
 
@@ -127,7 +167,13 @@ def test_resample_map_label_and_parameter_errors():
     op = rfgraph.ops.get_op("resample_map")
     assert op.text({"op": "resample_map", "size": (8, 4), "mode": "cubic", "exclude_outside": True}, 2) == \
         "resample_map size 8x4 cubic exclude_outside"
+    assert op.text({"op": "resample_map", "size": 4, "mode": "linear", "transform": "tf_crop_and_resize",
+                    "roi": [(0.25, 0.75)]}, 1) == "resample_map size 4 linear tf_crop_and_resize roi 0.25:0.75"
     with pytest.raises(rfgraph.ParameterError, match="node 'r'.*transform"):
+        op.read("r", {"scale": 2, "transform": "tf_crop"}, 1)
+    with pytest.raises(rfgraph.ParameterError, match="node 'r'.*roi"):
         op.read("r", {"scale": 2, "transform": "tf_crop_and_resize"}, 1)
+    with pytest.raises(rfgraph.ParameterError, match="node 'r'.*roi"):
+        op.read("r", {"scale": 2, "roi": [(0, 1)]}, 1)
     with pytest.raises(rfgraph.ParameterError, match="exactly one"):
         op.read("r", {"scale": 2, "size": 3}, 1)
