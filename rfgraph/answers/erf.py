@@ -20,6 +20,14 @@ Recipes (``recipe=``)
     ReLU(out[c, unit])``, the positive part of ``dy/dx`` summed over input channels and averaged
     over the inputs; the area ratios are computed on ``log10(x + 1) / max`` of that mean map (as
     ``analyze_erf.py`` does). ``.map`` is still the mean map before the log, normalised.
+``"openerf"``
+    openerf 0.6.1 (``openerf/erf.py``, ``_compute_positive_input_gradients_from_forward_features``
+    and ``feature_ops.center_activation``): ``y = mean_c out[c, unit]``, the gradient averaged over
+    input channels and clamped at 0 *per input*, those summed over the inputs and normalised to sum
+    1 (area ratios on that map, as ``"luo"``). openerf takes the unit at the map's index centre
+    ``n//2`` per axis for a CNN's ``forward_features`` (its token rule, the upper-left of the
+    central 2x2 on even grids, is for ViT-like models); pass ``unit=`` to measure that unit.
+    ``benchmarks/erf.py`` checks this recipe against openerf itself.
 
 Weights (``init=``, ``weights=``)
 ---------------------------------
@@ -42,7 +50,8 @@ Inputs
 (sorted by name), read with Pillow as RGB, resized to the input size (bicubic, aspect ratio not
 kept, as RepLKNet's ``Resize((S, S))``), scaled to [0, 1] and normalised with the ImageNet mean
 ``(0.485, 0.456, 0.406)`` and std ``(0.229, 0.224, 0.225)`` -- the eval transform of torchvision's
-and most timm classifiers.
+and most timm classifiers. ``inputs=`` takes inputs already transformed instead: an array or
+tensor ``(N,) + input_shape``, used as given (``samples`` caps N).
 
 This module needs torch; it is imported only when :func:`erf` is called.
 """
@@ -66,7 +75,7 @@ __all__ = ["ERF", "AreaRatio", "ErfError", "erf", "area_ratios", "load_weights",
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RECIPES = ("luo", "replknet")
+RECIPES = ("luo", "replknet", "openerf")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
@@ -341,13 +350,19 @@ def _module_for(analysis, at, naxes):
     raise ErfError(f"no module or node named {at!r}")
 
 
-def _unit(rec, spatial):
+def _unit(rec, spatial, given=None):
+    if given is not None:
+        given = tuple(int(i) for i in given)
+        if len(given) != len(spatial) or any(not 0 <= i < n for i, n in zip(given, rec.n)):
+            raise ErfError(f"unit {given} is not a feature of a map of {tuple(rec.n)} features")
     unit, centre, bounds = [], [], []
     for ax, size in enumerate(spatial):
         lo, hi = rec.bounds(ax, clip=False)
         c = (lo + hi + 1) / 2.0
         # ties (features sharing one TRF, as below an upsampling) go to the one nearest n//2
         i = int(np.lexsort((np.abs(np.arange(c.size) - c.size // 2), np.abs(c - size / 2.0)))[0])
+        if given is not None:
+            i = given[ax]
         clo, chi = rec.bounds(ax, clip=True)
         unit.append(i)
         centre.append(float(c[i]))
@@ -359,7 +374,7 @@ def _unit(rec, spatial):
 
 
 def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, images=None, recipe="luo",
-        seed=0, batch=8, device="cpu", progress=False, analysis=None) -> ERF:
+        seed=0, batch=8, device="cpu", progress=False, analysis=None, inputs=None, unit=None) -> ERF:
     """Measure the effective receptive field of the centre unit of ``at`` (see the module docs).
 
     Parameters
@@ -377,12 +392,17 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
     samples : int
         Number of random inputs (or the most images read from ``images``).
     images : path, optional
-    recipe : "luo" (default) or "replknet"
+    recipe : "luo" (default), "replknet" or "openerf"
     seed, batch, device, progress
         Seed of the inputs (and of ``init="random"``); inputs per forward/backward pass;
         ``"cpu"`` or ``"cuda"``; a tqdm bar over the samples.
     analysis : Analysis, optional
         rfgraph's analysis of ``model`` at ``input_shape`` when already computed.
+    inputs : array or tensor, optional
+        ``(N,) + input_shape`` inputs already transformed (instead of random ones or ``images``).
+    unit : tuple of int, optional
+        The feature to measure, by index in the node's output (default: the one whose TRF centre
+        is nearest the input centre).
 
     >>> import torch
     >>> net = torch.nn.Sequential(*[torch.nn.Conv1d(1, 1, 3, padding=1) for _ in range(2)])
@@ -428,7 +448,7 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
     a = analysis if analysis is not None else analyze(model, input_shape)
     node, mname = _module_for(a, at, len(spatial))
     rec = a[node]
-    unit, centre, bounds = _unit(rec, spatial)
+    unit, centre, bounds = _unit(rec, spatial, unit)
     warnings = []
     for ax, (clo, chi, lo, hi) in enumerate(bounds):
         if hi - lo + 1 > spatial[ax]:
@@ -441,7 +461,14 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
     if any(rec.is_global):
         warnings.append("the node is global along some axis: its TRF is the whole input")
 
-    if images is not None:
+    if images is not None and inputs is not None:
+        raise ErfError("pass images= or inputs=, not both")
+    if inputs is not None:
+        xs = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+        if xs.dim() != len(input_shape) + 1 or tuple(xs.shape[1:]) != input_shape or xs.shape[0] < 1:
+            raise ErfError(f"inputs have shape {tuple(xs.shape)}; expected (N,) + {input_shape}")
+        xs = xs.detach().cpu()[:samples]
+    elif images is not None:
         xs = torch.from_numpy(_load_images(images, samples, input_shape))
     else:
         gen = torch.Generator().manual_seed(seed)
@@ -478,10 +505,20 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
                     raise ErfError(f"module {mname!r} gave {got}; rfgraph's record of node {node!r} "
                                    f"has {tuple(rec.n)} features")
                 v = y[idx]
-                target = torch.relu(v).sum() if recipe == "replknet" else v.sum()
+                if recipe == "replknet":
+                    target = torch.relu(v).sum()
+                elif recipe == "openerf":
+                    target = v.mean(dim=1).sum()  # per input the channel mean; inputs independent
+                else:
+                    target = v.sum()
                 (g,) = torch.autograd.grad(target, x)
-                g = torch.relu(g) if recipe == "replknet" else g.abs()
-                acc += g.sum(dim=(0, 1)).to(torch.float64)
+                if recipe == "replknet":
+                    g = torch.relu(g).sum(dim=(0, 1))
+                elif recipe == "openerf":
+                    g = g.mean(dim=1).clamp(min=0).sum(dim=0)  # clamped per input, as openerf
+                else:
+                    g = g.abs().sum(dim=(0, 1))
+                acc += g.to(torch.float64)
                 del g, y, v, target, x
                 captured.clear()
                 if bar is not None:

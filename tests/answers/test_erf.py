@@ -164,6 +164,49 @@ def test_images_dir(tmp_path):
     _inside(e)
 
 
+def test_openerf_recipe_inputs_and_unit():
+    # openerf's recipe by hand: per input d mean_c y[c, unit] / dx, averaged over input channels,
+    # clamped at 0 per input, summed, normalised
+    net = seeded(UNet)
+    xs = torch.randn(3, 1, 40, 40, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    e = rfgraph.erf(net, (1, 40, 40), at="enc2", recipe="openerf", inputs=xs, unit=(5, 4), batch=2)
+    assert e.unit == (5, 4) and e.samples == 3
+    feats = {}
+    h = net.enc2.register_forward_hook(lambda _m, _i, o: feats.__setitem__("y", o))
+    acc = 0
+    for x in xs:
+        x = x[None].clone().requires_grad_(True)
+        net.eval()(x)
+        (g,) = torch.autograd.grad(feats["y"][0, :, 5, 4].mean(), x)
+        acc = acc + g[0].mean(dim=0).clamp(min=0).double()
+    h.remove()
+    np.testing.assert_allclose(e.map, (acc / acc.sum()).numpy(), rtol=1e-5, atol=1e-9)
+    _inside(e)
+    with pytest.raises(ErfError, match="not a feature"):
+        rfgraph.erf(net, (1, 40, 40), at="enc2", inputs=xs, unit=(99, 0))
+    with pytest.raises(ErfError, match="expected"):
+        rfgraph.erf(net, (1, 40, 40), inputs=xs[:, :, :20])
+
+
+def test_openerf_itself(tmp_path):
+    # the same map as openerf 0.6.1 on a timm model with random weights (benchmarks/erf.py at length)
+    openerf_erf = pytest.importorskip("openerf.erf")
+    timm = pytest.importorskip("timm")
+    from PIL import Image
+    from openerf.data import build_timm_eval_transform
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False).eval()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (240, 250, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    transform, cfg = build_timm_eval_transform(model)
+    xs = torch.stack([transform(Image.open(tmp_path / f"{i}.png").convert("RGB")) for i in range(2)])
+    theirs = openerf_erf.compute_erf(model, image_dir=tmp_path, device="cpu", show_progress=False)
+    ours = rfgraph.erf(model, tuple(cfg["input_size"]), at="layer4", recipe="openerf", inputs=xs, unit=(3, 3))
+    assert np.abs(theirs.erf_map - ours.map).max() <= 1e-6 * theirs.erf_map.max()
+
+
 @pytest.mark.slow
 def test_support_resnet50():
     tv = pytest.importorskip("torchvision")
