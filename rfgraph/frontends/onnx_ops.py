@@ -692,10 +692,12 @@ def _f32(v):
     return float(str(np.float32(v)))
 
 
-def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75, roi=None):
+def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75, roi=None,
+            antialias=False):
     """PyTorch's ``upsample`` where its index map is ONNX's (torchvision exports keep their op),
     else ``resample_map``, which follows ONNX's coordinate rules exactly. ``roi``: the
-    ``(start, end)`` pair of every dim, for ``tf_crop_and_resize``."""
+    ``(start, end)`` pair of every dim, for ``tf_crop_and_resize``; ``antialias``: ONNX's
+    antialias filter (linear and cubic)."""
     if not _window_layout_ok(ctx, "resizing"):
         return
     ins = ctx.need_shape(ctx.x)
@@ -725,11 +727,16 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubi
         return ctx.unsupported(f"{why} and nearest_mode {nearest_mode!r}")
     general = dict(base, mode=mode, transform=ctm, nearest_mode=nearest_mode, exclude_outside=bool(exclude_outside),
                    cubic_a=float(cubic_a))
+    if antialias and mode == "nearest":  # onnxruntime and ONNX's reference refuse it too
+        return ctx.unsupported("antialias with mode 'nearest' (only linear and cubic take it)")
+    if antialias:
+        general["antialias"] = True
     if crop:  # no upsample has this index map
         general["roi"] = tuple(tuple(r) for r in roi[2:])
         return ctx.unary("resample_map", general)
     exact = [resample_support(a, b, exact_scale(s) if by_scale else Fraction(b, a), mode, ctm, nearest_mode,
-                              bool(exclude_outside), cubic_a) for a, b, s in zip(n_in, n_out, sc)]
+                              bool(exclude_outside), cubic_a, antialias=bool(antialias))
+             for a, b, s in zip(n_in, n_out, sc)]
 
     def same(ours, align_corners=False, by_size=False):  # upsample's index map is ONNX's on every axis
         return all(support_of_taps(arith.upsample_taps(a, b, ours, align_corners, None if by_size or not by_scale else s),
@@ -753,8 +760,6 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubi
 
 @op("Resize")
 def _resize_op(ctx):
-    if ctx.attr("antialias", 0):
-        return ctx.unsupported("antialiased resizing")
     if ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
         return ctx.unsupported("keep_aspect_ratio_policy other than stretch")
     if ctx.opset < 11:
@@ -790,7 +795,7 @@ def _resize_op(ctx):
         for d, pair in zip([int(a) % len(ins) for a in axes] if axes else range(len(ins)), pairs):
             roi[d] = pair
     _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes,
-            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75), roi)
+            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75), roi, ctx.attr("antialias", 0))
 
 
 @op("Upsample")

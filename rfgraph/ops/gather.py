@@ -26,7 +26,8 @@ exact binary value it holds), so a sample on a pixel is not rounded to its neigh
 
 Parameters: exactly one of ``scale`` (positive numbers) or ``size`` (ints); ``mode``,
 ``transform`` and ``nearest_mode`` (a word, or one per axis); ``exclude_outside`` (False) and
-``cubic_a`` (-0.75); ``roi`` (per axis a pair ``(start, end)`` of numbers, the crop as fractions
+``cubic_a`` (-0.75); ``antialias`` (False: with a scale below 1, linear and cubic filters
+widened by ``1/s``, ONNX's ``antialias=1``); ``roi`` (per axis a pair ``(start, end)`` of numbers, the crop as fractions
 of ``n_in - 1``) with and only with ``tf_crop_and_resize``.
 
 >>> from rfgraph.ops import get_op
@@ -104,10 +105,27 @@ def _keys(t: Fraction, a: Fraction) -> Fraction:
     return Fraction(0)
 
 
+def _antialiased(x, last, s, mode, a, exclude_outside):
+    """The pixels read with ONNX's antialias filter at scale ``s < 1``: pixel ``p`` weighs
+    ``k((p - x) s)`` (triangle of half-width 1, or Keys' kernel), taps outside the input clamped
+    onto the edge (or dropped when ``exclude_outside``); a pixel of total weight 0 is not read."""
+    reach = 1 if mode == "linear" else 2
+    weights = {}
+    for p in range(math.floor(x - reach / s), math.ceil(x + reach / s) + 1):
+        if exclude_outside and not 0 <= p <= last:
+            continue
+        t = (p - x) * s
+        w = max(1 - abs(t), Fraction(0)) if mode == "linear" else _keys(t, a)
+        q = min(max(p, 0), last)
+        weights[q] = weights.get(q, 0) + w
+    return tuple(sorted(q for q, w in weights.items() if w != 0))
+
+
 def resample_support(n_in, n_out, s, mode, transform, nearest_mode="round_prefer_floor",
-                     exclude_outside=False, cubic_a=Fraction(-3, 4), outputs=None, roi=None):
+                     exclude_outside=False, cubic_a=Fraction(-3, 4), outputs=None, roi=None, antialias=False):
     """The input pixels each of ``n_out`` outputs (or of ``outputs`` only) reads, as sorted tuples
-    (exact arithmetic); ``()`` for a ``tf_crop_and_resize`` sample outside the input."""
+    (exact arithmetic); ``()`` for a ``tf_crop_and_resize`` sample outside the input.
+    ``antialias`` widens linear and cubic filters by ``1/s`` when ``s < 1``."""
     last = n_in - 1
     a = Fraction(cubic_a)
     out = []
@@ -115,6 +133,9 @@ def resample_support(n_in, n_out, s, mode, transform, nearest_mode="round_prefer
         x = source_coordinate(d, n_in, n_out, s, transform, roi)
         if transform == "tf_crop_and_resize" and not 0 <= x <= last:
             out.append(())
+            continue
+        if antialias and mode != "nearest" and s < 1:
+            out.append(_antialiased(x, last, Fraction(s), mode, a, exclude_outside))
             continue
         if mode == "nearest":
             out.append((min(max(_round(x, nearest_mode), 0), last),))
@@ -169,7 +190,8 @@ def _out_size(p, ax, n_in):
 def _axis_support(p, ax, n_in, n_out, outputs=None):
     roi = p["roi"][ax] if p["roi"] is not None else None
     return resample_support(n_in, n_out, _scale(p, ax, n_in), p["mode"][ax], p["transform"][ax],
-                            p["nearest_mode"][ax], p["exclude_outside"], p["cubic_a"], outputs, roi)
+                            p["nearest_mode"][ax], p["exclude_outside"], p["cubic_a"], outputs, roi,
+                            p["antialias"])
 
 
 def _words(r, key, choices, default):
@@ -193,6 +215,7 @@ def _parse(r):
     p["transform"] = _words(r, "transform", TRANSFORMS, "half_pixel")
     p["nearest_mode"] = _words(r, "nearest_mode", NEAREST_MODES, "round_prefer_floor")
     p["exclude_outside"] = r.bool("exclude_outside")
+    p["antialias"] = r.bool("antialias")
     a = r.get("cubic_a", -0.75)
     if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a):
         r.fail(f"cubic_a must be a finite number, got {a!r}")
@@ -270,6 +293,8 @@ def _label(attrs, naxes):
             bits.append("x".join(dict.fromkeys(map(str, values))))
     if attrs.get("exclude_outside"):
         bits.append("exclude_outside")
+    if attrs.get("antialias"):
+        bits.append("antialias")
     if attrs.get("cubic_a", -0.75) != -0.75:
         bits.append(f"a {attrs['cubic_a']}")
     if attrs.get("roi") is not None:
@@ -279,6 +304,7 @@ def _label(attrs, naxes):
 
 DEFAULT.add(Op(
     "resample_map", _summary, parse=_parse,
-    accepts={"scale", "size", "mode", "transform", "nearest_mode", "exclude_outside", "cubic_a", "roi"},
+    accepts={"scale", "size", "mode", "transform", "nearest_mode", "exclude_outside", "cubic_a", "roi",
+             "antialias"},
     taps=_taps, label=_label,
     doc="resampling by ONNX Resize's coordinate rules (nearest, linear, cubic): exact per position"))
