@@ -18,11 +18,12 @@ endif
 install: $(STAMP)
 
 # timm for its tests (tests/frontends/test_timm.py); smp and transformers for tests/tools/test_sources.py
-# (those tests skip without them). ultralytics (large) is not installed here.
+# (those tests skip without them); ultralytics (it pulls opencv-python) for the YOLO levels in
+# tests/answers/test_levels.py (built from its bundled yaml, no weights).
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PKGS)
-	$(BIN)/python -m pip install -q -e '.[torch,render,report,zoo,erf,onnx,timm,smp,transformers,dev]'
+	$(BIN)/python -m pip install -q -e '.[torch,render,report,zoo,erf,onnx,timm,smp,transformers,ultralytics,dev]'
 	command -v dot >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq graphviz; } \
 	  || echo "warning: could not install graphviz (dot); rendering to SVG/PNG will fail"
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; } \

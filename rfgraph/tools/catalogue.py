@@ -26,7 +26,8 @@ import functools
 from dataclasses import dataclass
 
 __all__ = ["FAMILIES", "ZooModel", "list_zoo", "family_of", "input_shape", "build_kwargs", "build_model",
-           "build", "list_timm", "SOURCES", "Built", "parse_source", "parse_factory_args", "build_source"]
+           "build", "list_timm", "SOURCES", "Built", "parse_source", "parse_factory_args", "build_source",
+           "yolo_neck"]
 
 FAMILIES = ("classification", "segmentation", "detection", "video", "optical_flow")
 
@@ -424,3 +425,31 @@ def _is_graph_or_module(obj):
 
     torch = sys.modules.get("torch")
     return isinstance(obj, nx.DiGraph) or (torch is not None and isinstance(obj, torch.nn.Module))
+
+
+def yolo_neck(model):
+    """An ultralytics detection model (``DetectionModel("yolov8n.yaml")``: built from the bundled
+    yaml, no weights) cut before its head: a module returning the head's inputs (P3, P4, P5 for
+    YOLOv8's ``Detect``) in the head's order, for :func:`rfgraph.levels`. The layers are the
+    model's own (no copy); each layer's ``f`` (from) index routes its input as ultralytics does."""
+    import torch
+
+    seq = model.model
+    head = seq[-1]
+    keep = [head.f] if isinstance(head.f, int) else list(head.f)
+
+    class YoloNeck(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = seq[:-1]  # same qualnames as in the full model: model.15, model.21, ...
+
+        def forward(self, x):
+            y = []
+            for m in self.model:
+                if m.f != -1:
+                    x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+                x = m(x)
+                y.append(x)
+            return [y[j] for j in keep]
+
+    return YoloNeck()

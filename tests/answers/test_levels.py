@@ -122,3 +122,32 @@ def test_cli_levels_on_torchvision_detector(capsys):
                             "--format", "json"], capsys))
     assert [lv["stride"] for lv in data["levels"]] == [[s, s] for s in (8, 16, 32, 64, 128)]
     assert data["levels"][-1]["node"] == "fpn.extra_blocks.p7"
+
+
+def yolov8n_levels(size, offsets):
+    # ImportError too: opencv-python (imported by ultralytics) needs libGL, absent on some machines
+    tasks = pytest.importorskip("ultralytics.nn.tasks", exc_type=ImportError)
+    from rfgraph.tools.catalogue import yolo_neck
+
+    shape = (3, size, size)
+    # built from the yaml bundled with ultralytics: no weights, nothing downloaded (on the CPU: the
+    # constructor runs a forward pass to find the strides, which the meta device cannot)
+    built = tasks.DetectionModel("yolov8n.yaml", verbose=False).eval()
+    analysis = rfgraph.analyze(yolo_neck(built).eval(), shape)
+    ls = queries.levels(analysis)
+    model = yolo_neck(verify.positive_model(tasks.DetectionModel, "yolov8n.yaml", verbose=False)).eval()
+    measured = measure(model, shape, analysis, ls, list, lambda lv: sorted(set(offsets(lv))))
+    return ls, measured, check_levels(ls, measured, shape[1:], fpn_period)
+
+
+def test_yolov8n_levels_match_gradient_support():
+    ls, _, _ = yolov8n_levels(160, lambda lv: (0, 1))
+    # Detect's inputs P3, P4, P5 (layers 15, 18, 21); the RF exceeds 160 px, so bounds carry the check
+    assert [lv.stride for lv in ls] == [(8, 8), (16, 16), (32, 32)]
+    assert [lv.rf_extent[0] for lv in ls] == [(855, 879), (935, 959), (1095, 1095)]
+
+
+@pytest.mark.slow
+def test_yolov8n_levels_interior_match_gradient_support():
+    ls, _, interior = yolov8n_levels(1408, lambda lv: (0, 1, fpn_period(lv)))
+    assert interior > 0
