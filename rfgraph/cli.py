@@ -351,7 +351,8 @@ def _parser():
                         "(default: the weights as built or loaded)")
     e.add_argument("--weights", type=Path, action="append", metavar="PATH",
                    help="local state dict (.safetensors, or torch.load weights_only); repeat for two panels")
-    e.add_argument("--recipe", choices=("luo", "replknet"), default="luo", help="default luo")
+    e.add_argument("--recipe", choices=("luo", "replknet", "openerf"), default="luo",
+                   help="luo (default), replknet or openerf (see rfgraph.erf)")
     e.add_argument("--seed", type=int, default=0, help="seed of the model build and the inputs (default 0)")
     e.add_argument("--batch", type=_positive, default=8, metavar="N", help="inputs per pass (default 8)")
     e.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")

@@ -48,9 +48,10 @@ Inputs
 ``samples=N`` standard-normal inputs from ``torch.Generator().manual_seed(seed)`` (uniform on
 ``[0.5, 1.5)`` for ``init="uniform"``). ``images=DIR``: the first ``samples`` image files of DIR
 (sorted by name), read with Pillow as RGB, resized to the input size (bicubic, aspect ratio not
-kept, as RepLKNet's ``Resize((S, S))``), scaled to [0, 1] and normalised with the ImageNet mean
-``(0.485, 0.456, 0.406)`` and std ``(0.229, 0.224, 0.225)`` -- the eval transform of torchvision's
-and most timm classifiers. ``inputs=`` takes inputs already transformed instead: an array or
+kept, as RepLKNet's ``Resize((S, S))``), scaled to [0, 1] and normalised with the model's own
+mean and std where the model says them (a timm model's ``pretrained_cfg``, known without weights;
+its interpolation too), otherwise the ImageNet mean ``(0.485, 0.456, 0.406)`` and std
+``(0.229, 0.224, 0.225)`` -- the eval transform of torchvision's and most timm classifiers. ``inputs=`` takes inputs already transformed instead: an array or
 tensor ``(N,) + input_shape``, used as given (``samples`` caps N).
 
 This module needs torch; it is imported only when :func:`erf` is called.
@@ -294,7 +295,23 @@ def _uniform_init(model):
     return model
 
 
-def _load_images(directory, n, shape):
+def model_normalisation(model):
+    """``(mean, std, resample)`` for images fed to ``model``: a timm model's ``pretrained_cfg``
+    (set by its constructor, no weights needed), else ImageNet's with bicubic resizing.
+
+    >>> class Net: pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bilinear"}
+    >>> model_normalisation(Net())
+    ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), 'bilinear')
+    >>> model_normalisation(object())[2]
+    'bicubic'
+    """
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and len(cfg.get("mean") or ()) == 3 and len(cfg.get("std") or ()) == 3:
+        return tuple(cfg["mean"]), tuple(cfg["std"]), cfg.get("interpolation") or "bicubic"
+    return tuple(IMAGENET_MEAN), tuple(IMAGENET_STD), "bicubic"
+
+
+def _load_images(directory, n, shape, normalisation=None):
     try:
         from PIL import Image
     except ModuleNotFoundError:
@@ -308,12 +325,15 @@ def _load_images(directory, n, shape):
     if len(shape) != 3 or shape[0] != 3:
         raise ErfError(f"images need a 3-channel 2-D input, the input shape is {tuple(shape)}")
     h, w = shape[1:]
-    mean, std = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    mean, std, resample = normalisation or (IMAGENET_MEAN, IMAGENET_STD, "bicubic")
+    mean, std = np.array(mean), np.array(std)
+    method = {"bilinear": Image.BILINEAR, "nearest": Image.NEAREST, "bicubic": Image.BICUBIC}.get(
+        resample, Image.BICUBIC)
     out = []
     for f in files:
         try:
             with Image.open(f) as im:
-                im = im.convert("RGB").resize((w, h), Image.BICUBIC)
+                im = im.convert("RGB").resize((w, h), method)
         except Exception as exc:
             raise ErfError(f"cannot read image {f.name}: {exc}") from None
         a = (np.asarray(im, dtype=np.float64) / 255.0 - mean) / std
@@ -469,7 +489,7 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
             raise ErfError(f"inputs have shape {tuple(xs.shape)}; expected (N,) + {input_shape}")
         xs = xs.detach().cpu()[:samples]
     elif images is not None:
-        xs = torch.from_numpy(_load_images(images, samples, input_shape))
+        xs = torch.from_numpy(_load_images(images, samples, input_shape, model_normalisation(model)))
     else:
         gen = torch.Generator().manual_seed(seed)
         if init == "uniform":

@@ -286,3 +286,21 @@ def test_cli_erf_picture_json_and_errors(tmp_path, capsys):
     assert err.count("\n") == 1 and "no module or node named 'nope'" in err
     assert main(["erf", "resnet18", "--weights", str(tmp_path / "no.pt"), "--format", "json"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_images_use_the_models_own_normalisation(tmp_path):
+    # a timm model says its mean/std in pretrained_cfg (no weights needed); others get ImageNet's
+    from PIL import Image
+
+    from rfgraph.answers.erf import IMAGENET_MEAN, IMAGENET_STD, _load_images, model_normalisation
+
+    Image.fromarray(np.full((4, 4, 3), 128, dtype=np.uint8)).save(tmp_path / "a.png")
+
+    class Net:
+        pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "interpolation": "bilinear"}
+
+    own = _load_images(tmp_path, 1, (3, 4, 4), model_normalisation(Net()))
+    assert np.allclose(own, (128 / 255 - 0.5) / 0.25)
+    plain = _load_images(tmp_path, 1, (3, 4, 4), model_normalisation(object()))
+    want = (128 / 255 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert np.allclose(plain[0].transpose(1, 2, 0), want)
