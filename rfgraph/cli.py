@@ -355,7 +355,8 @@ def _parser():
                    help="luo (default), replknet or openerf (see rfgraph.erf)")
     e.add_argument("--seed", type=int, default=0, help="seed of the model build and the inputs (default 0)")
     e.add_argument("--batch", type=_positive, default=8, metavar="N", help="inputs per pass (default 8)")
-    e.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    e.add_argument("--device", choices=("cpu", "cuda"),
+                   help="default: cuda when torch finds a GPU, else cpu")
     e.add_argument("-o", "--output", type=Path, help="picture (.png, .svg, .pdf)")
     e.add_argument("--format", choices=("text", "json"), default="text", help="metrics on stdout (default text)")
     e.set_defaults(run=_cmd_erf)

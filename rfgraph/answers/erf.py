@@ -394,7 +394,7 @@ def _unit(rec, spatial, given=None):
 
 
 def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, images=None, recipe="luo",
-        seed=0, batch=8, device="cpu", progress=False, analysis=None, inputs=None, unit=None) -> ERF:
+        seed=0, batch=8, device=None, progress=False, analysis=None, inputs=None, unit=None) -> ERF:
     """Measure the effective receptive field of the centre unit of ``at`` (see the module docs).
 
     Parameters
@@ -415,7 +415,8 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
     recipe : "luo" (default), "replknet" or "openerf"
     seed, batch, device, progress
         Seed of the inputs (and of ``init="random"``); inputs per forward/backward pass;
-        ``"cpu"`` or ``"cuda"``; a tqdm bar over the samples.
+        ``"cpu"``, ``"cuda"`` or None (a GPU when torch finds one, else the CPU); a tqdm bar over
+        the samples.
     analysis : Analysis, optional
         rfgraph's analysis of ``model`` at ``input_shape`` when already computed.
     inputs : array or tensor, optional
@@ -446,6 +447,8 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
         raise ErfError("the model is on the meta device (no weights): build it on the CPU")
     if samples < 1 or batch < 1:
         raise ErfError(f"samples and batch must be positive, got {samples} and {batch}")
+    if device is None:  # a GPU when there is one, the CPU otherwise
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise ErfError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
