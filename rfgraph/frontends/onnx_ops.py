@@ -693,11 +693,12 @@ def _f32(v):
 
 
 def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubic_a=-0.75, roi=None,
-            antialias=False):
+            antialias=False, aspect=None):
     """PyTorch's ``upsample`` where its index map is ONNX's (torchvision exports keep their op),
     else ``resample_map``, which follows ONNX's coordinate rules exactly. ``roi``: the
     ``(start, end)`` pair of every dim, for ``tf_crop_and_resize``; ``antialias``: ONNX's
-    antialias filter (linear and cubic)."""
+    antialias filter (linear and cubic); ``aspect``: with ``sizes`` (the output), the scale of
+    every dim that ``keep_aspect_ratio_policy`` chose (exact fractions)."""
     if not _window_layout_ok(ctx, "resizing"):
         return
     ins = ctx.need_shape(ctx.x)
@@ -718,6 +719,11 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubi
     n_in, n_out, sc = ins[2:], out[2:], scale[2:]
     by_scale = sizes is None and not crop  # a crop's coordinates follow the output size
     base = {"scale": tuple(sc)} if by_scale else {"size": n_out}
+    if crop and sizes is None:  # the output size, and the scale an antialias filter widens by
+        base["scale"] = tuple(sc)
+    policy = aspect is not None and any(Fraction(b, a) != r for a, b, r in zip(n_in, n_out, aspect[2:]))
+    if policy:  # the stretch map with the policy's scale, not size / n_in
+        base["scale"] = tuple(float(r) for r in aspect[2:])
     why = f"mode {mode!r} with coordinate_transformation_mode {ctm!r}"
     if mode not in ("nearest", "linear", "cubic"):
         return ctx.unsupported(f"interpolation mode {mode!r}")
@@ -731,8 +737,9 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubi
         return ctx.unsupported("antialias with mode 'nearest' (only linear and cubic take it)")
     if antialias:
         general["antialias"] = True
-    if crop:  # no upsample has this index map
-        general["roi"] = tuple(tuple(r) for r in roi[2:])
+    if crop or policy:  # no upsample has this index map
+        if crop:
+            general["roi"] = tuple(tuple(r) for r in roi[2:])
         return ctx.unary("resample_map", general)
     exact = [resample_support(a, b, exact_scale(s) if by_scale else Fraction(b, a), mode, ctm, nearest_mode,
                               bool(exclude_outside), cubic_a, antialias=bool(antialias))
@@ -760,13 +767,16 @@ def _resize(ctx, mode, ctm, nearest_mode, scales, sizes, exclude_outside=0, cubi
 
 @op("Resize")
 def _resize_op(ctx):
-    if ctx.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
-        return ctx.unsupported("keep_aspect_ratio_policy other than stretch")
+    policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
+    if policy not in ("stretch", "not_larger", "not_smaller"):
+        return ctx.unsupported(f"keep_aspect_ratio_policy {policy!r}")
+    given_sizes = False
     if ctx.opset < 11:
         scales, sizes = ctx.need_const(1, "scales"), None
     else:
         scales = ctx.const(2) if ctx.input(2) else None
         sizes = ctx.const(3) if ctx.input(3) else None
+        given_sizes = sizes is not None
         if scales is not None and scales.size == 0:
             scales = None
         if scales is None and sizes is None:
@@ -781,6 +791,15 @@ def _resize_op(ctx):
         for a, v in zip(axes, (sizes if sizes is not None else scales)):
             full[int(a) % len(ins)] = v
         sizes, scales = (full, None) if sizes is not None else (None, full)
+    aspect = None
+    if policy != "stretch" and sizes is not None:  # the spec's rule: one scale for the resized dims
+        if not given_sizes:
+            return ctx.unsupported(f"keep_aspect_ratio_policy {policy!r} with sizes known only at run time")
+        dims = [int(a) % len(ins) for a in axes] if axes else list(range(len(ins)))
+        ratios = [Fraction(int(sizes[d]), ins[d]) for d in dims]
+        r = min(ratios) if policy == "not_larger" else max(ratios)
+        aspect = [r if d in dims else Fraction(1) for d in range(len(ins))]
+        sizes = [math.floor(r * ins[d] + Fraction(1, 2)) if d in dims else ins[d] for d in range(len(ins))]
     mode = ctx.attr("mode", "nearest")
     ctm = ctx.attr("coordinate_transformation_mode", "half_pixel" if ctx.opset >= 11 else "asymmetric")
     nearest = ctx.attr("nearest_mode", "round_prefer_floor") if ctx.opset >= 11 else "floor"
@@ -795,7 +814,8 @@ def _resize_op(ctx):
         for d, pair in zip([int(a) % len(ins) for a in axes] if axes else range(len(ins)), pairs):
             roi[d] = pair
     _resize(ctx, mode, ctm, nearest, None if sizes is not None else scales, sizes,
-            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75), roi, ctx.attr("antialias", 0))
+            ctx.attr("exclude_outside", 0), ctx.attr("cubic_coeff_a", -0.75), roi, ctx.attr("antialias", 0),
+            aspect)
 
 
 @op("Upsample")

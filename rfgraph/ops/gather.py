@@ -24,7 +24,9 @@ indices clamped into the input, or dropped when ``exclude_outside``; a pixel who
 is exactly 0 is not read. Coordinates and weights are exact fractions (a float scale is the
 exact binary value it holds), so a sample on a pixel is not rounded to its neighbour.
 
-Parameters: exactly one of ``scale`` (positive numbers) or ``size`` (ints); ``mode``,
+Parameters: ``scale`` (positive numbers) or ``size`` (ints), or both: ``size`` the output and
+``scale`` the ``s`` of the coordinates (ONNX's ``keep_aspect_ratio_policy``; read as the ratio of
+ints it is, e.g. 4/3); ``mode``,
 ``transform`` and ``nearest_mode`` (a word, or one per axis); ``exclude_outside`` (False) and
 ``cubic_a`` (-0.75); ``antialias`` (False: with a scale below 1, linear and cubic filters
 widened by ``1/s``, ONNX's ``antialias=1``); ``roi`` (per axis a pair ``(start, end)`` of numbers, the crop as fractions
@@ -180,7 +182,11 @@ def support_of_taps(taps, n_out):
 
 
 def _scale(p, ax, n_in):
-    return exact_scale(p["scale"][ax]) if p["scale"] is not None else Fraction(p["size"][ax], n_in)
+    if p["scale"] is None:
+        return Fraction(p["size"][ax], n_in)
+    if p["size"] is not None:  # keep_aspect_ratio_policy: a ratio of ints (4/3, not 1.3333333333333333)
+        return Fraction(p["scale"][ax]).limit_denominator(1 << 20)
+    return exact_scale(p["scale"][ax])
 
 
 def _out_size(p, ax, n_in):
@@ -204,12 +210,12 @@ def _words(r, key, choices, default):
 
 
 def _parse(r):
-    if ("scale" in r) == ("size" in r):
-        r.fail("resample_map needs exactly one of 'scale' or 'size'")
+    if "scale" not in r and "size" not in r:
+        r.fail("resample_map needs 'scale' or 'size' (or both: the output size, and the scale of its coordinates)")
     p = {"scale": None, "size": None}
     if "scale" in r:
         p["scale"] = r.positive_numbers("scale")
-    else:
+    if "size" in r:
         p["size"] = r.per_axis("size", minimum=1)
     p["mode"] = _words(r, "mode", MODES, "nearest")
     p["transform"] = _words(r, "transform", TRANSFORMS, "half_pixel")

@@ -7,6 +7,7 @@ hull along every axis must equal rfgraph's exact bounds, and rfgraph's n onnxrun
 """
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from onnx import numpy_helper  # noqa: E402
 
 import rfgraph  # noqa: E402
 from rfgraph.frontends.onnx import from_onnx  # noqa: E402
+from rfgraph.ops.gather import _scale  # noqa: E402
 
 TRANSFORMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
               "half_pixel_symmetric")
@@ -37,10 +39,10 @@ SIZES = [
 
 
 def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, values, dtype, roi=None,
-                 extra=None):
+                 extra=None, spatial_axes=False):
     """One Resize node on a [batch, 1, *shape] input (opset 11 for tf_half_pixel_for_nn, which
     later opsets dropped; 19 otherwise). ``roi``: (start, end) per spatial axis; ``extra``: more
-    attributes."""
+    attributes; ``spatial_axes``: sizes for the spatial axes only, with ``axes``."""
     opset = 11 if ctm == "tf_half_pixel_for_nn" else 19
     elem = T.DOUBLE if dtype == np.float64 else T.FLOAT
     full = [] if roi is None else [0, 0, *[a for a, _ in roi], 1, 1, *[b for _, b in roi]]
@@ -50,7 +52,8 @@ def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, v
         ins = ["x", "roi", "scales"]
     else:
         inits.append(numpy_helper.from_array(np.zeros(0, dtype=np.float32), "scales"))
-        inits.append(numpy_helper.from_array(np.array([batch, 1, *values], dtype=np.int64), "sizes"))
+        given = list(values) if spatial_axes else [batch, 1, *values]
+        inits.append(numpy_helper.from_array(np.array(given, dtype=np.int64), "sizes"))
         ins = ["x", "roi", "scales", "sizes"]
     attrs = dict(mode=mode, coordinate_transformation_mode=ctm)
     if mode == "nearest":
@@ -58,6 +61,8 @@ def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, v
     if mode == "cubic":
         attrs["exclude_outside"] = exclude_outside
     attrs.update(extra or {})
+    if spatial_axes:
+        attrs["axes"] = list(range(2, 2 + len(shape)))
     node = h.make_node("Resize", ins, ["y"], name="rs", **attrs)
     g = h.make_graph([node], "resize", [h.make_tensor_value_info("x", elem, [batch, 1, *shape])],
                      [h.make_tensor_value_info("y", elem, None)], inits)
@@ -66,18 +71,23 @@ def resize_model(shape, batch, mode, ctm, nearest_mode, exclude_outside, kind, v
     return m
 
 
-def measured_support(shape, *case, tol=1e-12, **kw):
+def measured_support(shape, *case, tol=1e-12, one_by_one=False, **kw):
     """Per output position, the input pixels whose one-hot input changes it (onnxruntime), and
-    the output's spatial shape. float64 where onnxruntime's Resize takes it, else float32."""
+    the output's spatial shape. float64 where onnxruntime's Resize takes it, else float32.
+    ``one_by_one``: a batch of 1 run once per pixel (where the batch size changes the output)."""
     npix = int(np.prod(shape))
     onehot = np.eye(npix).reshape(npix, 1, *shape)
     for dtype in (np.float64, np.float32):
-        m = resize_model(shape, npix, *case, dtype, **kw)
+        m = resize_model(shape, 1 if one_by_one else npix, *case, dtype, **kw)
         try:
             sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - no kernel for this dtype
             continue
-        y = sess.run(None, {"x": onehot.astype(dtype)})[0][:, 0]
+        x = onehot.astype(dtype)
+        if one_by_one:
+            y = np.concatenate([sess.run(None, {"x": x[i:i + 1]})[0][:, 0] for i in range(npix)])
+        else:
+            y = sess.run(None, {"x": x})[0][:, 0]
         break
     changed = np.abs(y) > tol  # [pixel, *out]
     return changed, y.shape[1:]
@@ -93,11 +103,11 @@ def test_resize_bounds_equal_onnxruntime_support(combo, shape, kind, values):
     check_against_onnxruntime(shape, case)
 
 
-def check_against_onnxruntime(shape, case, may_read_nothing=False, tol=1e-12, **kw):
+def check_against_onnxruntime(shape, case, may_read_nothing=False, tol=1e-12, one_by_one=False, **kw):
     """rfgraph's output size and exact bounds equal onnxruntime's one-hot support; an output
     that reads no pixel (a crop's extrapolated sample) has bounds (-1, -1) on some axis."""
     mode = case[0]
-    changed, out_shape = measured_support(shape, *case, tol=tol, **kw)
+    changed, out_shape = measured_support(shape, *case, tol=tol, one_by_one=one_by_one, **kw)
     G = from_onnx(resize_model(shape, 1, *case, np.float32, **kw))
     assert {G.nodes[v]["op"] for v in G} <= {"input", "upsample", "resample_map"}
     rec = rfgraph.analyze(G).output
@@ -165,6 +175,36 @@ def test_antialias_bounds_equal_onnxruntime_support(combo, shape, kind, values):
     check_against_onnxruntime(shape, (*combo, kind, values), tol=1e-6 if tie else 1e-12, extra={"antialias": 1})
 
 
+POLICY_COMBOS = ([("nearest", t, "round_prefer_floor", 0) for t in ("half_pixel", "asymmetric", "align_corners")]
+                 + [("linear", t, "round_prefer_floor", 0) for t in ("half_pixel", "pytorch_half_pixel",
+                                                                     "half_pixel_symmetric")]
+                 + [("cubic", "half_pixel", "round_prefer_floor", 0)])
+# (input, requested sizes, axes given): the policy's scale is min (not_larger) or max (not_smaller)
+# of size / n_in over the resized dims, the output round(scale * n_in). Without axes that is every
+# dim: N and C give 1, and a scale other than 1 resizes them too (onnxruntime does): rfgraph
+# refuses that where N or C changes size, and takes the batch of 1 it leaves alone.
+POLICY_SIZES = [((4, 6), (6, 12), True), ((5, 7), (8, 8), True), ((8, 6), (5, 3), True), ((6, 9), (4, 8), True),
+                ((4, 6), (6, 12), False), ((8, 6), (5, 3), False), ((5, 4), (3, 7), False)]
+
+
+@pytest.mark.parametrize("shape, values, spatial_axes", POLICY_SIZES, ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize("policy", ["not_larger", "not_smaller"])
+@pytest.mark.parametrize("combo", POLICY_COMBOS, ids=lambda c: "-".join(map(str, c)))
+def test_keep_aspect_ratio_policy_bounds_equal_onnxruntime_support(combo, policy, shape, values, spatial_axes):
+    case = (*combo, "sizes", values)
+    kw = dict(spatial_axes=spatial_axes, extra={"keep_aspect_ratio_policy": policy})
+    ratios = [Fraction(v, n) for v, n in zip(values, shape)] + ([] if spatial_axes else [Fraction(1)])
+    r = min(ratios) if policy == "not_larger" else max(ratios)
+    if not spatial_axes and int(r + Fraction(1, 2)) != 1:  # N = C = 1 become round(r)
+        with pytest.raises(rfgraph.UnsupportedOpError, match="node 'rs'.*batch or channel"):
+            from_onnx(resize_model(shape, 1, *case, np.float32, **kw))
+        return
+    if not spatial_axes and r != 1 and combo[0] != "nearest":
+        pytest.skip("onnxruntime's linear and cubic refuse an N or C scale other than 1")
+    rec = check_against_onnxruntime(shape, case, one_by_one=not spatial_axes, **kw)
+    assert tuple(rec.n) == tuple(int(r * n + Fraction(1, 2)) for n in shape)  # the spec's formula
+
+
 @pytest.mark.parametrize("mode, ctm, nearest_mode, expected", [
     ("nearest", "asymmetric", "floor", "upsample"), ("linear", "half_pixel", "round_prefer_floor", "upsample"),
     ("nearest", "half_pixel", "floor", "resample_map"), ("linear", "asymmetric", "round_prefer_floor", "resample_map")])
@@ -195,5 +235,8 @@ def test_resample_map_label_and_parameter_errors():
         op.read("r", {"scale": 2, "transform": "tf_crop_and_resize"}, 1)
     with pytest.raises(rfgraph.ParameterError, match="node 'r'.*roi"):
         op.read("r", {"scale": 2, "roi": [(0, 1)]}, 1)
-    with pytest.raises(rfgraph.ParameterError, match="exactly one"):
-        op.read("r", {"scale": 2, "size": 3}, 1)
+    with pytest.raises(rfgraph.ParameterError, match="'scale' or 'size'"):
+        op.read("r", {"mode": "linear"}, 1)
+    # both: the output size, and the coordinates' scale (keep_aspect_ratio_policy), 4/3 exactly
+    node = op.read("r", {"scale": 4 / 3, "size": 5, "mode": "nearest"}, 1)
+    assert _scale(node.params, 0, 4) == Fraction(4, 3)
