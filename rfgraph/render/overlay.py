@@ -435,7 +435,9 @@ def load_image(image, size=None):
             with Image.open(image) as f:
                 f.load()
                 im = f.copy()
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, ImportError) as exc:
+            # ImportError: a Pillow plugin another package registered (ultralytics registers HEIF)
+            # whose module is missing: still "not an image we can read"
             raise RenderError(f"cannot read {image} as an image: {' '.join(str(exc).split())}") from None
     im = im.convert("RGB")
     if size is not None and (im.size[1], im.size[0]) != tuple(size):
