@@ -34,6 +34,7 @@ __all__ = [
     "METADATA",
     "check_digraph",
     "keep_what_outputs_need",
+    "unique_name",
     "ordered_inputs",
     "topological_order",
     "topological_order_info",
@@ -51,6 +52,22 @@ INFO_ATTRS = frozenset({"op", "label", "module", "source", "target", "note", "in
 #: The graph-level keys and the type each must have (see the module docstring).
 METADATA = {"module_outputs": Mapping, "outputs": (list, tuple), "shapes": Mapping,
             "model": str, "global_ops": Mapping}
+
+
+def unique_name(taken: set, base) -> str:
+    """``base``, or ``base_1``, ``base_2``, ... : the first not in ``taken``, which it joins (how
+    front-ends name a module called twice: ``relu``, ``relu_1``).
+
+    >>> taken = {"relu"}
+    >>> unique_name(taken, "relu"), unique_name(taken, "relu"), sorted(taken)
+    ('relu_1', 'relu_2', ['relu', 'relu_1', 'relu_2'])
+    """
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
 
 
 def keep_what_outputs_need(G, outputs) -> set:

@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import CycleError, ExportError, RFGraphError
-from ..schema import keep_what_outputs_need, set_metadata
+from ..schema import keep_what_outputs_need, set_metadata, unique_name
 from .torch import Traced  # (the torch front-end's module imports torch only when tracing)
 
 __all__ = ["from_onnx", "annotate_onnx", "load_model", "FOLD"]
@@ -357,12 +357,7 @@ class Builder:
         self.node_shapes = {}
 
     def name(self, base):
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return unique_name(self.names, base)
 
     def add(self, base, op, params, inputs, *, module=None, target=None, note=None, shape=None):
         name = self.name(base)

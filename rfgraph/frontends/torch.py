@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import networkx as nx
 
 from ..errors import ExportError, RFGraphError, UnsupportedOpError
-from ..schema import keep_what_outputs_need, set_metadata
+from ..schema import keep_what_outputs_need, set_metadata, unique_name
 from . import torch_layout as L
 
 __all__ = ["from_torch", "meta_model"]
@@ -104,12 +104,7 @@ class Builder:
         # a leaf module's op is named after the module (a shared ReLU called again: "relu_1");
         # a helper op inside it (a conv's circular padding) gets a suffix, so the conv keeps the name
         base = module if module in self.leaf and not self.sub_op else (f"{module}.{short}" if module else short)
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return unique_name(self.names, base)
 
     def add(self, op, params, inputs, short, aten=None, note=None, shape=None):
         name = self._name(short)
