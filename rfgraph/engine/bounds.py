@@ -35,6 +35,8 @@ class ExactBounds:
         self._bounds: dict = {}
         self._coverage: dict = {}
         self._global: dict = {}
+        self._clean: dict = {}
+        self._regular: dict = {}
 
     def inputs(self, v) -> list:
         """``v``'s inputs in join order."""
@@ -72,6 +74,8 @@ class ExactBounds:
     def _exact_one(self, v, axis):
         plan = self._plans[v]
         x = self._states[v][axis]
+        if self.clean(v, axis):
+            return _affine(x)
         ins = [self._bounds[(u, axis)] for u in self.inputs(v)]
         op = plan.op
         if op.bounds is not None:
@@ -91,6 +95,8 @@ class ExactBounds:
         return out
 
     def _covers(self, v, ax, x) -> bool:
+        if self.clean(v, ax):  # every feature reads its clipped hull: the two edge features decide
+            return x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size
         if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
             return False  # cheap: even the theoretical RF of some feature misses part of the input
         lo, hi = self.bounds(v, ax, clip=True)
@@ -110,6 +116,10 @@ class ExactBounds:
         return cache[(node, axis)]
 
     def _coverage_one(self, v, axis):
+        if self.clean(v, axis):  # its hulls are what it reads; the inputs' coverage is not needed
+            _, _, lo, hi = self.exact(v, axis)
+            empty = lo > hi
+            return coverage.Coverage(np.where(empty, _BIG, lo), np.where(empty, -_BIG, hi))
         plan = self._plans[v]
         x = self._states[v][axis]
         ins = [self._coverage[(u, axis)] for u in self.inputs(v)]
@@ -122,6 +132,73 @@ class ExactBounds:
         m = len(ins[0].lo)
         taps = op.taps(plan.named(v), axis, m, x.n)
         return coverage.gather([(ins[0], idx, mask) for idx, mask in taps], x.n)
+
+    # -- the no-holes certificate ------------------------------------------------------------------
+    def clean(self, node, axis) -> bool:
+        """Whether every feature of ``node`` reads exactly its clipped affine hull along ``axis``:
+        ``[lo + i*jump, hi + i*jump)`` cut to the input, no hole, no pixel lost to padding.
+
+        A certificate, decided per node from its inputs' certificates, its own summary and (for
+        an index map) the shape of its taps, in O(1) per node: the input is clean; a node is clean
+        when its summary is exact, contiguous and integral and its inputs are clean, and
+
+        * a pointwise op or a join (the union of clean hulls that form one interval is the
+          clipped union),
+        * an op that starts a global dependency (``global_from`` is the node itself: the union
+          of all its input's features), passes its input's state through unchanged, or keeps
+          the same hull over a global input whose features all read the same pixels,
+        * an index map whose every feature reads a run of consecutive input features with at
+          least one inside the input, and whose taps into the padding lie beyond an input edge
+          that the input's features reach (so padding stands only for pixels outside the input).
+
+        False means "not certified": the exact per-feature computation decides. Proof sketch and
+        the equivalence check against that computation: ``tests/engine/test_clean.py``.
+        """
+        cache = self._clean
+        key = (node, axis)
+        if key not in cache:
+            for v in self._uncached(node, axis, cache):
+                cache[(v, axis)] = self._clean_one(v, axis)
+        return cache[key]
+
+    def _clean_one(self, v, axis) -> bool:
+        x = self._states[v][axis]
+        if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
+                and _integral(x.jump)):
+            return False
+        plan = self._plans[v]
+        op = plan.op
+        if op.source:
+            return True
+        us = self.inputs(v)
+        if not us or not all(self._clean[(u, axis)] for u in us):
+            return False
+        if op.join or op.pointwise:
+            return True
+        if len(us) != 1:
+            return False
+        y = self._states[us[0]][axis]
+        if op.taps is None:  # hooks: certified only where the summary pins the semantics down
+            if x is y or x.global_from == v:  # passed through; or the union of all input features
+                return True
+            # over a global input whose features all read the same pixels: so do its own
+            return (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
+                    and x.lo == y.lo and x.hi == y.hi)
+        regular = self._regular_taps(plan, v, axis, y.n, x.n)
+        if regular is None:
+            return False
+        left, right = regular
+        return (not left or y.lo <= 0) and (not right or y.hi + (y.n - 1) * y.jump >= y.size)
+
+    def _regular_taps(self, plan, v, axis, m, n):
+        """``(reads left padding, reads right padding)`` when every feature's taps are one run of
+        consecutive indices (the same run shifted by a fixed stride from feature to feature)
+        with at least one inside the input and no mask; else None. Cached per op parameters and
+        sizes: a network has few distinct convolutions."""
+        key = (id(plan), axis, m, n)
+        if key not in self._regular:
+            self._regular[key] = _regular(plan.op.taps(plan.named(v), axis, m, n), m)
+        return self._regular[key]
 
     def _uncached(self, node, axis, cache) -> list:
         """``node`` and its ancestors not yet in ``cache``, in topological order.
@@ -141,6 +218,24 @@ class ExactBounds:
                 self._rank = {v: i for i, v in enumerate(self._order)}
             todo.sort(key=self._rank.__getitem__)
         return todo
+
+
+def _integral(v) -> bool:
+    return type(v) is int or float(v).is_integer()
+
+
+def _regular(taps, m):
+    """See :meth:`ExactBounds._regular_taps`."""
+    if not taps or any(mask is not None and not np.all(mask) for _, mask in taps):
+        return None
+    idx = np.stack([t for t, _ in taps])
+    if len(taps) > 1 and not (np.diff(idx, axis=0) == 1).all():
+        return None
+    if idx.shape[1] > 1 and not (np.diff(idx[0]) == idx[0, 1] - idx[0, 0]).all():
+        return None
+    if not ((idx >= 0) & (idx < m)).any(axis=0).all():
+        return None
+    return bool((idx < 0).any()), bool((idx >= m).any())
 
 
 def _affine(x):

@@ -1,0 +1,95 @@
+"""The no-holes certificate (:meth:`ExactBounds.clean`) against the exact per-feature computation.
+
+Why it is sound (one axis; ``I(i) = [lo + i*jump, hi + i*jump)``, ``clip`` cuts to the input):
+a node is *clean* when feature ``i`` reads exactly ``clip(I(i))``. The input is clean. For a clean
+input ``u`` and an exact, contiguous summary of ``v``:
+
+* join / pointwise: ``v``'s feature reads the union of clean hulls, ``U clip(I_k) = clip(U I_k)``
+  (clipping distributes over a union) and ``U I_k`` is one interval (the summary says contiguous);
+* global (``global_from`` is ``v``): every feature reads ``U_i clip(I_u(i)) = clip(U_i I_u(i))``,
+  one interval by the summary, the same for every feature (jump 0);
+* taps: feature ``o`` reads the inside part ``a'..b'`` of a run ``a..b`` of consecutive input
+  features, ``U clip(I_u(i))`` over ``a'..b'`` is ``clip([lo_u + a'j, hi_u + b'j))``; when the run
+  reaches into the left padding (``a < 0 = a'``) the input's feature 0 starts at or before pixel
+  0 (``lo_u <= 0``), so nothing is lost on the left; the same on the right with the last feature.
+
+So a clean node is global exactly when its two edge features cover the input. The tests below
+check the certificate never changes an answer: every bound, every coverage and every is_global of
+random DAGs and of real networks equal those of the uncertified computation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import rfgraph
+from rfgraph.engine.bounds import ExactBounds
+
+from dag_gen import random_dag
+
+
+def _answers(G):
+    a = rfgraph.analyze(G)
+    out = {}
+    for v in a.order:
+        for ax in range(len(a.input_size)):
+            lo, hi = a.bounds(v, ax, clip=False)
+            clo, chi = a.bounds(v, ax)
+            cov = a._exact.coverage(v, ax)
+            out[(v, ax)] = (lo.tolist(), hi.tolist(), clo.tolist(), chi.tolist(),
+                            [cov.intervals(o) for o in range(len(lo))])
+        out[v] = a.is_global(v)
+    return a, out
+
+
+def _compare(G, monkeypatch):
+    fast, with_cert = _answers(G)
+    certified = sum(fast._exact.clean(v, ax) for v in fast.order for ax in range(len(fast.input_size)))
+    with monkeypatch.context() as m:
+        m.setattr(ExactBounds, "clean", lambda self, node, axis: False)
+        _, without = _answers(G)
+    assert with_cert == without
+    return certified
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_certificate_changes_no_answer_on_random_dags(seed, monkeypatch):
+    _compare(random_dag(seed), monkeypatch)
+
+
+def test_certificate_is_used_on_most_random_nodes(monkeypatch):
+    certified = total = 0
+    for seed in range(40):
+        G = random_dag(seed)
+        a = rfgraph.analyze(G)
+        total += len(a.order) * len(a.input_size)
+        certified += sum(a._exact.clean(v, ax) for v in a.order for ax in range(len(a.input_size)))
+    assert certified > total / 3  # it is a fast path that matters, not a corner case
+
+
+def test_dropped_pixel_read_only_through_padding_is_not_certified():
+    # input 5, conv k2 s2: features read 0-1 and 2-3, pixel 4 is dropped; the next conv (k3 p1)
+    # reaches pixel 4's place only through its padding: feature 1's hull ends at pixel 5, but it
+    # reads pixels 0..3 only
+    G = rfgraph.chain([("a", "conv", 2, 2, 0), ("b", "conv", 3, 1, 1)], (5,))
+    a = rfgraph.analyze(G)
+    assert a._exact.clean("a", 0) and not a._exact.clean("b", 0)
+    assert a.bounds("b", 0)[1].tolist() == [3, 3]
+    assert a.is_global("b") == (False,)
+
+
+def test_dilated_holes_are_not_certified():
+    G = rfgraph.chain([("a", "conv", 2, 2, 0), ("b", "conv", 3, 1, 0, 2)], (12,))
+    a = rfgraph.analyze(G)
+    assert a._exact.clean("a", 0) and not a._exact.clean("b", 0)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "googlenet"])
+def test_certificate_changes_no_answer_on_torchvision(name, monkeypatch):
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("torchvision")
+    with torch.device("meta"):
+        model = getattr(tv.models, name)(weights=None, **({"aux_logits": False, "init_weights": False}
+                                                          if name == "googlenet" else {}))
+    G = rfgraph.from_torch(model.eval(), (1, 3, 96, 96))
+    assert _compare(G, monkeypatch) > len(G)  # most node-axes certified
