@@ -35,7 +35,7 @@ class ExactBounds:
         self._bounds: dict = {}
         self._coverage: dict = {}
         self._global: dict = {}
-        self._clean: dict = {}
+        self._clean: list = []  # per axis: node -> certified (see clean)
         self._regular: dict = {}
 
     def inputs(self, v) -> list:
@@ -91,12 +91,13 @@ class ExactBounds:
         out = self._global.get(node)
         if out is None:
             out = self._global[node] = tuple(
-                self._covers(node, ax, x) for ax, x in enumerate(self._states[node]))
+                # clean: every feature reads its clipped hull, so the two edge features decide
+                (x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size) if self.clean(node, ax)
+                else self._covers(node, ax, x)
+                for ax, x in enumerate(self._states[node]))
         return out
 
     def _covers(self, v, ax, x) -> bool:
-        if self.clean(v, ax):  # every feature reads its clipped hull: the two edge features decide
-            return x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size
         if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
             return False  # cheap: even the theoretical RF of some feature misses part of the input
         lo, hi = self.bounds(v, ax, clip=True)
@@ -154,24 +155,25 @@ class ExactBounds:
         False means "not certified": the exact per-feature computation decides. Proof sketch and
         the equivalence check against that computation: ``tests/engine/test_clean.py``.
         """
-        cache = self._clean
-        key = (node, axis)
-        if key not in cache:
-            for v in self._uncached(node, axis, cache):
-                cache[(v, axis)] = self._clean_one(v, axis)
-        return cache[key]
+        if not self._clean:  # one pass over the whole graph, every axis at once: O(1) per node
+            naxes = len(self.input_size)
+            clean = self._clean = [{} for _ in range(naxes)]
+            for v in self._order:
+                plan = self._plans[v]
+                us = self.inputs(v)
+                for ax in range(naxes):
+                    clean[ax][v] = self._clean_one(v, ax, plan, us, clean[ax])
+        return self._clean[axis][node]
 
-    def _clean_one(self, v, axis) -> bool:
+    def _clean_one(self, v, axis, plan, us, clean) -> bool:
         x = self._states[v][axis]
         if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
                 and _integral(x.jump)):
             return False
-        plan = self._plans[v]
         op = plan.op
         if op.source:
             return True
-        us = self.inputs(v)
-        if not us or not all(self._clean[(u, axis)] for u in us):
+        if not us or not all(clean[u] for u in us):
             return False
         if op.join or op.pointwise:
             return True
@@ -228,14 +230,16 @@ def _regular(taps, m):
     """See :meth:`ExactBounds._regular_taps`."""
     if not taps or any(mask is not None and not np.all(mask) for _, mask in taps):
         return None
-    idx = np.stack([t for t, _ in taps])
-    if len(taps) > 1 and not (np.diff(idx, axis=0) == 1).all():
-        return None
-    if idx.shape[1] > 1 and not (np.diff(idx[0]) == idx[0, 1] - idx[0, 0]).all():
-        return None
-    if not ((idx >= 0) & (idx < m)).any(axis=0).all():
-        return None
-    return bool((idx < 0).any()), bool((idx >= m).any())
+    first, last = taps[0][0], taps[-1][0]
+    n = len(first)
+    if len(taps) > 1 and not (np.stack([t for t, _ in taps]) - first == np.arange(len(taps))[:, None]).all():
+        return None  # tap t of every feature must read input feature first + t
+    if n > 1 and not (np.diff(first) == first[1] - first[0]).all() or first[-1] < first[0]:
+        return None  # the run moves by a fixed, non-negative stride
+    # runs move right with the feature: the first and the last feature decide
+    if int(last[0]) < 0 or int(first[-1]) > m - 1:
+        return None  # some feature reads only padding
+    return bool(first[0] < 0), bool(last[-1] > m - 1)
 
 
 def _affine(x):

@@ -7,7 +7,8 @@ input ``u`` and an exact, contiguous summary of ``v``:
 * join / pointwise: ``v``'s feature reads the union of clean hulls, ``U clip(I_k) = clip(U I_k)``
   (clipping distributes over a union) and ``U I_k`` is one interval (the summary says contiguous);
 * global (``global_from`` is ``v``): every feature reads ``U_i clip(I_u(i)) = clip(U_i I_u(i))``,
-  one interval by the summary, the same for every feature (jump 0);
+  one interval by the summary, the same for every feature (jump 0); over an input that is already
+  global (jump 0, every feature the same pixels) with the same hull, the same pixels again;
 * taps: feature ``o`` reads the inside part ``a'..b'`` of a run ``a..b`` of consecutive input
   features, ``U clip(I_u(i))`` over ``a'..b'`` is ``clip([lo_u + a'j, hi_u + b'j))``; when the run
   reaches into the left padding (``a < 0 = a'``) the input's feature 0 starts at or before pixel
