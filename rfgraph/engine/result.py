@@ -43,6 +43,7 @@ class Analysis:
         self._mis = prop.misalignment
         self._notes = prop.notes
         self._records: dict = {}
+        self._front: dict = {}  # exact node -> its feature 0's numbers, for join branches
         self._exact = ExactBounds(G._pred, self.order, self._plans, self._states, self.input_size)
 
     # -- access ---------------------------------------------------------------------------------
@@ -274,15 +275,16 @@ class Analysis:
             if not any(at) and all(x.exact for x in axes) and all(y.exact for u in preds for y in states[u]):
                 # the usual join (exact, so its hull is its branches' hull at every feature): the
                 # offsets are the same at every feature, feature 0's
+                centre = [(x.lo + x.hi) / 2 for x in axes]
                 blist = []
                 for u in preds:
-                    ys = states[u]
-                    blist.append(Branch(u, tuple(num(y.hi - y.lo) for y in ys), tuple(num((y.lo + y.hi) / 2) for y in ys),
-                                        tuple(num((y.lo + y.hi) / 2 - (x.lo + x.hi) / 2) for y, x in zip(ys, axes))))
+                    rf_u, start_u, centre_u = self._feature0(u)
+                    blist.append(Branch(u, rf_u, start_u, tuple([num(c - w) for c, w in zip(centre_u, centre)])))
             else:
                 blist = self._branches(v, preds, at, naxes)
             branches = tuple(blist)
-            rf_range = tuple((min(b.rf[ax] for b in blist), max(b.rf[ax] for b in blist)) for ax in range(naxes))
+            rfs = [b.rf for b in blist]
+            rf_range = tuple((min(r[ax] for r in rfs), max(r[ax] for r in rfs)) for ax in range(naxes))
         return RF(
             name=v, op=attrs["op"],  # the op's name, as the node spells it (no plan lookup)
             n=tuple(n), jump=tuple(jump), rf=tuple(rf), start=tuple(start), padding=tuple(padding),
@@ -291,6 +293,16 @@ class Analysis:
             branches=branches, misalignment=mis, misaligned_at=at, rf_range=rf_range,
             note=self._note(v), module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
         )
+
+    def _feature0(self, u):
+        """``(rf, start, centre)`` of exact node ``u``'s feature 0, per axis (cached: a DenseNet
+        layer is a branch of every later concat of its block)."""
+        f = self._front.get(u)
+        if f is None:
+            ys = self._states[u]
+            centre = [(y.lo + y.hi) / 2 for y in ys]
+            f = self._front[u] = (tuple([num(y.hi - y.lo) for y in ys]), tuple([num(c) for c in centre]), centre)
+        return f
 
     def _branches(self, v, preds, at, naxes) -> list:
         """Each branch's feature-0 numbers and its offset from the join's centre, measured at the
