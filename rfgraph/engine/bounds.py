@@ -88,6 +88,8 @@ class ExactBounds:
     # -- coverage -------------------------------------------------------------------------------
     def is_global(self, node) -> tuple:
         """Per axis: every feature of ``node`` really reads every input pixel (cached)."""
+        if not self._clean:
+            self._certify()  # also answers every node certified on all axes
         out = self._global.get(node)
         if out is None:
             out = self._global[node] = tuple(
@@ -155,22 +157,31 @@ class ExactBounds:
         False means "not certified": the exact per-feature computation decides. Proof sketch and
         the equivalence check against that computation: ``tests/engine/test_clean.py``.
         """
-        if not self._clean:  # one pass over the whole graph, every axis at once: O(1) per node
-            naxes = len(self.input_size)
-            clean = self._clean = [{} for _ in range(naxes)]
-            for v in self._order:
-                plan = self._plans[v]
-                us = self.inputs(v)
-                for ax in range(naxes):
-                    clean[ax][v] = self._clean_one(v, ax, plan, us, clean[ax])
+        if not self._clean:
+            self._certify()
         return self._clean[axis][node]
 
-    def _clean_one(self, v, axis, plan, us, clean) -> bool:
+    def _certify(self):
+        """One pass over the whole graph, every axis at once: O(1) per node. A node certified on
+        every axis gets its is_global answer on the way (its two edge features decide)."""
+        states, answers = self._states, self._global
+        naxes = len(self.input_size)
+        clean = self._clean = [{} for _ in range(naxes)]
+        for v in self._order:
+            op = self._plans.op(v)
+            us = self.inputs(v)
+            xs = states[v]
+            flags = [self._clean_one(v, ax, op, us, clean[ax]) for ax in range(naxes)]
+            for ax in range(naxes):
+                clean[ax][v] = flags[ax]
+            if all(flags):
+                answers[v] = tuple([x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size for x in xs])
+
+    def _clean_one(self, v, axis, op, us, clean) -> bool:
         x = self._states[v][axis]
         if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
                 and _integral(x.jump)):
             return False
-        op = plan.op
         if op.source:
             return True
         if not us or not all(clean[u] for u in us):
@@ -186,17 +197,18 @@ class ExactBounds:
             # over a global input whose features all read the same pixels: so do its own
             return (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
                     and x.lo == y.lo and x.hi == y.hi)
-        regular = self._regular_taps(plan, v, axis, y.n, x.n)
+        regular = self._regular_taps(v, axis, y.n, x.n)
         if regular is None:
             return False
         left, right = regular
         return (not left or y.lo <= 0) and (not right or y.hi + (y.n - 1) * y.jump >= y.size)
 
-    def _regular_taps(self, plan, v, axis, m, n):
+    def _regular_taps(self, v, axis, m, n):
         """``(reads left padding, reads right padding)`` when every feature's taps are one run of
         consecutive indices (the same run shifted by a fixed stride from feature to feature)
         with at least one inside the input and no mask; else None. Cached per op parameters and
         sizes: a network has few distinct convolutions."""
+        plan = self._plans[v]
         key = (id(plan), axis, m, n)
         if key not in self._regular:
             self._regular[key] = _regular(plan.op.taps(plan.named(v), axis, m, n), m)

@@ -47,6 +47,7 @@ class Plans:
         self._nodes = nodes
         self.keyed: dict = {}  # param_key -> Plan
         self.unkeyed: dict = {}  # node -> Plan
+        self.ops: dict = {}  # op name -> Op, of the plans above
 
     def __getitem__(self, v) -> Plan:
         plan = self.unkeyed.get(v)
@@ -58,6 +59,11 @@ class Plans:
 
     def __contains__(self, v):
         return v in self._nodes
+
+    def op(self, v):
+        """``v``'s :class:`~rfgraph.ops.Op`, without computing its parameter key."""
+        plan = self.unkeyed.get(v)
+        return plan.op if plan is not None else self.ops[self._nodes[v]["op"]]
 
 
 class Propagation:
@@ -123,6 +129,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
         plan = keyed.get(key)  # None for key None: it is never stored
         if plan is None:
             plan = Plan(v, attrs, naxes, registry)
+            plans.ops[plan.node.op] = plan.op
             if key is not None:
                 keyed[key] = plan
             else:
