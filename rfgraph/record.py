@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 __all__ = ["RF", "Branch", "Misalignment"]
@@ -194,3 +194,24 @@ class RF:
             if getattr(self, key):
                 d[key] = getattr(self, key)
         return d
+
+
+_RF_FIELDS = frozenset(f.name for f in fields(RF))
+
+
+def make_record(**values) -> RF:
+    """An :class:`RF` from every one of its fields, without the frozen dataclass's per-field
+    ``object.__setattr__`` (4 of a record's 7 microseconds; analyses build them by the thousand).
+    The result is the same frozen value: equal, hashable and immutable like any other.
+
+    >>> r = make_record(**{f: () for f in _RF_FIELDS})
+    >>> r == RF(**{f: () for f in _RF_FIELDS})
+    True
+    """
+    if values.keys() != _RF_FIELDS:
+        raise TypeError(f"make_record needs every field of RF: missing {sorted(_RF_FIELDS - values.keys())}, "
+                        f"unknown {sorted(values.keys() - _RF_FIELDS)}")
+    rec = object.__new__(RF)
+    rec.__dict__.update(values)
+    return rec
+

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import GraphError
-from ..record import RF, Branch, Misalignment, num
+from ..record import RF, Branch, Misalignment, make_record, num
 from .bounds import ExactBounds
 from .propagate import propagate
 
@@ -285,7 +285,7 @@ class Analysis:
             branches = tuple(blist)
             rfs = [b.rf for b in blist]
             rf_range = tuple((min(r[ax] for r in rfs), max(r[ax] for r in rfs)) for ax in range(naxes))
-        return RF(
+        return make_record(
             name=v, op=attrs["op"],  # the op's name, as the node spells it (no plan lookup)
             n=tuple(n), jump=tuple(jump), rf=tuple(rf), start=tuple(start), padding=tuple(padding),
             rf_extent=tuple(extent), global_from=tuple(glob), exact=tuple(exact),
