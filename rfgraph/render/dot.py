@@ -21,7 +21,7 @@ import math
 from ..schema import module_outputs
 from ._format import per_axis as _v
 
-__all__ = ["to_dot", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
+__all__ = ["to_dot", "module_depth", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
 
 #: Graphs with more nodes than this are collapsed by module (when ``depth`` is not given).
 MAX_ITEMS = 150
@@ -62,6 +62,17 @@ def rf_class(rf, input_size) -> int:
         if ratio < bound:
             return i
     return len(RF_CLASSES)
+
+
+def module_depth(analysis) -> int:
+    """The deepest module level of the graph (``layer3.5.conv1``: 3; 0 without modules): the
+    ``depth`` past which :func:`to_dot` draws every node.
+
+    >>> import rfgraph
+    >>> module_depth(rfgraph.analyze(rfgraph.chain([("c1", "conv", 3, 1, 1)], 8)))
+    0
+    """
+    return _Modules(analysis).max_depth
 
 
 def _q(text) -> str:
