@@ -715,7 +715,10 @@ function showPanel(d) {
   var rows = fields.map(function (f) {
     return [f].concat(d[f].map(function (v) { return fmt(v); }));
   });
-  rows.push(["gaps"].concat(d.gaps.map(function (g) { return g && g.length ? fmt(g) : "none"; })));
+  rows.push(["gaps"].concat(d.gaps.map(function (g) {  // holes as offsets from the RF's first pixel
+    return g && g.length ? g.map(function (p) { return p[0] === p[1] ? String(p[0]) : p[0] + ".." + p[1]; }).join(", ")
+                         : "none";
+  })));
   panel.appendChild(table([""].concat(AXES.slice(0, d.n.length)), rows, true));
   if (d.branches.length) {
     panel.appendChild(el("h3", "Branches (join inputs, in order)"));
