@@ -430,6 +430,7 @@ var graph = document.getElementById("graph");
 var panel = document.getElementById("panel");
 var NS = "http://www.w3.org/2000/svg";
 var AXES = DATA.input_size.length === 2 ? ["H", "W"] : DATA.input_size.map(function (_, i) { return "axis " + i; });
+var MAX_PIECES = 4096;  // rectangles per footprint, at most
 var COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
 function el(tag, text, cls) {
@@ -824,6 +825,10 @@ function sample(e, d, a, i) {  // the same feature of a join's input e (broadcas
 }
 function footprint(d, idx, v) {  // rectangles [x0, x1, y0, y1] (input pixels, half-open)
   var xs = runs(d, v.ax[0], idx[v.ax[0]]), ys = v.two ? runs(d, v.ax[1], idx[v.ax[1]]) : [[0, 1]];
+  if (xs.length * ys.length > MAX_PIECES) {  // very many holes (as the overlay does): the hull
+    xs = xs.length ? [[xs[0][0], xs[xs.length - 1][1]]] : xs;
+    ys = ys.length ? [[ys[0][0], ys[ys.length - 1][1]]] : ys;
+  }
   var out = [];
   ys.forEach(function (y) { xs.forEach(function (x) { out.push([x[0], x[1], y[0], y[1]]); }); });
   return out;
