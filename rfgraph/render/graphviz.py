@@ -188,16 +188,17 @@ def report_views(analysis, depth=None, timeout=VIEW_TIMEOUT, max_items=VIEW_MAX_
                 labels[src].append(label)
             continue
         labels[src] = [label]
-        sources.append(src)
+        sources.append((src, d))
     views = []
-    for i, src in enumerate(sources):
+    for i, (src, d) in enumerate(sources):
         names = labels[src]
         label = names[0] if len(names) == 1 else f"{names[0]} = {names[-1]}"  # depth 2 = every node
-        items = len(re.findall(r'^\s*"(?:[^"\\]|\\.)*" \[label=', src, flags=re.M)) - ('"legend" [' in src)
+        items = len(re.findall(r'^\s*"(?:[^"\\]|\\.)*" \[label=', src, flags=re.M))
         edges = src.count('" -> "')
         if i > 0 and items > max_items:
-            views.append(View(label, None, f"{items} boxes: too many to lay out here; "
-                                           f"rfgraph render --depth draws it"))
+            how = "" if d is None else " --depth " + ("all" if d == math.inf else str(d))
+            views.append(View(label, None, f"{items} boxes, more than {max_items}: too many to lay out "
+                                           f"here; rfgraph render{how} draws it"))
             continue
         args = ("-Gnslimit=4", "-Gmclimit=0.5") if edges > MAX_EDGES and i > 0 else ()
         try:
