@@ -88,11 +88,13 @@ Drawn exactly: dilation holes stay holes, a join shows each branch's footprint i
 _REPORT_EXAMPLES = """\
 examples:
   rfgraph report resnet50 -o report.html
-  rfgraph report net.json -o net.html --depth all
+  rfgraph report net.json -o net.html --depth all      the every-node view first
+  rfgraph report resnet50 -o report.html --image photo.jpg --erf
 
-One self-contained HTML file (no network): the diagram (pan, zoom, search), a panel per clicked
-node with its numbers, branches, offsets and the RF of the feature under the mouse, and a sortable
-table of every node. The diagram needs Graphviz's dot; without it the page has the table only.
+One self-contained HTML file (no network): the diagram (pan, zoom, search; a view per module depth,
+modules collapse and expand), a panel per clicked node with its numbers, branches, offsets and the
+exact RF of the feature under the mouse (on the input grid or --image), the ERF with --erf, and a
+sortable table of every node. The diagram needs Graphviz's dot; without it the page has the table only.
 """
 
 
@@ -273,6 +275,15 @@ def _parser():
     h.add_argument("--max-features", type=_positive, default=256, metavar="N",
                    help="embed per-feature bounds for at most N features per axis and node; longer axes "
                         "are subsampled (default 256)")
+    h.add_argument("--image", type=Path, metavar="PHOTO",
+                   help="draw the RF under the mouse on this picture, resized to the input grid (needs Pillow)")
+    h.add_argument("--erf", action="store_true",
+                   help="add the effective RF (rfgraph.erf, Luo's recipe): the model built on the CPU with "
+                        "random weights (seeded), --erf-samples random inputs; its heatmap and numbers "
+                        "(needs torch and matplotlib)")
+    h.add_argument("--erf-at", metavar="MODULE", help="module measured by --erf (default: the last spatial map)")
+    h.add_argument("--erf-samples", type=_positive, default=4, metavar="N",
+                   help="random inputs for --erf (default 4)")
     h.set_defaults(run=_cmd_report)
 
     n = sub.add_parser("annotate", parents=[common, target], formatter_class=fmt,
@@ -650,26 +661,39 @@ def _cmd_overlay(args, out):
 
 
 def _cmd_report(args, out):
-    import tempfile
-
     from .errors import MissingDependencyError
     from .render._files import write_atomic
-    from .render.graphviz import write_diagram
+    from .render.graphviz import report_views
     from .render.html import to_html
 
     if args.output.suffix.lower() not in (".html", ".htm"):
         raise _Failure(f"{args.output.name}: the report is an HTML file; name it .html")
     if args.output.is_dir() or not args.output.parent.is_dir():
         raise _Failure(f"cannot write {args.output}: not a file in an existing folder")
+    if args.erf and _is_file_target(args.target):
+        raise _Failure(f"--erf needs a torch model to differentiate; {args.target!r} is a file "
+                       "(use a model name or package.module:factory)")
+    image = None
+    if args.image is not None:
+        from .render.overlay import load_image
+
+        image = load_image(args.image)  # read before building: a bad photo fails fast
     analysis = _analysis(args)
-    svg = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            svg = write_diagram(analysis, Path(tmp) / "graph.svg", depth=args.depth).read_text(encoding="utf-8")
-        except MissingDependencyError:
-            print("rfgraph: Graphviz's dot was not found: the report has no diagram", file=sys.stderr)
-    write_atomic(args.output, to_html(analysis, svg, title=f"rfgraph report: {args.target}",
-                                      max_features=args.max_features))
+    try:
+        views = report_views(analysis, depth=args.depth)
+    except MissingDependencyError:
+        print("rfgraph: Graphviz's dot was not found: the report has no diagram", file=sys.stderr)
+        views = []
+    result = None
+    if args.erf:
+        from .answers.erf import erf
+
+        model, shape = _erf_model(args.target, args.factory_arg, 0, tuple(analysis.input_size))
+        result = erf(model, shape, args.erf_at, init="random", samples=args.erf_samples, seed=0)
+    # built whole in memory, then written at once: a failure above leaves no file
+    page = to_html(analysis, title=f"rfgraph report: {args.target}", max_features=args.max_features,
+                   views=views, image=image, erf=result)
+    write_atomic(args.output, page)
     out.write(f"wrote {args.output}\n")
     return 0
 
@@ -739,11 +763,40 @@ def _cmd_sizes(args, out):
     return 0
 
 
+def _is_file_target(target) -> bool:
+    return target.endswith((".json", ".onnx")) or Path(target).is_file()
+
+
+def _erf_model(target, factory_arg, seed, input_size):
+    """``(model, input_shape)`` for :func:`rfgraph.erf`: the target built on the CPU under ``seed``
+    (its own initialisation, reproducible), at ``input_size`` (S or H,W; default the source's)."""
+    import torch
+
+    from .tools import catalogue
+
+    if ":" not in target or target.startswith("torchvision:"):
+        _check_torchvision_name(target.partition(":")[2] or target)
+    kwargs = catalogue.parse_factory_args(factory_arg)
+    torch.manual_seed(seed)
+    try:
+        built = catalogue.build_source(target, factory_args=kwargs, make=lambda f, *a, **kw: (f(*a, **kw), ""))
+    except (ValueError, AttributeError) as exc:
+        raise _Failure(str(exc)) from None
+    if not _is_module(built.model):
+        raise _Failure(f"erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
+    shape = tuple(built.input_shapes[0])
+    if built.source in ("torchvision", "module", "file") and len(shape) == 3:
+        shape = (shape[0], DEFAULT_SIZE, DEFAULT_SIZE)
+    if input_size is not None:
+        spatial = tuple(input_size) * (len(shape) - 1 if len(input_size) == 1 else 1)
+        shape = shape[:1] + spatial
+    return built.model, shape
+
+
 def _cmd_erf(args, out):
     import json
 
     from .answers.erf import erf
-    from .tools import catalogue
 
     if args.output is None and args.format != "json":
         raise _Failure("erf needs -o PICTURE (.png, .svg, .pdf) or --format json")
@@ -752,33 +805,16 @@ def _cmd_erf(args, out):
         raise _Failure("give two targets or two --weights, not both")
     runs = [(t, w) for t in args.targets for w in weights]
     try:
-        import torch
+        import torch  # noqa: F401
     except ModuleNotFoundError:
         raise _Failure("erf needs PyTorch: pip install 'rfgraph[torch]'") from None
     results, titles, cache = [], [], {}
     for target, w in runs:
-        if target.endswith((".json", ".onnx")) or Path(target).is_file():
+        if _is_file_target(target):
             raise _Failure(f"erf needs a torch model to differentiate; {target!r} is a file (use a model name "
                            "or package.module:factory)")
         if target not in cache:
-            if ":" not in target or target.startswith("torchvision:"):
-                _check_torchvision_name(target.partition(":")[2] or target)
-            kwargs = catalogue.parse_factory_args(args.factory_arg)
-            torch.manual_seed(args.seed)  # the model's own initialisation, reproducible
-            try:
-                built = catalogue.build_source(target, factory_args=kwargs,
-                                               make=lambda f, *a, **kw: (f(*a, **kw), ""))
-            except (ValueError, AttributeError) as exc:
-                raise _Failure(str(exc)) from None
-            if not _is_module(built.model):
-                raise _Failure(f"erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
-            shape = tuple(built.input_shapes[0])
-            if built.source in ("torchvision", "module", "file") and len(shape) == 3:
-                shape = (shape[0], DEFAULT_SIZE, DEFAULT_SIZE)
-            if args.input_size is not None:
-                spatial = tuple(args.input_size) * (len(shape) - 1 if len(args.input_size) == 1 else 1)
-                shape = shape[:1] + spatial
-            cache[target] = (built.model, shape)
+            cache[target] = _erf_model(target, args.factory_arg, args.seed, args.input_size)
         model, shape = cache[target]
         progress = sys.stderr is not None and sys.stderr.isatty() and importlib.util.find_spec("tqdm") is not None
         r = erf(model, shape, args.at, init=args.init, weights=w, recipe=args.recipe, seed=args.seed,

@@ -21,7 +21,7 @@ import math
 from ..schema import module_outputs
 from ._format import per_axis as _v
 
-__all__ = ["to_dot", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
+__all__ = ["to_dot", "module_depth", "PALETTE", "RF_CLASSES", "MAX_ITEMS", "MAX_EDGES", "rf_class"]
 
 #: Graphs with more nodes than this are collapsed by module (when ``depth`` is not given).
 MAX_ITEMS = 150
@@ -62,6 +62,17 @@ def rf_class(rf, input_size) -> int:
         if ratio < bound:
             return i
     return len(RF_CLASSES)
+
+
+def module_depth(analysis) -> int:
+    """The deepest module level of the graph (``layer3.5.conv1``: 3; 0 without modules): the
+    ``depth`` past which :func:`to_dot` draws every node.
+
+    >>> import rfgraph
+    >>> module_depth(rfgraph.analyze(rfgraph.chain([("c1", "conv", 3, 1, 1)], 8)))
+    0
+    """
+    return _Modules(analysis).max_depth
 
 
 def _q(text) -> str:
@@ -286,6 +297,15 @@ class _Modules:
             clusters.append(m)
         return tuple(clusters), None
 
+    def child(self, v, module):
+        """The convex module just below ``module`` that holds ``v`` (None: ``v`` is directly in it)."""
+        parts = self.parts[v]
+        for level in range(len(module.split(".")) + 1, len(parts) + 1):
+            m = ".".join(parts[:level])
+            if self.convex(m):
+                return m
+        return None
+
     @property
     def max_depth(self) -> int:
         return max((len(p) for p in self.parts.values()), default=0)
@@ -360,15 +380,25 @@ def _block_depth(analysis, mods, drawn, fit):
 
 
 def _with_runs(G, drawn, item_of, clusters_of) -> dict:
-    """``item_of`` with each run of identical sibling boxes as one item (what folding draws)."""
+    """``item_of`` with each run of identical sibling boxes as one item (what folding draws): a
+    box joins the run of the box before it when they are alike and that box's only edge leads to
+    it, as :func:`to_dot` folds (DenseNet's dense layers are alike but each reads all before it)."""
     members = {}
     for v in drawn:
         if item_of[v][0] == "box":
             members.setdefault(item_of[v], []).append(v)
+    outs, ins = {}, {}
+    for u in drawn:
+        for w in G.succ[u]:
+            a, b = item_of[u], item_of.get(w)
+            if b is not None and a != b:
+                outs.setdefault(a, set()).add(b)
+                ins.setdefault(b, set()).add(a)
     run_of, prev = {}, None
     for box, ms in members.items():
         key = (clusters_of[box], _signature(G, box[1], ms))
-        run_of[box] = run_of[prev[0]] if prev is not None and prev[1] == key else box
+        linked = prev is not None and prev[1] == key and outs.get(prev[0]) == {box} and ins.get(box) == {prev[0]}
+        run_of[box] = run_of[prev[0]] if linked else box
         prev = (box, key)
     return {v: run_of.get(it, it) for v, it in item_of.items()}
 
@@ -414,35 +444,84 @@ def _ranks(G, drawn, item_of) -> int:
     return max(longest.values(), default=0)
 
 
-def _expand_first_of_each_kind(analysis, drawn, item_of, clusters_of, keep_pointwise):
+def _expand_first_of_each_kind(analysis, mods, drawn, item_of, clusters_of, keep_pointwise):
     """Draw the first collapsed block of each kind (same ops and wiring, by :func:`_signature`)
     node by node, in a cluster of its own, so the default view shows what each kind of block does
     inside (its branches, its join) while the repeats stay boxes; kinds are expanded in order while
-    the drawing stays within :data:`MAX_RANKS` rows."""
+    the drawing stays within :data:`MAX_RANKS` rows and :data:`MAX_EDGES` edges.
+
+    A block too big to draw node by node (a DenseNet dense block: six dense layers, each a join)
+    is opened one level instead, its sub-modules as boxes, and the first sub-block of each kind
+    inside it is expanded the same way: one dense layer drawn with its concat and branch RFs."""
     G = analysis.graph
-    members = {}
-    for v in drawn:
-        if item_of[v][0] == "box":
-            members.setdefault(item_of[v], []).append(v)
-    runs = _with_runs(G, drawn, item_of, clusters_of)  # a run of identical boxes is one row
     seen = set()
-    for box, ms in members.items():  # in order of first appearance
-        sig = _signature(G, box[1], ms, params=False)  # the kind: ops and wiring, any sizes
-        if sig in seen:
-            continue
-        seen.add(sig)
-        trial = dict(runs)  # the blocks expanded so far, and this one
-        for v in ms:
-            trial[v] = ("node", v)
-        counted = dict(trial)
+
+    def fits(items, clusters):
+        counted = _with_runs(G, drawn, items, clusters)  # a run of identical boxes is one row
         if not keep_pointwise:
             _fold_pointwise(analysis, drawn, counted)
         if _ranks(G, drawn, counted) > MAX_RANKS:
-            continue  # this kind stays a box: expanding it would not fit the page
-        runs = trial
+            return False
+        return len({(items[u], items[w]) for u in drawn for w in G.succ[u]
+                    if w in items and items[u] != items[w]}) <= MAX_EDGES
+
+    def boxes(among):
+        members = {}
+        for v in drawn:
+            if item_of[v][0] == "box" and item_of[v] in among:
+                members.setdefault(item_of[v], []).append(v)
+        return members  # in order of first appearance
+
+    def open_(box, ms, child):
+        """``item_of``/``clusters_of`` with ``box`` opened: each member drawn itself, or in the
+        box of its sub-module (``child(v)``, None: drawn itself)."""
+        items, clusters = dict(item_of), dict(clusters_of)
+        inside = clusters_of[box] + (box[1],)
         for v in ms:
-            item_of[v] = ("node", v)
-            clusters_of[("node", v)] = clusters_of[box] + (box[1],)
+            c = child(v)
+            it = ("box", c) if c is not None else ("node", v)
+            items[v] = it
+            clusters[it] = inside
+        return items, clusters
+
+    def expand(among) -> bool:
+        """Expand the first box of each kind among ``among``; True when a block with a join
+        was drawn node by node."""
+        shown = False
+        for box, ms in boxes(among).items():
+            sig = _signature(G, box[1], ms, params=False)  # the kind: ops and wiring, any sizes
+            if sig in seen:
+                continue
+            seen.add(sig)
+            trial = open_(box, ms, lambda v: None)
+            if fits(*trial):
+                item_of.update(trial[0])
+                clusters_of.update(trial[1])
+                shown = shown or any(analysis.op(v).join for v in ms)
+                continue
+            below = {v: mods.child(v, box[1]) for v in ms}
+            count = {}
+            for c in below.values():
+                count[c] = count.get(c, 0) + 1
+            child = lambda v: below[v] if below[v] is not None and count[below[v]] > 1 else None  # noqa: E731
+            trial = open_(box, ms, child)
+            if len(set(trial[0][v] for v in ms)) < 2 or not fits(*trial):
+                continue  # this kind stays a box: opening it would not fit the page, or show nothing
+            # open one level, then the first sub-block of each kind; kept only when that draws a
+            # block with a join (a dense layer), else a box renamed to its sub-modules' boxes
+            saved = dict(item_of), dict(clusters_of), set(seen)
+            item_of.update(trial[0])
+            clusters_of.update(trial[1])
+            if expand({("box", child(v)) for v in ms if child(v) is not None}):
+                shown = True
+            else:
+                for now, before in zip((item_of, clusters_of, seen), saved):
+                    now.clear()
+                    now.update(before)
+                seen.add(sig)
+        return shown
+
+    expand({item_of[v] for v in drawn})
 
 
 def _signature(G, module, members, params=True):
@@ -525,7 +604,7 @@ def to_dot(analysis, depth=None, nodes=None, fold=True, keep_pointwise=False, ra
     item_of, clusters_of = _items(mods, drawn, depth)
     pos = mods.pos
     if auto:
-        _expand_first_of_each_kind(analysis, drawn, item_of, clusters_of, keep_pointwise)
+        _expand_first_of_each_kind(analysis, mods, drawn, item_of, clusters_of, keep_pointwise)
     if not keep_pointwise:
         _unbox_single_ops(analysis, drawn, item_of, clusters_of)
     folded = {} if keep_pointwise else _fold_pointwise(analysis, drawn, item_of)

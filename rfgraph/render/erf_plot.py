@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import MissingDependencyError, RenderError
 from ._files import write_atomic
 
-__all__ = ["plot_erf", "display_map", "caption"]
+__all__ = ["plot_erf", "erf_figure", "display_map", "caption"]
 
 
 def display_map(result):
@@ -50,6 +50,16 @@ def caption(result) -> str:
 
 def plot_erf(results, path, titles=None, dpi=110) -> Path:
     """Draw one result (or a list, side by side) to ``path`` (.png, .svg or .pdf), written whole."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise RenderError(f"cannot write {path.name}: the ERF picture is .png, .svg or .pdf")
+    return write_atomic(path, erf_figure(results, fmt, titles=titles, dpi=dpi), binary=True)
+
+
+def erf_figure(results, format="png", titles=None, dpi=110) -> bytes:
+    """The picture :func:`plot_erf` draws, as the bytes of a ``format`` file (png, svg or pdf)."""
+    fmt = format
     try:
         import matplotlib
 
@@ -61,10 +71,8 @@ def plot_erf(results, path, titles=None, dpi=110) -> Path:
     if not isinstance(results, (list, tuple)):
         results = [results]
     titles = list(titles or [None] * len(results))
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "svg", "pdf"):
-        raise RenderError(f"cannot write {path.name}: the ERF picture is .png, .svg or .pdf")
+        raise RenderError(f"the ERF picture is png, svg or pdf, not {fmt!r}")
     k = len(results)
     fig = Figure(figsize=(5.4 * k, 6.0), layout="constrained")
     axes = fig.subplots(1, k, squeeze=False)[0]
@@ -100,4 +108,4 @@ def plot_erf(results, path, titles=None, dpi=110) -> Path:
                      fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Software": None} if fmt == "png" else None)
-    return write_atomic(path, buf.getvalue(), binary=True)
+    return buf.getvalue()

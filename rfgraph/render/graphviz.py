@@ -8,7 +8,9 @@ place), so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,13 +19,16 @@ from pathlib import Path
 from ..errors import MissingDependencyError, RenderError
 from .dot import to_dot
 
-__all__ = ["write_diagram", "dot_path_for", "DIAGRAM_FORMATS"]
+__all__ = ["write_diagram", "dot_path_for", "report_views", "DIAGRAM_FORMATS"]
 
 #: Output formats :func:`write_diagram` accepts (listed in :data:`rfgraph.render.FORMATS`).
 DIAGRAM_FORMATS = ("svg", "png", "pdf", "dot")
 # A 500-node network lays out in well under a second; a limit only stops a pathological graph
 # from hanging a CLI run forever.
 TIMEOUT = 600
+#: :func:`report_views`: seconds Graphviz gets for each extra view of a report, and the most boxes.
+VIEW_TIMEOUT = 30
+VIEW_MAX_ITEMS = 1500
 
 
 def _format(path, format):
@@ -116,22 +121,93 @@ def write_diagram(analysis, path, format=None, depth=None, **options) -> Path:
     if fmt == "dot":
         _atomic_write(path, source)
         return path
+    _atomic_write(path, _run_dot(source, fmt, path.name, dot_path), binary=True)
+    _atomic_write(dot_path, source)
+    return path
+
+
+def _run_dot(source, fmt, name, dot_path=None, timeout=TIMEOUT, args=()) -> bytes:
+    """``dot -T<fmt>`` on ``source``: its output, or a one-line error."""
     exe = shutil.which("dot")
     if exe is None:
+        hint = f", or write the DOT source with -o {dot_path}" if dot_path is not None else ""
         raise MissingDependencyError(
-            f"Graphviz's 'dot' program was not found, so {path} was not drawn; install Graphviz "
-            "(apt-get install graphviz; macOS: brew install graphviz), or write the DOT source "
-            f"with -o {dot_path}")
+            f"Graphviz's 'dot' program was not found, so {name} was not drawn; install Graphviz "
+            f"(apt-get install graphviz; macOS: brew install graphviz){hint}")
     try:
-        proc = subprocess.run([exe, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
-                              timeout=TIMEOUT)
+        proc = subprocess.run([exe, f"-T{fmt}", *args], input=source.encode("utf-8"), capture_output=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"Graphviz took more than {TIMEOUT} s to lay out {path.name}; "
+        raise RenderError(f"Graphviz took more than {timeout:g} s to lay out {name}; "
                           "collapse modules with a smaller depth") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"Graphviz failed on {path.name} (exit {proc.returncode}): "
+        raise RenderError(f"Graphviz failed on {name} (exit {proc.returncode}): "
                           + (msg[-1] if msg else "no message"))
-    _atomic_write(path, proc.stdout, binary=True)
-    _atomic_write(dot_path, source)
-    return path
+    return proc.stdout
+
+
+def report_views(analysis, depth=None, timeout=VIEW_TIMEOUT, max_items=VIEW_MAX_ITEMS):
+    """The diagrams of an interactive report (:func:`rfgraph.render.html.to_html`'s ``views``):
+    the view asked for (``depth``; default: :func:`rfgraph.to_dot`'s default view) first, then one
+    per module depth (``0``, ``1``, ..., every node), each drawn once (depths that draw the same
+    diagram share one view, their labels joined).
+
+    A view other than the first that Graphviz cannot lay out within ``timeout`` seconds (DenseNet's
+    every-layer view: hundreds of dense edges), or with more than ``max_items`` boxes, is listed
+    without a drawing, with the reason. Views with more than :data:`~rfgraph.render.dot.MAX_EDGES`
+    edges are laid out with bounded effort (``nslimit``, ``mclimit``): a quick layout, not the best.
+
+    Returns
+    -------
+    list of View
+        ``(label, svg, note)``; ``svg`` is None for a view not drawn, ``note`` says why.
+
+    Raises
+    ------
+    MissingDependencyError
+        Graphviz's ``dot`` is not installed.
+    RenderError
+        ``dot`` failed on the first view.
+    """
+    from .dot import MAX_EDGES, module_depth
+    from .html import View
+
+    wanted = [(depth, None)]
+    top = module_depth(analysis)
+    wanted += [(None, "default view")] + [(d, f"depth {d}") for d in range(top + 1)] + [(math.inf, "every node")]
+    labels, sources = {}, []
+    for i, (d, label) in enumerate(wanted):
+        if i > 0 and d == depth:
+            continue
+        if label is None:  # the view asked for
+            label = "default view" if d is None else "every node" if d == math.inf else f"depth {d}"
+        src = to_dot(analysis, depth=d)
+        if src in labels:
+            if label not in labels[src]:
+                labels[src].append(label)
+            continue
+        labels[src] = [label]
+        sources.append((src, d))
+    views = []
+    for i, (src, d) in enumerate(sources):
+        names = labels[src]
+        label = names[0] if len(names) == 1 else f"{names[0]} = {names[-1]}"  # depth 2 = every node
+        items = len(re.findall(r'^\s*"(?:[^"\\]|\\.)*" \[label=', src, flags=re.M))
+        edges = src.count('" -> "')
+        if i > 0 and items > max_items:
+            how = "" if d is None else " --depth " + ("all" if d == math.inf else str(d))
+            views.append(View(label, None, f"{items} boxes, more than {max_items}: too many to lay out "
+                                           f"here; rfgraph render{how} draws it"))
+            continue
+        args = ("-Gnslimit=4", "-Gmclimit=0.5") if edges > MAX_EDGES and i > 0 else ()
+        try:
+            svg = _run_dot(src, "svg", f"the {label} view", timeout=TIMEOUT if i == 0 else timeout,
+                           args=args).decode("utf-8")
+        except RenderError as exc:
+            if i == 0:
+                raise
+            views.append(View(label, None, str(exc)))
+            continue
+        views.append(View(label, svg, f"{edges} edges, laid out quickly (not the best layout)" if args else ""))
+    return views

@@ -145,6 +145,22 @@ def test_densenet_default_keeps_edges_few():
     assert len(_edges(full)) > dotmod.MAX_EDGES
 
 
+def test_densenet_default_expands_one_dense_layer_with_its_concat():
+    a = rfgraph.analyze(densenet_like())
+    dot = to_dot(a)
+    # the first dense block is too tall to draw node by node: it is opened one level (its dense
+    # layers as boxes) and the first dense layer is drawn node by node, its concat a hexagon (in
+    # this graph layer 1 concatenates the stem alone; torchvision's, in test_dot_view, from layer 2)
+    assert 'subgraph "cluster features.denseblock1"' in dot
+    assert 'subgraph "cluster features.denseblock1.denselayer1"' in dot
+    line = next(ln for ln in dot.splitlines() if ln.strip().startswith('"features.denseblock1.denselayer1.cat"'))
+    assert 'shape="hexagon"' in line and "concat of 1, branch rf 11" in line
+    # the other dense layers are boxes (alike, but each reads all before it: not folded)
+    assert all(f'"module features.denseblock1.denselayer{i}"' in dot for i in range(2, 7))
+    assert "denselayer2.cat" not in dot and '"module features.denseblock2"' in dot
+    assert len(_edges(dot)) <= dotmod.MAX_EDGES
+
+
 def test_many_branches_are_abbreviated():
     G = nx.DiGraph()
     G.add_node("x", op="input", size=(8,))

@@ -86,3 +86,5 @@ def test_default_diagram_fits_one_page(name, size, tmp_path):
     assert sizes and min(sizes) >= 9
     if name in ("resnet50", "inception_v3"):
         assert svg.count("<polygon") > 0 and ("add of 2" in svg or "concat of 4" in svg)  # a join is drawn
+    if name == "densenet121":  # one dense layer drawn with its concat (stem and layer 1)
+        assert "features.denseblock1.denselayer2.cat" in svg and "concat of 2, branch rf 11..19" in svg
