@@ -10,15 +10,21 @@ enumeration: a ResNet's 2^blocks paths cost one pass over the nodes.
 
 **Levels.** A detector's feature pyramid: per output (FPN level, head input) its size, stride
 (jump), RF (the range over its features when they differ) and whether it is global, in the
-model's output order (:func:`levels`).
+model's output order (:func:`levels`). A level is named by the layer that computes it -- the
+outermost module whose output it is (``model.15`` for YOLOv8's P3, ``fpn.layer_blocks.0`` for a
+torchvision FPN's), whatever the graph node is called -- and labelled ``P<k>`` when its stride is
+``2**k`` (the FPN convention: P3 has stride 8).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Optional
 
+from .. import schema
 from ._base import AnswerError, as_analysis, feeding, output_nodes
 
 __all__ = ["Reach", "Cover", "Level", "cover", "levels", "parse_extent", "cover_text", "levels_text"]
@@ -63,7 +69,22 @@ class Cover:
 
 @dataclass(frozen=True)
 class Level:
-    """One output of a detector's backbone: size, stride, RF range, global source per axis."""
+    """One output of a detector's backbone: size, stride, RF range, global source per axis.
+
+    Attributes
+    ----------
+    node : node
+        The graph node of the level's output.
+    module : str or None
+        The layer computing it: the outermost module whose output it is (``model.15``), else the
+        node's own module.
+    label : str or None
+        ``"P<k>"`` when the stride is ``2**k`` along every axis (P3: stride 8), else None.
+    n, stride, rf, rf_extent, global_from : tuple
+        Per axis: features, stride in input pixels (the grid's, input size / n, along an axis a
+        global op made global), RF of the summary, smallest and largest RF over the features,
+        the node a global op made the axis global from (None).
+    """
 
     node: Any
     module: Optional[str]
@@ -72,11 +93,18 @@ class Level:
     rf: tuple
     rf_extent: tuple
     global_from: tuple
+    label: Optional[str] = None
 
     def as_dict(self) -> dict:
-        return {"node": str(self.node), "module": self.module, "n": list(self.n), "stride": list(self.stride),
-                "rf": list(self.rf), "rf_extent": [list(e) for e in self.rf_extent],
+        return {"node": str(self.node), "module": self.module, "label": self.label, "n": list(self.n),
+                "stride": [_num(s) for s in self.stride], "rf": list(self.rf),
+                "rf_extent": [list(e) for e in self.rf_extent],
                 "global_from": [None if g is None else str(g) for g in self.global_from]}
+
+
+def _num(v):
+    f = float(v)
+    return int(f) if f.is_integer() else f
 
 
 def parse_extent(text, naxes: int, sample_rate=None) -> tuple:
@@ -156,18 +184,69 @@ def cover(target, extent, *, input_shape=None, outputs=None) -> Cover:
 def levels(target, *, input_shape=None, outputs=None) -> tuple:
     """Per output of ``target`` (a detector's backbone + FPN, say), its :class:`Level`.
 
+    Parameters
+    ----------
+    target : Analysis, networkx.DiGraph or torch.nn.Module
+    input_shape : tuple, optional
+        ``(C, H, W)``: the shape a torch module is traced at.
+    outputs : list, optional
+        Nodes to report (default: the model's outputs, in order).
+
     >>> import rfgraph
     >>> G = rfgraph.chain([("c1", "conv", 3, 2, 1), ("c2", "conv", 3, 2, 1)], (64, 64))
-    >>> [(l.node, l.stride, l.rf) for l in levels(G, outputs=["c1", "c2"])]
-    [('c1', (2, 2), (3, 3)), ('c2', (4, 4), (7, 7))]
+    >>> [(l.node, l.label, l.stride, l.rf) for l in levels(G, outputs=["c1", "c2"])]
+    [('c1', 'P1', (2, 2), (3, 3)), ('c2', 'P2', (4, 4), (7, 7))]
     """
     analysis = as_analysis(target, input_shape)
     outs = list(outputs) if outputs is not None else output_nodes(analysis)
+    layer = _layers(analysis)
     out = []
     for v in outs:
         rec = analysis[v]
-        out.append(Level(v, rec.module, rec.n, rec.jump, rec.rf, rec.rf_extent, rec.global_from))
+        stride = tuple(_grid_stride(rec.jump[ax], rec.global_from[ax], analysis.input_size[ax], rec.n[ax])
+                       for ax in range(rec.naxes))
+        out.append(Level(v, layer.get(v, rec.module), rec.n, stride, rec.rf, rec.rf_extent, rec.global_from,
+                         _label(stride)))
     return tuple(out)
+
+
+def _grid_stride(jump, global_from, size, n):
+    """The level's stride: its jump, or (where a global op set the jump to 0) the grid's, size / n."""
+    if jump or global_from is None or not n:
+        return jump
+    s = Fraction(size, n)
+    return int(s) if s.denominator == 1 else float(s)
+
+
+def _label(stride):
+    """``"P<k>"`` for a stride of ``2**k`` along every axis (k >= 1), else None.
+
+    >>> _label((8, 8)), _label((8, 16)), _label((12, 12)), _label((1, 1))
+    ('P3', None, None, None)
+    """
+    s = stride[0] if stride and len(set(stride)) == 1 else None
+    if not isinstance(s, (int, float)) or s < 2 or float(s) != int(s) or int(s) & (int(s) - 1):
+        return None
+    return f"P{int(math.log2(int(s)))}"
+
+
+def _layers(analysis) -> dict:
+    """``{node: the outermost module whose output it is}``. A module is a key of the front-end's
+    ``module_outputs`` that some node's ``module`` lies in; the other keys (``0``, ``fpn.p6``) name
+    positions in a module's list or dict output, not modules. Fewest dots wins (``model.15`` over
+    ``model.15.cv2``); then the shorter name, then the first in sort order."""
+    modules = set()
+    for _, m in analysis.graph.nodes(data="module"):
+        if m:
+            parts = str(m).split(".")
+            modules.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
+    best = {}
+    for name, v in schema.module_outputs(analysis.graph).items():
+        if name and name in modules:
+            key = (name.count("."), len(name), name)
+            if v not in best or key < best[v][0]:
+                best[v] = (key, name)
+    return {v: name for v, (_, name) in best.items()}
 
 
 def cover_text(c: Cover) -> str:
@@ -187,13 +266,22 @@ def cover_text(c: Cover) -> str:
 
 
 def levels_text(ls) -> str:
-    """:func:`levels` as an aligned table."""
+    """:func:`levels` as an aligned table: the level's label, its layer, size, stride, RF range,
+    global source.
+
+    >>> import rfgraph
+    >>> G = rfgraph.chain([("c1", "conv", 3, 2, 1), ("c2", "conv", 3, 2, 1)], (64, 64))
+    >>> print(levels_text(levels(G, outputs=["c1", "c2"])), end="")
+    level  layer  n   stride  rf  global
+    P1     c1     32  2       3   no
+    P2     c2     16  4       7   no
+    """
     from ..render._format import per_axis
 
-    rows = [("level", "n", "stride", "rf", "global")]
+    rows = [("level", "layer", "n", "stride", "rf", "global")]
     for lv in ls:
         rf = per_axis(tuple(f"{a}..{b}" if a != b else str(a) for a, b in lv.rf_extent))
         glob = ",".join(sorted({str(g) for g in lv.global_from if g is not None})) or "no"
-        rows.append((str(lv.node), per_axis(lv.n), per_axis(lv.stride), rf, glob))
-    widths = [max(len(r[k]) for r in rows) for k in range(5)]
+        rows.append((lv.label or "-", str(lv.module or lv.node), per_axis(lv.n), per_axis(lv.stride), rf, glob))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     return "\n".join("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows) + "\n"
