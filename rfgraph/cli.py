@@ -66,7 +66,7 @@ examples:
   rfgraph analyze raft_small --input-shape 3,224,224 --input-shape 3,224,224
   rfgraph analyze resnet50 --at layer2.1     or about one module's output
   rfgraph analyze retinanet_resnet50_fpn --levels        a detector's FPN levels: stride, RF
-  rfgraph analyze yolo:yolov8n --levels                  YOLO's P3/P4/P5
+  rfgraph analyze yolo:yolov8n --levels --erf            YOLO's P3/P4/P5, with their ERF
   rfgraph analyze models/my-yolo.yaml --levels --format json
 """
 
@@ -238,6 +238,18 @@ def _parser():
                         "torchvision detector (fasterrcnn_resnet50_fpn, retinanet_resnet50_fpn, ...) its "
                         "backbone + FPN's levels (default input 800), on a YOLO (yolo:yolov8n, a .yaml) "
                         "its head's inputs (default input 640)")
+    a.add_argument("--erf", action="store_true",
+                   help="with --levels: each level's effective RF (rfgraph.erf at its layer, the feature "
+                        "nearest the input centre): sigma and the sides of the squares holding 50%% and "
+                        "99%% of the gradient mass; the model is built on the CPU with its random "
+                        "initialisation under --seed (or --weights)")
+    a.add_argument("--erf-samples", type=_positive, metavar="N",
+                   help="random inputs averaged for --erf (default 8)")
+    a.add_argument("--weights", type=Path, metavar="PATH",
+                   help="with --erf: a local state dict of the whole model (.safetensors, or torch.load "
+                        "weights_only); nothing is downloaded")
+    a.add_argument("--seed", type=int, default=0,
+                   help="with --erf: seed of the model's initialisation and the inputs (default 0)")
     a.set_defaults(run=_cmd_analyze)
 
     r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
@@ -589,6 +601,11 @@ def _cmd_analyze(args, out):
     from .render import get_format
     from .render.table import describe
 
+    erf = getattr(args, "erf", False)
+    if erf and not args.levels:
+        raise _Failure("--erf goes with --levels (rfgraph erf TARGET --at MODULE measures one module)")
+    if not erf and (getattr(args, "weights", None) is not None or getattr(args, "erf_samples", None) is not None):
+        raise _Failure("--weights and --erf-samples go with --levels --erf")
     analysis = _analysis(args)
     nodes = modules = None
     if args.at is not None:
@@ -628,7 +645,11 @@ def _write_queries(args, out, analysis):
     if args.cover is not None:
         extent = queries.parse_extent(args.cover, len(analysis.input_size), getattr(args, "sample_rate", None))
         docs["cover"] = queries.cover(analysis, extent)
-    if args.levels:
+    if args.levels and getattr(args, "erf", False):
+        model, shape = _erf_model(args, analysis)
+        docs["levels"] = queries.levels(analysis, model=model, input_shape=shape,
+                                        erf={"samples": args.erf_samples or 8, "seed": args.seed})
+    elif args.levels:
         docs["levels"] = queries.levels(analysis)
     if args.format == "json":
         data = {k: (v.as_dict() if k == "cover" else [lv.as_dict() for lv in v]) for k, v in docs.items()}
@@ -636,6 +657,33 @@ def _write_queries(args, out, analysis):
     else:
         out.write("".join(queries.cover_text(v) if k == "cover" else queries.levels_text(v) for k, v in docs.items()))
     return 0
+
+
+def _erf_model(args, analysis):
+    """``(model, input shape)`` for ``--levels --erf``: the target built again on the CPU (its own
+    random initialisation under ``--seed``; ``--weights`` loaded into the whole model), cut to the
+    part the levels were traced from, at the analysis' input size."""
+    from .answers.erf import load_weights
+
+    target = args.target
+    if not _is_yolo(target) and (target.endswith((".json", ".onnx")) or Path(target).is_file()):
+        raise _Failure(f"--erf needs a torch model to differentiate; {target!r} is a file (use a model name, "
+                       "yolo:NAME or package.module:factory)")
+    if args.input_shape and len(args.input_shape) > 1:
+        raise _Failure("--erf measures models with one input")
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise _Failure("--erf needs PyTorch: pip install 'rfgraph[torch]'") from None
+    torch.manual_seed(args.seed)  # the model's own initialisation, reproducible
+    built = _build(target, getattr(args, "factory_arg", None), make=lambda f, *a, **kw: (f(*a, **kw), ""))
+    if not _is_module(built.model):
+        raise _Failure(f"--erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
+    if args.weights is not None:
+        load_weights(built.model, args.weights)
+    model = _part(built.model, _levels_part(args)).eval()
+    channels = args.input_shape[0][0] if args.input_shape else built.input_shapes[0][0]
+    return model, (channels,) + tuple(analysis.input_size)
 
 
 def _write_streaming(args, out, analysis, nodes, modules):

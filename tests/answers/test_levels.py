@@ -124,7 +124,7 @@ def test_cli_levels_on_torchvision_detector(capsys):
     data = json.loads(_run(["analyze", "retinanet_resnet50_fpn", "--levels", "--input-size", "256",
                             "--format", "json"], capsys))
     assert [lv["stride"] for lv in data["levels"]] == [[s, s] for s in (8, 16, 32, 64, 128)]
-    assert data["levels"][-1]["node"] == "fpn.extra_blocks.p7"
+    assert data["levels"][-1]["node"] == "fpn.extra_blocks.p7" and data["levels"][-1]["erf"] is None
 
 
 # -- ultralytics YOLO -------------------------------------------------------------------------------
@@ -271,3 +271,92 @@ def test_cli_yolo_errors(capsys, tmp_path, monkeypatch):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err, err
     assert not (tmp_path / "pwned").exists()
+
+
+# -- the ERF per level --------------------------------------------------------------------------------
+
+
+def check_erf_levels(ls):
+    """Every level has an ERF: finite, inside its unit's TRF, growing with the level."""
+    import math
+
+    for lv in ls:
+        e = lv.erf
+        assert e is not None and e.module == lv.module
+        assert all(math.isfinite(s) and s > 0 for s in e.sigma)
+        assert e.mass_outside_trf() < 1e-9
+        assert all(2 * s < hi - lo + 1 for s, (lo, hi) in zip(e.sigma, e.trf_bounds))
+        half, most = e.area_ratio[0.5], e.area_ratio[0.99]
+        assert half.side <= most.side <= max(hi - lo + 1 for lo, hi in e.trf_bounds)
+    for a, b in zip(ls, ls[1:]):
+        assert all(x < y for x, y in zip(a.erf.sigma, b.erf.sigma)), (a.erf.sigma, b.erf.sigma)
+        assert a.erf.area_ratio[0.5].side <= b.erf.area_ratio[0.5].side
+
+
+def test_levels_erf_on_a_small_fpn():
+    from nets import TinyFPN
+
+    torch.manual_seed(0)
+    ls = rfgraph.levels(TinyFPN().eval(), input_shape=(3, 256, 256), erf={"samples": 4})
+    assert [(lv.label, lv.module) for lv in ls] == [("P3", "out.0"), ("P4", "out.1"), ("P5", "out.2")]
+    check_erf_levels(ls)
+    # the TRFs (187..219, 203..219, 251 px) fit in 256 px: the centre units' are not clipped
+    assert [lv.erf.trf_bounds[0] for lv in ls] == [(35, 221), (3, 221), (3, 253)]
+    assert queries.levels_text(ls).splitlines()[0].split()[6:] == ["erf", "sigma", "erf", "50%", "erf", "99%"]
+
+
+def test_cli_levels_erf_json(capsys):
+    from pathlib import Path
+
+    nets = Path(__file__).with_name("nets.py")
+    data = json.loads(_run(["analyze", f"{nets}:TinyFPN", "--input-size", "256", "--levels", "--erf",
+                            "--erf-samples", "2", "--format", "json"], capsys))
+    erfs = [lv["erf"] for lv in data["levels"]]
+    assert [e["module"] for e in erfs] == ["out.0", "out.1", "out.2"] and {e["samples"] for e in erfs} == {2}
+    assert all(e["mass_outside_trf"] < 1e-9 and min(e["sigma"]) > 0 for e in erfs)
+    assert erfs[0]["sigma"] < erfs[1]["sigma"] < erfs[2]["sigma"]
+    out = _run(["analyze", f"{nets}:TinyFPN", "--input-size", "256", "--levels", "--erf", "--erf-samples", "2"],
+               capsys)
+    assert out.splitlines()[0].split()[6:] == ["erf", "sigma", "erf", "50%", "erf", "99%"]
+    assert cli.main(["analyze", f"{nets}:TinyFPN", "--erf"]) == 1
+    assert "--erf goes with --levels" in capsys.readouterr().err
+
+
+def test_cli_levels_erf_weights(capsys, tmp_path):
+    from pathlib import Path
+
+    from nets import TinyFPN
+
+    nets = Path(__file__).with_name("nets.py")
+    torch.manual_seed(3)
+    torch.save(TinyFPN().state_dict(), tmp_path / "w.pt")
+    args = ["analyze", f"{nets}:TinyFPN", "--input-size", "128", "--levels", "--erf", "--erf-samples", "1",
+            "--format", "json"]
+    a = json.loads(_run(args, capsys))["levels"]
+    b = json.loads(_run(args + ["--weights", str(tmp_path / "w.pt")], capsys))["levels"]
+    assert [x["erf"]["sigma"] for x in a] != [x["erf"]["sigma"] for x in b]  # other weights, other ERF
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert cli.main(args + ["--weights", str(tmp_path / "bad.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read weights" in err
+
+
+def test_levels_erf_on_a_torchvision_detector():
+    # fasterrcnn's P6 is F.max_pool2d in LastLevelMaxPool, no module's output: it is measured on
+    # the model's output that is the level
+    torch.manual_seed(0)
+    model = build_model("fasterrcnn_mobilenet_v3_large_fpn", part="backbone", make=lambda f, *a, **kw: f(*a, **kw))
+    ls = rfgraph.levels(model.eval(), input_shape=(3, 128, 128), erf={"samples": 1})
+    assert [lv.module for lv in ls][-1] == "fpn.extra_blocks"
+    assert all(lv.erf is not None and lv.erf.mass_outside_trf() < 1e-9 for lv in ls)
+
+
+@pytest.mark.slow
+def test_cli_levels_erf_on_yolov8n(capsys):
+    pytest.importorskip("ultralytics.nn.tasks", exc_type=ImportError)
+    data = json.loads(_run(["analyze", "yolo:yolov8n", "--levels", "--erf", "--erf-samples", "4",
+                            "--format", "json"], capsys))
+    erfs = [lv["erf"] for lv in data["levels"]]
+    assert [e["module"] for e in erfs] == ["model.15", "model.18", "model.21"]
+    assert all(e["mass_outside_trf"] < 1e-9 for e in erfs)
+    assert erfs[0]["sigma"] < erfs[1]["sigma"] < erfs[2]["sigma"]
