@@ -518,13 +518,13 @@ def yolo_config(name) -> tuple:
     ``"segment"``, activation None (tests/answers/test_levels.py: ultralytics may be absent).
     """
     import torch
+    import yaml  # PyYAML, an ultralytics dependency
     from ultralytics.nn import tasks
-    from ultralytics.utils import YAML
 
     path, named = _yolo_file(name)
     where = str(named)
     try:
-        cfg = YAML.load(path)  # yaml.SafeLoader
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
     except Exception as exc:
         raise ValueError(f"{where}: not a readable yaml ({' '.join(str(exc).split())[:160]})") from None
     layers = (cfg.get("backbone") or []) + (cfg.get("head") or []) if isinstance(cfg, dict) else []
