@@ -354,7 +354,7 @@ def cover_text(c: Cover) -> str:
 def levels_text(ls) -> str:
     """:func:`levels` as an aligned table: the level's label, its layer, size, stride, RF range,
     global source; with the ERF, its σ and the sides of the centred squares holding 50% and 99%
-    of the gradient mass (then the ERF's warnings, once per level).
+    of the gradient mass (then each ERF warning once, with the levels it is about).
 
     >>> import rfgraph
     >>> G = rfgraph.chain([("c1", "conv", 3, 2, 1), ("c2", "conv", 3, 2, 1)], (64, 64))
@@ -368,7 +368,7 @@ def levels_text(ls) -> str:
     with_erf = any(lv.erf is not None for lv in ls)
     head = ("level", "layer", "n", "stride", "rf", "global")
     rows = [head + (("erf sigma", "erf 50%", "erf 99%") if with_erf else ())]
-    notes = []
+    notes = {}  # ERF warning -> the levels' layers it is about, in order
     for lv in ls:
         rf = per_axis(tuple(f"{a}..{b}" if a != b else str(a) for a, b in lv.rf_extent))
         glob = ",".join(sorted({str(g) for g in lv.global_from if g is not None})) or "no"
@@ -379,10 +379,11 @@ def levels_text(ls) -> str:
             row += (per_axis(tuple(round(s, 1) for s in e.sigma)) if e is not None else "-",) + \
                 tuple("-" if r is None else str(r.side) for r in sides)
             for w in (e.warnings if e is not None else ()):
-                w = re.sub(r"^axis \d+: ", "", w)  # one note per level for what both axes say
-                if (row[0], row[1], w) not in notes:
-                    notes.append((row[0], row[1], w))
+                w = re.sub(r"^axis \d+: ", "", w)  # one note for what both axes say
+                levels_of = notes.setdefault(w, [])
+                if row[1] not in levels_of:
+                    levels_of.append(row[1])
         rows.append(row)
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     text = "\n".join("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows) + "\n"
-    return text + "".join(f"note: {label} {layer}: {w}\n" for label, layer, w in notes)
+    return text + "".join(f"note: {', '.join(layers)}: {w}\n" for w, layers in notes.items())
