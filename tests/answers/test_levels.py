@@ -351,8 +351,8 @@ def test_levels_erf_on_a_torchvision_detector():
     assert all(lv.erf is not None and lv.erf.mass_outside_trf() < 1e-9 for lv in ls)
 
 
-@pytest.mark.slow
 def test_cli_levels_erf_on_yolov8n(capsys):
+    # 640 px, 4 samples, 3 levels: about 5 s on one core
     pytest.importorskip("ultralytics.nn.tasks", exc_type=ImportError)
     data = json.loads(_run(["analyze", "yolo:yolov8n", "--levels", "--erf", "--erf-samples", "4",
                             "--format", "json"], capsys))
@@ -360,3 +360,19 @@ def test_cli_levels_erf_on_yolov8n(capsys):
     assert [e["module"] for e in erfs] == ["model.15", "model.18", "model.21"]
     assert all(e["mass_outside_trf"] < 1e-9 for e in erfs)
     assert erfs[0]["sigma"] < erfs[1]["sigma"] < erfs[2]["sigma"]
+
+
+def test_levels_erf_of_global_levels_at_the_centre():
+    # YOLO11's levels are global (C2PSA's attention): every feature's TRF is the whole input, so
+    # the unit is the feature whose grid cell holds the input centre, and its ERF is centred there
+    # (the hull of its branches is not: it picked a unit 3/4 of the way across before)
+    pytest.importorskip("ultralytics.nn.tasks", exc_type=ImportError)
+    from rfgraph.tools.catalogue import build_source, model_part
+
+    torch.manual_seed(0)
+    model = model_part(build_source("yolo:yolo11n", make=_cpu).model, "neck").eval()
+    ls = rfgraph.levels(model, input_shape=(3, 256, 256), erf={"samples": 1})
+    assert [lv.erf.unit for lv in ls] == [(16, 16), (8, 8), (4, 4)]
+    for lv in ls:
+        assert lv.erf.trf_centre == (128.0, 128.0) and lv.erf.trf_bounds == ((0, 255), (0, 255))
+        assert all(abs(c - 128) < lv.stride[0] for c in lv.erf.centre_of_mass), (lv.label, lv.erf.centre_of_mass)
