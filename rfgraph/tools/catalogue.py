@@ -555,8 +555,8 @@ def yolo_config(name) -> tuple:
     head = str(layers[-1][2]).lower()
     task = next((t for t in ("segment", "pose", "obb", "detect") if t in head), None)
     if task is None or "semantic" in head:
-        raise ValueError(f"{where}: the head {layers[-1][2]!r} is not a detection head (Detect, Segment, "
-                         "Pose, OBB); rfgraph builds ultralytics detectors")
+        raise ValueError(f"{where}: the head {layers[-1][2]!r} is not one of ultralytics' Detect heads "
+                         "(Detect, Segment, Pose, OBB), the models the yolo source builds")
     return cfg, task, act
 
 

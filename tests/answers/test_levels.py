@@ -266,7 +266,7 @@ def test_cli_yolo_errors(capsys, tmp_path, monkeypatch):
                       (["yolo:https://example.com/m.yaml"], "rfgraph never downloads"),
                       (["evil.yaml"], "is not nn.NAME(literal arguments)"),
                       (["call.yaml"], "layer 0 is 'attempt_load_weights', not an ultralytics or torch.nn module"),
-                      (["cls.yaml"], "not a detection head")]:
+                      (["cls.yaml"], "is not one of ultralytics' Detect heads")]:
         assert cli.main(["analyze", *argv, "--levels"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err, err
