@@ -527,8 +527,10 @@ def yolo_config(name) -> tuple:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
     except Exception as exc:
         raise ValueError(f"{where}: not a readable yaml ({' '.join(str(exc).split())[:160]})") from None
-    layers = (cfg.get("backbone") or []) + (cfg.get("head") or []) if isinstance(cfg, dict) else []
-    if not layers or not all(isinstance(x, (list, tuple)) and len(x) == 4 for x in layers):
+    parts = [cfg.get(k) for k in ("backbone", "head")] if isinstance(cfg, dict) else [None]
+    layers = [x for p in parts if isinstance(p, list) for x in p]
+    if not all(isinstance(p, list) and p for p in parts) or \
+            not all(isinstance(x, (list, tuple)) and len(x) == 4 for x in layers):
         raise ValueError(f"{where}: not an ultralytics model yaml (backbone and head lists of "
                          "[from, repeats, module, args])")
     for i, (_, _, mname, _) in enumerate(layers):
@@ -609,7 +611,8 @@ def _own_modules(model):
     seen = set()
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if id(child) in seen and next(child.parameters(), None) is None and next(child.buffers(), None) is None:
+            stateless = next(child.parameters(), None) is None and next(child.buffers(), None) is None
+            if id(child) in seen and stateless:
                 setattr(parent, name, copy.deepcopy(child))
             else:
                 seen.add(id(child))

@@ -261,12 +261,16 @@ def test_cli_yolo_errors(capsys, tmp_path, monkeypatch):
     (tmp_path / "call.yaml").write_text("backbone: [[-1, 1, attempt_load_weights, ['x.pt']]]\n"
                                         "head: [[-1, 1, Detect, [80]]]\n")
     (tmp_path / "cls.yaml").write_text("backbone: [[-1, 1, Conv, [16, 3, 2]]]\nhead: [[-1, 1, Classify, [10]]]\n")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    (tmp_path / "broken.yml").write_text("backbone: [\n")
     for argv, msg in [(["yolo:yolov8q"], "no ultralytics model yaml 'yolov8q.yaml'"),
                       (["missing/model.yaml"], "no such file: missing/model.yaml"),
                       (["yolo:https://example.com/m.yaml"], "rfgraph never downloads"),
                       (["evil.yaml"], "is not nn.NAME(literal arguments)"),
                       (["call.yaml"], "layer 0 is 'attempt_load_weights', not an ultralytics or torch.nn module"),
-                      (["cls.yaml"], "is not one of ultralytics' Detect heads")]:
+                      (["cls.yaml"], "is not one of ultralytics' Detect heads"),
+                      (["list.yaml"], "list.yaml: not an ultralytics model yaml"),
+                      (["broken.yml"], "broken.yml: not a readable yaml")]:
         assert cli.main(["analyze", *argv, "--levels"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and msg in err, err
