@@ -7,6 +7,9 @@ A TARGET is one of
   the meta device (no memory for weights, no download) and traced with :func:`rfgraph.from_torch`;
 - ``timm:NAME`` (``pretrained=False``), ``smp:ARCH:ENCODER`` (segmentation_models_pytorch,
   ``encoder_weights=None``), ``hf:MODEL_TYPE`` (a transformers model from its default config);
+- ``yolo:NAME`` (an ultralytics YOLO from the yaml bundled with ultralytics: ``yolo:yolov8n``,
+  ``yolo:yolo11n``, ``yolo:yolov8n-seg``) or ``path/to/model.yaml`` (an ultralytics model yaml,
+  read safely: nothing in it is evaluated), no weights, at 640 px;
 - ``package.module:factory`` or ``path/to/file.py:factory``: the module is imported and
   ``factory(**factory_args)`` called; it returns a ``networkx.DiGraph`` in rfgraph's schema or a
   ``torch.nn.Module``. Only these forms import user code.
@@ -46,8 +49,9 @@ examples:
 
 TARGET is a graph spec file (.json), a torchvision model name (resnet50, torchvision:resnet50),
 timm:NAME, smp:ARCH:ENCODER (e.g. smp:Unet:resnet34), hf:MODEL_TYPE (e.g. hf:vit, default config),
-package.module:factory or path/to/file.py:factory (returns a networkx.DiGraph or a torch.nn.Module;
---factory-arg k=v passes arguments). Nothing is downloaded.
+yolo:NAME (an ultralytics YOLO from its bundled yaml: yolo:yolov8n, yolo:yolo11n, yolo:yolov8n-seg)
+or an ultralytics model .yaml file, package.module:factory or path/to/file.py:factory (returns a
+networkx.DiGraph or a torch.nn.Module; --factory-arg k=v passes arguments). Nothing is downloaded.
 """
 
 _ANALYZE_EXAMPLES = """\
@@ -61,6 +65,9 @@ examples:
   rfgraph analyze models/net.py:build --factory-arg depth=18
   rfgraph analyze raft_small --input-shape 3,224,224 --input-shape 3,224,224
   rfgraph analyze resnet50 --at layer2.1     or about one module's output
+  rfgraph analyze retinanet_resnet50_fpn --levels        a detector's FPN levels: stride, RF
+  rfgraph analyze yolo:yolov8n --levels --erf            YOLO's P3/P4/P5, with their ERF
+  rfgraph analyze models/my-yolo.yaml --levels --format json
 """
 
 _RENDER_EXAMPLES = """\
@@ -188,7 +195,8 @@ def _parser():
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument("target", metavar="TARGET",
                         help="spec file (.json), torchvision model name, timm:NAME, smp:ARCH:ENCODER, "
-                             "hf:MODEL_TYPE, package.module:factory or path/to/file.py:factory")
+                             "hf:MODEL_TYPE, yolo:NAME or an ultralytics model .yaml, "
+                             "package.module:factory or path/to/file.py:factory")
     size = target.add_mutually_exclusive_group()
     size.add_argument("--input-size", type=_input_size, metavar="S",
                       help=f"input height and width: S or H,W (default {DEFAULT_SIZE} for models; "
@@ -228,9 +236,22 @@ def _parser():
                    help="name, per path to each output, the first node whose RF covers EXTENT "
                         "(N or HxW input pixels; 1s or 25ms with --sample-rate)")
     a.add_argument("--levels", action="store_true",
-                   help="one row per model output: size, stride, RF; on a torchvision detector "
-                        "(fasterrcnn_resnet50_fpn, retinanet_resnet50_fpn, ...) its backbone + FPN's "
-                        "levels (default input 800)")
+                   help="one row per model output: level (P3 = stride 8), layer, size, stride, RF; on a "
+                        "torchvision detector (fasterrcnn_resnet50_fpn, retinanet_resnet50_fpn, ...) its "
+                        "backbone + FPN's levels (default input 800), on a YOLO (yolo:yolov8n, a .yaml) "
+                        "its head's inputs (default input 640)")
+    a.add_argument("--erf", action="store_true",
+                   help="with --levels: each level's effective RF (rfgraph.erf at its layer, the feature "
+                        "nearest the input centre): sigma and the sides of the squares holding 50%% and "
+                        "99%% of the gradient mass; the model is built on the CPU with its random "
+                        "initialisation under --seed (or --weights)")
+    a.add_argument("--erf-samples", type=_positive, metavar="N",
+                   help="random inputs averaged for --erf (default 8)")
+    a.add_argument("--weights", type=Path, metavar="PATH",
+                   help="with --erf: a local state dict of the whole model (.safetensors, or torch.load "
+                        "weights_only); nothing is downloaded")
+    a.add_argument("--seed", type=int, default=0,
+                   help="with --erf: seed of the model's initialisation and the inputs (default 0)")
     a.set_defaults(run=_cmd_analyze)
 
     r = sub.add_parser("render", parents=[common, target], formatter_class=fmt, epilog=_RENDER_EXAMPLES,
@@ -416,20 +437,21 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
 
         return from_onnx(path, input_size=shapes[0][1:] if shapes else input_size,
                          on_unsupported=on_unsupported)
-    if target.endswith(".json") or path.is_file():
+    yolo = _is_yolo(target)  # an ultralytics model yaml, a file or a bundled name: built, not read
+    if not yolo and (target.endswith(".json") or path.is_file()):
         G = read_spec(path)
         spatial = shapes[0][1:] if shapes else input_size
         return _resize_inputs(G, spatial) if spatial else G
     prefix, colon, rest = target.partition(":")
-    if not colon and ("/" in target or os.sep in target):
+    if not colon and not yolo and ("/" in target or os.sep in target):
         # a path, not a model name: say so before spending seconds importing torch
         raise FileNotFoundError(errno.ENOENT, "no such file", target)
-    if not colon or prefix == "torchvision":
+    if not yolo and (not colon or prefix == "torchvision"):
         _check_torchvision_name(rest if colon else target)
     built = _build(target, factory_args)
     if built.note:
         print(f"rfgraph: {target}: {built.note}", file=sys.stderr)
-    obj = getattr(built.model, part) if part else built.model
+    obj = _part(built.model, part)
     import networkx as nx
 
     if isinstance(obj, nx.DiGraph):
@@ -450,17 +472,28 @@ def load_target(target, input_size=None, input_shape=None, on_unsupported="raise
     return _trace(obj, shapes if len(shapes) > 1 else shapes[0], on_unsupported)
 
 
-def _build(target, factory_args):
+def _is_yolo(target):
+    from .tools.catalogue import parse_source
+
+    try:
+        return parse_source(target)[0] == "yolo"
+    except ValueError:  # timm: and the like, which _build reports
+        return False
+
+
+def _build(target, factory_args, make=None):
     """:func:`rfgraph.tools.catalogue.build_source`, its errors as one-line CLI failures."""
     from .tools import catalogue
 
     try:
         kwargs = factory_args if isinstance(factory_args, dict) else catalogue.parse_factory_args(factory_args)
-        return catalogue.build_source(target, factory_args=kwargs)
+        return catalogue.build_source(target, factory_args=kwargs, make=make)
     except ModuleNotFoundError as exc:
         source, parts = catalogue.parse_source(target)
-        extra = {"timm": "timm", "smp": "smp", "hf": "transformers", "torchvision": "torch"}.get(source)
-        if extra and exc.name in ("torch", "torchvision", "timm", "segmentation_models_pytorch", "transformers"):
+        extra = {"timm": "timm", "smp": "smp", "hf": "transformers", "torchvision": "torch",
+                 "yolo": "ultralytics"}.get(source)
+        if extra and exc.name in ("torch", "torchvision", "timm", "segmentation_models_pytorch", "transformers",
+                                  "ultralytics"):
             raise _Failure(f"{target!r} needs {exc.name}: pip install 'rfgraph[{extra}]'") from None
         if source == "module" and exc.name and parts[0].startswith(exc.name):
             raise _Failure(f"cannot import {parts[0]!r}: {exc}") from None
@@ -529,19 +562,25 @@ def _analysis(args):
 
 
 def _levels_part(args):
-    """``"backbone"`` for ``--levels`` on a torchvision detector (its transform and heads do not
-    trace; the levels are the backbone + FPN's outputs), else ``""``."""
+    """For ``--levels``, the part whose outputs are the levels (:func:`catalogue.levels_part`:
+    a torchvision detector's ``"backbone"`` + FPN, a YOLO's ``"neck"``), else ``""``."""
     if not getattr(args, "levels", False):
         return ""
-    prefix, colon, rest = args.target.partition(":")
-    if colon and prefix != "torchvision":
-        return ""
-    from .tools.catalogue import family_of
+    from .tools.catalogue import levels_part
 
     try:
-        return "backbone" if family_of((rest if colon else args.target).lower()) == "detection" else ""
-    except ModuleNotFoundError:
+        return levels_part(args.target)
+    except ValueError:  # not a source name: load_target says why
         return ""
+
+
+def _part(model, part):
+    from .tools.catalogue import model_part
+
+    try:
+        return model_part(model, part)
+    except ValueError as exc:
+        raise _Failure(str(exc)) from None
 
 
 def _resolve(analysis, name):
@@ -573,6 +612,11 @@ def _cmd_analyze(args, out):
     from .render import get_format
     from .render.table import describe
 
+    erf = getattr(args, "erf", False)
+    if erf and not args.levels:
+        raise _Failure("--erf goes with --levels (rfgraph erf TARGET --at MODULE measures one module)")
+    if not erf and (getattr(args, "weights", None) is not None or getattr(args, "erf_samples", None) is not None):
+        raise _Failure("--weights and --erf-samples go with --levels --erf")
     analysis = _analysis(args)
     nodes = modules = None
     if args.at is not None:
@@ -612,7 +656,11 @@ def _write_queries(args, out, analysis):
     if args.cover is not None:
         extent = queries.parse_extent(args.cover, len(analysis.input_size), getattr(args, "sample_rate", None))
         docs["cover"] = queries.cover(analysis, extent)
-    if args.levels:
+    if args.levels and getattr(args, "erf", False):
+        model, shape = _erf_model(args, analysis)
+        docs["levels"] = queries.levels(analysis, model=model, input_shape=shape,
+                                        erf={"samples": args.erf_samples or 8, "seed": args.seed})
+    elif args.levels:
         docs["levels"] = queries.levels(analysis)
     if args.format == "json":
         data = {k: (v.as_dict() if k == "cover" else [lv.as_dict() for lv in v]) for k, v in docs.items()}
@@ -620,6 +668,33 @@ def _write_queries(args, out, analysis):
     else:
         out.write("".join(queries.cover_text(v) if k == "cover" else queries.levels_text(v) for k, v in docs.items()))
     return 0
+
+
+def _erf_model(args, analysis):
+    """``(model, input shape)`` for ``--levels --erf``: the target built again on the CPU (its own
+    random initialisation under ``--seed``; ``--weights`` loaded into the whole model), cut to the
+    part the levels were traced from, at the analysis' input size."""
+    from .answers.erf import load_weights
+
+    target = args.target
+    if not _is_yolo(target) and (target.endswith((".json", ".onnx")) or Path(target).is_file()):
+        raise _Failure(f"--erf needs a torch model to differentiate; {target!r} is a file (use a model name, "
+                       "yolo:NAME or package.module:factory)")
+    if args.input_shape and len(args.input_shape) > 1:
+        raise _Failure("--erf measures models with one input")
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise _Failure("--erf needs PyTorch: pip install 'rfgraph[torch]'") from None
+    torch.manual_seed(args.seed)  # the model's own initialisation, reproducible
+    built = _build(target, getattr(args, "factory_arg", None), make=lambda f, *a, **kw: (f(*a, **kw), ""))
+    if not _is_module(built.model):
+        raise _Failure(f"--erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
+    if args.weights is not None:
+        load_weights(built.model, args.weights)
+    model = _part(built.model, _levels_part(args)).eval()
+    channels = args.input_shape[0][0] if args.input_shape else built.input_shapes[0][0]
+    return model, (channels,) + tuple(analysis.input_size)
 
 
 def _write_streaming(args, out, analysis, nodes, modules):

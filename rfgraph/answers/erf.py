@@ -110,7 +110,9 @@ class ERF:
     trf_bounds : tuple
         Per axis ``(lo, hi)``, inclusive input pixels of the unit's TRF clipped to the input.
     trf_centre : tuple
-        Per axis, the unit's TRF centre (pixel ``i`` spans ``[i, i+1)``; the unclipped TRF's middle).
+        Per axis, the unit's TRF centre (pixel ``i`` spans ``[i, i+1)``; the unclipped TRF's middle;
+        the input's middle along an axis a global op made global, where the unit is the feature
+        whose grid cell holds the input's centre).
     centre_of_mass, sigma : tuple
         Per axis, the map's centre of mass (same coordinates) and standard deviation in pixels.
     offset : tuple
@@ -378,14 +380,20 @@ def _unit(rec, spatial, given=None):
     unit, centre, bounds = [], [], []
     for ax, size in enumerate(spatial):
         lo, hi = rec.bounds(ax, clip=False)
-        c = (lo + hi + 1) / 2.0
+        glob = rec.global_from[ax] is not None
+        if glob:
+            # a global op (attention, SE) made every feature's TRF the whole input (centre size/2):
+            # the hull of its branches says nothing of where a feature sits, its grid cell does
+            c = (np.arange(rec.n[ax]) + 0.5) * (size / rec.n[ax])
+        else:
+            c = (lo + hi + 1) / 2.0
         # ties (features sharing one TRF, as below an upsampling) go to the one nearest n//2
         i = int(np.lexsort((np.abs(np.arange(c.size) - c.size // 2), np.abs(c - size / 2.0)))[0])
         if given is not None:
             i = given[ax]
         clo, chi = rec.bounds(ax, clip=True)
         unit.append(i)
-        centre.append(float(c[i]))
+        centre.append(size / 2.0 if glob else float(c[i]))
         bounds.append((int(clo[i]), int(chi[i]), int(lo[i]), int(hi[i])))
     return tuple(unit), tuple(centre), bounds
 

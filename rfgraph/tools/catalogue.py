@@ -1,8 +1,8 @@
 """The model zoo and every model source: which models, at which input size, how to build them.
 
 :func:`build_source` builds any TARGET the CLI accepts (``torchvision:``, ``timm:``, ``smp:``,
-``hf:``, ``package.module:factory``, ``path/to/file.py:factory``); the torchvision zoo below is
-one of its sources.
+``hf:``, ``yolo:`` and ultralytics ``.yaml`` files, ``package.module:factory``,
+``path/to/file.py:factory``); the torchvision zoo below is one of its sources.
 
 Models are built with ``weights=None`` (and ``weights_backbone=None``) on the meta device, so
 nothing is downloaded and no real memory is allocated. :func:`build_model` is the one builder: the
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 __all__ = ["FAMILIES", "ZooModel", "list_zoo", "family_of", "input_shape", "build_kwargs", "build_model",
            "build", "list_timm", "SOURCES", "Built", "parse_source", "parse_factory_args", "build_source",
-           "yolo_neck"]
+           "levels_part", "model_part", "yolo_neck"]
 
 FAMILIES = ("classification", "segmentation", "detection", "video", "optical_flow")
 
@@ -187,7 +187,8 @@ def list_timm(pattern=None, input_size=None) -> list:
 # downloaded: torchvision gets weights=None (+ weights_backbone=None), timm pretrained=False, smp
 # encoder_weights=None, transformers a default config (no from_pretrained).
 
-SOURCES = ("torchvision", "timm", "smp", "hf", "module", "file")
+SOURCES = ("torchvision", "timm", "smp", "hf", "yolo", "module", "file")
+YOLO_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,15 @@ def parse_source(target: str):
     ('module', ('mypkg.nets', 'make'))
     >>> parse_source("resnet18")
     ('torchvision', ('resnet18',))
+    >>> parse_source("yolo:yolov8n"), parse_source("cfg/my-yolo.yaml")
+    (('yolo', ('yolov8n',)), ('yolo', ('cfg/my-yolo.yaml',)))
     """
+    if target.lower().endswith(YOLO_SUFFIXES) and not target.startswith("yolo:"):
+        return "yolo", (target,)  # an ultralytics model yaml (a path may hold a drive letter's colon)
     prefix, colon, rest = target.partition(":")
     if not colon:
         return "torchvision", (target,)
-    if prefix in ("torchvision", "timm", "hf"):
+    if prefix in ("torchvision", "timm", "hf", "yolo"):
         if not rest:
             raise ValueError(f"expected {prefix}:NAME, got {target!r}")
         return prefix, (rest,)
@@ -372,8 +377,10 @@ def build_source(target: str, *, factory_args=None, make=None) -> Built:
     ----------
     target : str
         ``torchvision:NAME`` (or a bare torchvision name), ``timm:NAME``, ``smp:ARCH:ENCODER``,
-        ``hf:MODEL_TYPE`` (a transformers model from its default config), ``package.module:factory``
-        or ``path/to/file.py:factory``.
+        ``hf:MODEL_TYPE`` (a transformers model from its default config), ``yolo:NAME`` or
+        ``path/to/model.yaml`` (an ultralytics YOLO from a yaml bundled with ultralytics --
+        ``yolo:yolov8n``, ``yolo:yolo11n``, ``yolo:yolov8n-seg`` -- or a local one; see
+        :func:`yolo_model`), ``package.module:factory`` or ``path/to/file.py:factory``.
     factory_args : dict, optional
         Keyword arguments for the constructor (for ``hf:``, config overrides).
     make : callable, optional
@@ -409,6 +416,8 @@ def build_source(target: str, *, factory_args=None, make=None) -> Built:
         model, shapes, note = _smp(*parts, kwargs, make)
     elif source == "hf":
         model, shapes, note = _hf(parts[0], kwargs, make)
+    elif source == "yolo":
+        model, shapes, note = _yolo(parts[0], kwargs, make)
     else:
         obj = _factory_obj(source, parts)
         note = ""
@@ -427,18 +436,265 @@ def _is_graph_or_module(obj):
     return isinstance(obj, nx.DiGraph) or (torch is not None and isinstance(obj, torch.nn.Module))
 
 
-def yolo_neck(model):
-    """An ultralytics detection model (``DetectionModel("yolov8n.yaml")``: built from the bundled
-    yaml, no weights) cut before its head: a module returning the head's inputs (P3, P4, P5 for
-    YOLOv8's ``Detect``) in the head's order, for :func:`rfgraph.levels`. The layers are the
-    model's own (no copy); each layer's ``f`` (from) index routes its input as ultralytics does."""
+# -- ultralytics YOLO ------------------------------------------------------------------------------
+# A YOLO is built from its yaml (bundled with ultralytics, or a local file) by ultralytics' own model
+# classes, without weights. Its yaml is read with a safe loader and checked before ultralytics sees
+# it: every layer names an nn.Module class and the activation is `nn.Name(literals)`, so nothing in
+# the file is evaluated (ultralytics `eval`s the activation otherwise) or called but a layer class.
+
+_YOLO_TASKS = {"detect": "DetectionModel", "segment": "SegmentationModel", "pose": "PoseModel",
+               "obb": "OBBModel"}
+_YOLO_SIZE = 640  # ultralytics' default imgsz
+
+
+def _yolo_root():
+    from pathlib import Path
+
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / "cfg" / "models"
+
+
+def _yolo_file(name):
+    """``(file to read, path whose name gives the scale)`` for a yaml path or a bundled name
+    (``yolov8n``: ``v8/yolov8.yaml`` at scale n, as ultralytics' ``yaml_model_load`` resolves it)."""
+    import difflib
+    import re
+    from pathlib import Path
+
+    if "://" in name:
+        raise ValueError(f"rfgraph never downloads: {name!r} is a URL; give a local .yaml file or a "
+                         "name bundled with ultralytics (yolo:yolov8n)")
+    p = Path(name if name.lower().endswith(YOLO_SUFFIXES) else name + ".yaml")
+    if p.is_file():
+        return p, p
+    if len(p.parts) > 1:
+        raise FileNotFoundError(2, "no such file", str(p))
+    root = _yolo_root()
+    unified = re.sub(r"(\d+)([nslmx])(.+)?$", r"\1\3", p.stem) + p.suffix  # yolov8n-seg -> yolov8-seg
+    for cand in dict.fromkeys((p.name, unified)):
+        hits = sorted(root.rglob(cand))
+        if hits:
+            return hits[0], p
+    stems = sorted({f.stem for f in root.rglob("*.yaml")})
+    scaled = [re.sub(r"^(.*?\d+)(.*)$", rf"\g<1>{k}\2", s) for s in stems for k in "nslmx"]
+    close = difflib.get_close_matches(p.stem, stems + scaled, n=3)
+    raise ValueError(f"no ultralytics model yaml {p.name!r} here or bundled with ultralytics"
+                     + (f"; did you mean {', '.join(close)}?" if close else ""))
+
+
+def _yolo_activation(text, where):
+    """``nn.SiLU()``, ``torch.nn.LeakyReLU(0.1)``: the module, its arguments literals (never
+    ``eval``)."""
+    import ast
+
     import torch
 
-    seq = model.model
-    head = seq[-1]
+    try:
+        call = ast.parse(str(text).strip(), mode="eval").body
+        names, node = [], call.func
+        while isinstance(node, ast.Attribute):
+            names.append(node.attr)
+            node = node.value
+        names.append(node.id)
+        cls = getattr(torch.nn, names[0], None)
+        if names[1:] not in (["nn"], ["nn", "torch"]) or not isinstance(cls, type) \
+                or not issubclass(cls, torch.nn.Module):
+            raise ValueError
+        args = [ast.literal_eval(a) for a in call.args]
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+        return cls(*args, **kwargs)
+    except Exception:
+        raise ValueError(f"{where}: activation {text!r} is not nn.NAME(literal arguments); "
+                         "rfgraph evaluates nothing from a yaml") from None
+
+
+def yolo_config(name) -> tuple:
+    """``(cfg, task, activation)`` of an ultralytics model yaml: the model dict (read with a safe
+    loader, its scale from the name as ultralytics does), its task (detect, segment, pose, obb) and
+    the activation module it asks for (None: ultralytics' default SiLU), after checking that every
+    layer is an ``nn.Module`` class (ultralytics' own, ``nn.NAME`` or ``torchvision.ops.NAME``).
+    E.g. ``yolo_config("yolov8n-seg")``: ``v8/yolov8-seg.yaml`` at scale ``"n"``, task
+    ``"segment"``, activation None (tests/answers/test_levels.py: ultralytics may be absent).
+    """
+    import torch
+    import yaml  # PyYAML, an ultralytics dependency
+    from ultralytics.nn import tasks
+
+    path, named = _yolo_file(name)
+    where = str(named)
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+    except Exception as exc:
+        raise ValueError(f"{where}: not a readable yaml ({' '.join(str(exc).split())[:160]})") from None
+    parts = [cfg.get(k) for k in ("backbone", "head")] if isinstance(cfg, dict) else [None]
+    layers = [x for p in parts if isinstance(p, list) for x in p]
+    if not all(isinstance(p, list) and p for p in parts) or \
+            not all(isinstance(x, (list, tuple)) and len(x) == 4 for x in layers):
+        raise ValueError(f"{where}: not an ultralytics model yaml (backbone and head lists of "
+                         "[from, repeats, module, args])")
+    for i, (_, _, mname, _) in enumerate(layers):
+        mname = str(mname)
+        if mname.startswith("nn."):
+            cls = getattr(torch.nn, mname[3:], None)
+        elif mname.startswith("torchvision.ops."):
+            import torchvision
+
+            cls = getattr(torchvision.ops, mname[16:], None)
+        else:
+            cls = vars(tasks).get(mname)
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+            raise ValueError(f"{where}: layer {i} is {mname!r}, not an ultralytics or torch.nn module")
+    scale = tasks.guess_model_scale(named)
+    scales = cfg.get("scales")
+    if scales and scale and scale not in scales:
+        raise ValueError(f"{where}: scale {scale!r} is not one of the yaml's ({', '.join(scales)})")
+    if scales and not scale:
+        scale = next(iter(scales))  # as ultralytics does (it warns)
+    act = cfg.pop("activation", None)
+    act = None if not act else _yolo_activation(act, where)
+    cfg.update(scale=scale, yaml_file=str(named))
+    head = str(layers[-1][2]).lower()
+    task = next((t for t in ("segment", "pose", "obb", "detect") if t in head), None)
+    if task is None or "semantic" in head:
+        raise ValueError(f"{where}: the head {layers[-1][2]!r} is not one of ultralytics' Detect heads "
+                         "(Detect, Segment, Pose, OBB), the models the yolo source builds")
+    return cfg, task, act
+
+
+class _YoloBuild:
+    """While ultralytics builds a model: the yaml's activation as ``Conv.default_act`` (what
+    ultralytics would ``eval``), and the heads' ``bias_init`` skipped on the meta device (it reads
+    a stride tensor's value, which meta tensors do not have; it only sets biases)."""
+
+    def __init__(self, act):
+        self.act = act
+
+    def __enter__(self):
+        from ultralytics.nn.modules import conv, head
+
+        classes, todo = [], [head.Detect]
+        while todo:
+            c = todo.pop()
+            todo.extend(c.__subclasses__())
+            if "bias_init" in vars(c):
+                classes.append(c)
+        self.saved = [(c, vars(c)["bias_init"]) for c in classes]
+        for c, fn in self.saved:
+            def skip_on_meta(m, fn=fn):
+                if not any(p.is_meta for p in m.parameters()):
+                    fn(m)
+            c.bias_init = skip_on_meta
+        self.default_act = conv.Conv.default_act
+        if self.act is not None:
+            conv.Conv.default_act = self.act  # what ultralytics' parse_model does with the yaml's
+        return self
+
+    def __exit__(self, *exc):
+        from ultralytics.nn.modules import conv
+
+        for c, fn in self.saved:
+            c.bias_init = fn
+        conv.Conv.default_act = self.default_act
+        return False
+
+
+def _own_modules(model):
+    """Give each parameter-free module registered under several parents its own copy, in place.
+
+    ultralytics' ``Conv`` layers share one activation instance (``Conv.default_act``): traced as it
+    is, every activation would be named after its first place (``model.0.act_34`` for layer 15's).
+    A stateless module is the same function wherever it is, so the copies change no output and no
+    state dict; the nodes are named after their layer (``model.15.cv2.act``)."""
+    import copy
+
+    seen = set()
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            stateless = next(child.parameters(), None) is None and next(child.buffers(), None) is None
+            if id(child) in seen and stateless:
+                setattr(parent, name, copy.deepcopy(child))
+            else:
+                seen.add(id(child))
+    return model
+
+
+def yolo_model(name, *, make=None, **kwargs):
+    """An ultralytics YOLO built from its yaml (``yolo_config``) without weights, with each
+    layer's own activation (:func:`_own_modules`), in train mode as ultralytics leaves it.
+
+    ``make(factory, **kwargs) -> (model, note)`` builds it (default: the meta device; the
+    gradient check passes a CPU maker); ``kwargs`` go to the model class (``nc=``, ``ch=``).
+    """
+    from ultralytics.nn import tasks
+
+    cfg, task, act = yolo_config(name)
+    cls = getattr(tasks, _YOLO_TASKS[task])
+
+    def factory(**kw):
+        import copy
+
+        with _YoloBuild(act):
+            return cls(copy.deepcopy(cfg), verbose=False, **kw)
+
+    model, note = (make or _meta_or_cpu)(factory, **kwargs)
+    return _own_modules(model), note
+
+
+def _yolo(name, kwargs, make):
+    model, note = yolo_model(name, make=make, **kwargs)
+    return model, ((kwargs.get("ch", 3), _YOLO_SIZE, _YOLO_SIZE),), note
+
+
+def levels_part(target) -> str:
+    """The part of TARGET whose outputs are a detector's levels: ``"backbone"`` for a torchvision
+    detector (backbone + FPN: its transform and heads do not trace), ``"neck"`` for an ultralytics
+    YOLO (:func:`yolo_neck`: the head's inputs), else ``""`` (the model's own outputs).
+
+    >>> levels_part("retinanet_resnet50_fpn"), levels_part("yolo:yolov8n"), levels_part("resnet18")
+    ('backbone', 'neck', '')
+    """
+    source, parts = parse_source(target)
+    if source == "yolo":
+        return "neck"
+    if source == "torchvision":
+        try:
+            return "backbone" if family_of(parts[0].lower()) == "detection" else ""
+        except ModuleNotFoundError:
+            return ""
+    return ""
+
+
+def model_part(model, part):
+    """``model``'s part: itself (``""``), :func:`yolo_neck` (``"neck"``) or a submodule."""
+    if not part:
+        return model
+    if part == "neck":
+        return yolo_neck(model)
+    return getattr(model, part)
+
+
+def yolo_neck(model):
+    """An ultralytics detection model (``DetectionModel("yolov8n.yaml")``, or :func:`yolo_model`:
+    built from its yaml, no weights) cut before its head: a module returning the head's inputs (P3,
+    P4, P5 for YOLOv8's ``Detect``) in the head's order, for :func:`rfgraph.levels`. The layers are
+    the model's own (no copy, same qualnames: ``model.15``); each layer's ``f`` (from) index routes
+    its input as ultralytics does. The model itself is not changed. ``.heads`` names the head's
+    inputs by layer: ``('model.15', 'model.18', 'model.21')`` for YOLOv8.
+    """
+    import torch
+
+    seq = getattr(model, "model", None)
+    head = seq[-1] if isinstance(seq, torch.nn.Sequential) and len(seq) > 1 else None
+    if head is None or not all(hasattr(m, "f") for m in seq):
+        raise ValueError(f"yolo_neck needs an ultralytics model (its .model a Sequential of layers with "
+                         f"a from index .f), got {type(model).__name__}")
     keep = [head.f] if isinstance(head.f, int) else list(head.f)
+    keep = [j % (len(seq) - 1) if j < 0 else j for j in keep]  # -1: the layer before the head
 
     class YoloNeck(torch.nn.Module):
+        heads = tuple(f"model.{j}" for j in keep)  # the head's inputs, by layer
+
         def __init__(self):
             super().__init__()
             self.model = seq[:-1]  # same qualnames as in the full model: model.15, model.21, ...

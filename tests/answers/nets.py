@@ -132,3 +132,30 @@ def seeded(cls, *args, seed=0, **kw):
             mod.running_mean.uniform_(-0.5, 0.5)
             mod.running_var.uniform_(0.5, 1.5)
     return m
+
+
+class TinyFPN(nn.Module):
+    """A detector-like backbone + FPN: stride-2 stages to C3/C4/C5 (strides 8/16/32), 1x1
+    laterals, a nearest-upsampled top-down path and 3x3 output convs; returns [P3, P4, P5]."""
+
+    def __init__(self, c=8):
+        super().__init__()
+
+        def stage(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                 nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU())
+
+        self.stem = stage(3, c)                     # stride 2
+        self.c2, self.c3 = stage(c, c), stage(c, 2 * c)          # 4, 8
+        self.c4, self.c5 = stage(2 * c, 2 * c), stage(2 * c, 4 * c)  # 16, 32
+        self.lat = nn.ModuleList(nn.Conv2d(k, c, 1) for k in (2 * c, 2 * c, 4 * c))
+        self.out = nn.ModuleList(nn.Conv2d(c, c, 3, 1, 1) for _ in range(3))
+
+    def forward(self, x):
+        c3 = self.c3(self.c2(self.stem(x)))
+        c4 = self.c4(c3)
+        c5 = self.c5(c4)
+        l5 = self.lat[2](c5)
+        l4 = self.lat[1](c4) + F.interpolate(l5, scale_factor=2, mode="nearest")
+        l3 = self.lat[0](c3) + F.interpolate(l4, scale_factor=2, mode="nearest")
+        return [self.out[0](l3), self.out[1](l4), self.out[2](l5)]

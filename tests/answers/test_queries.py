@@ -37,7 +37,11 @@ def test_fasterrcnn_fpn_levels():
     assert [lv.stride[0] for lv in ls] == [4, 8, 16, 32, 64] and [lv.n[0] for lv in ls] == [128, 64, 32, 16, 8]
     # the nearest-upsampled top-down path makes the finer levels' RF vary with position
     assert [lv.rf_extent[0] for lv in ls] == [(427, 459), (427, 459), (443, 459), (491, 491), (491, 491)]
-    assert "fpn.layer_blocks.0.0  128  4       427..459  no" in queries.levels_text(ls)
+    # named by their layer (the outermost module whose output the level is), labelled P<log2 stride>
+    assert [(lv.label, lv.module) for lv in ls] == [
+        ("P2", "fpn.layer_blocks.0"), ("P3", "fpn.layer_blocks.1"), ("P4", "fpn.layer_blocks.2"),
+        ("P5", "fpn.layer_blocks.3"), ("P6", "fpn.extra_blocks")]
+    assert "P2     fpn.layer_blocks.0  128  4       427..459  no" in queries.levels_text(ls)
 
 
 def test_cover_in_seconds_from_the_cli(capsys, tmp_path):

@@ -49,6 +49,11 @@ def test_parse_source():
     assert catalogue.parse_source("a/b.py:make") == ("file", ("a/b.py", "make"))
     with pytest.raises(ValueError):
         catalogue.parse_source("timm:")
+    # ultralytics YOLO: a bundled name, or any .yaml/.yml path (a drive letter's colon included)
+    assert catalogue.parse_source("yolo:yolo11n") == ("yolo", ("yolo11n",))
+    assert catalogue.parse_source("yolov8n-seg.yaml") == ("yolo", ("yolov8n-seg.yaml",))
+    assert catalogue.parse_source(r"C:\models\y.YML") == ("yolo", (r"C:\models\y.YML",))
+    assert catalogue.parse_source("yolo:cfg/y.yaml") == ("yolo", ("cfg/y.yaml",))
 
 
 def test_factory_args_are_literals_never_code():
@@ -61,7 +66,8 @@ def test_factory_args_are_literals_never_code():
 def _sources(tmp_path):
     (tmp_path / "usernet.py").write_text(FACTORY)
     out = ["torchvision:fcn_resnet50", "timm:resnet18", f"{tmp_path / 'usernet.py'}:build"]
-    for mod, target in (("segmentation_models_pytorch", "smp:Unet:resnet18"), ("transformers", "hf:vit")):
+    for mod, target in (("segmentation_models_pytorch", "smp:Unet:resnet18"), ("transformers", "hf:vit"),
+                        ("ultralytics", "yolo:yolov8n"), ("ultralytics", "yolov8n-seg.yaml")):
         try:
             __import__(mod)
         except ImportError:
@@ -107,3 +113,14 @@ def test_two_inputs():
     # raft_small takes two frames: one --input-shape each
     G = cli.load_target("raft_small", input_shape=[(3, 128, 128), (3, 128, 128)])
     assert sorted(v for v, op in G.nodes(data="op") if op == "input") == ["input", "input_1"]
+
+
+def test_yolo_yaml_target_in_a_subprocess(tmp_path):
+    # `rfgraph analyze yolov8n.yaml --levels`: the yaml bundled with ultralytics (no file here),
+    # built on the meta device (no note on stderr), the Detect head's inputs P3/P4/P5
+    pytest.importorskip("ultralytics.nn.tasks", exc_type=ImportError)
+    proc = subprocess.run([sys.executable, "-m", "rfgraph", "analyze", "yolov8n.yaml", "--levels"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    rows = [line.split()[:4] for line in proc.stdout.splitlines()[1:]]
+    assert rows == [["P3", "model.15", "80", "8"], ["P4", "model.18", "40", "16"], ["P5", "model.21", "20", "32"]]
