@@ -657,7 +657,11 @@ def _write_queries(args, out, analysis):
         extent = queries.parse_extent(args.cover, len(analysis.input_size), getattr(args, "sample_rate", None))
         docs["cover"] = queries.cover(analysis, extent)
     if args.levels and getattr(args, "erf", False):
-        model, shape = _erf_model(args, analysis)
+        if args.input_shape and len(args.input_shape) > 1:
+            raise _Failure("--erf measures models with one input")
+        model, shape = _erf_model(args.target, args.factory_arg, args.seed, tuple(analysis.input_size),
+                                  weights=args.weights, part=_levels_part(args),
+                                  channels=args.input_shape[0][0] if args.input_shape else None)
         docs["levels"] = queries.levels(analysis, model=model, input_shape=shape,
                                         erf={"samples": args.erf_samples or 8, "seed": args.seed})
     elif args.levels:
@@ -668,33 +672,6 @@ def _write_queries(args, out, analysis):
     else:
         out.write("".join(queries.cover_text(v) if k == "cover" else queries.levels_text(v) for k, v in docs.items()))
     return 0
-
-
-def _erf_model(args, analysis):
-    """``(model, input shape)`` for ``--levels --erf``: the target built again on the CPU (its own
-    random initialisation under ``--seed``; ``--weights`` loaded into the whole model), cut to the
-    part the levels were traced from, at the analysis' input size."""
-    from .answers.erf import load_weights
-
-    target = args.target
-    if not _is_yolo(target) and (target.endswith((".json", ".onnx")) or Path(target).is_file()):
-        raise _Failure(f"--erf needs a torch model to differentiate; {target!r} is a file (use a model name, "
-                       "yolo:NAME or package.module:factory)")
-    if args.input_shape and len(args.input_shape) > 1:
-        raise _Failure("--erf measures models with one input")
-    try:
-        import torch
-    except ModuleNotFoundError:
-        raise _Failure("--erf needs PyTorch: pip install 'rfgraph[torch]'") from None
-    torch.manual_seed(args.seed)  # the model's own initialisation, reproducible
-    built = _build(target, getattr(args, "factory_arg", None), make=lambda f, *a, **kw: (f(*a, **kw), ""))
-    if not _is_module(built.model):
-        raise _Failure(f"--erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
-    if args.weights is not None:
-        load_weights(built.model, args.weights)
-    model = _part(built.model, _levels_part(args)).eval()
-    channels = args.input_shape[0][0] if args.input_shape else built.input_shapes[0][0]
-    return model, (channels,) + tuple(analysis.input_size)
 
 
 def _write_streaming(args, out, analysis, nodes, modules):
@@ -839,33 +816,44 @@ def _cmd_sizes(args, out):
 
 
 def _is_file_target(target) -> bool:
-    return target.endswith((".json", ".onnx")) or Path(target).is_file()
+    """A spec or ONNX file (not a model to build and differentiate); YOLO yaml files are models."""
+    return target.endswith((".json", ".onnx")) or (Path(target).is_file() and not _is_yolo(target))
 
 
-def _erf_model(target, factory_arg, seed, input_size):
+def _erf_model(target, factory_arg, seed, input_size, *, weights=None, part="", channels=None):
     """``(model, input_shape)`` for :func:`rfgraph.erf`: the target built on the CPU under ``seed``
-    (its own initialisation, reproducible), at ``input_size`` (S or H,W; default the source's)."""
-    import torch
-
-    from .tools import catalogue
-
+    (its own initialisation, reproducible), ``weights`` (a file) loaded into the whole model, cut
+    to ``part`` (see ``--levels``), at ``input_size`` (S or H,W; default the source's) with
+    ``channels`` (default the source's)."""
+    if _is_file_target(target):
+        raise _Failure(f"erf needs a torch model to differentiate; {target!r} is a file (use a model name, "
+                       "yolo:NAME or package.module:factory)")
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise _Failure("erf needs PyTorch: pip install 'rfgraph[torch]'") from None
     if ":" not in target or target.startswith("torchvision:"):
         _check_torchvision_name(target.partition(":")[2] or target)
-    kwargs = catalogue.parse_factory_args(factory_arg)
     torch.manual_seed(seed)
-    try:
-        built = catalogue.build_source(target, factory_args=kwargs, make=lambda f, *a, **kw: (f(*a, **kw), ""))
-    except (ValueError, AttributeError) as exc:
-        raise _Failure(str(exc)) from None
+    built = _build(target, factory_arg, make=lambda f, *a, **kw: (f(*a, **kw), ""))
     if not _is_module(built.model):
         raise _Failure(f"erf needs a torch.nn.Module; {target} gave a {type(built.model).__name__}")
+    model = built.model
+    if weights is not None:
+        from .answers.erf import load_weights
+
+        load_weights(model, weights)
+    if part:
+        model = _part(model, part)
     shape = tuple(built.input_shapes[0])
     if built.source in ("torchvision", "module", "file") and len(shape) == 3:
         shape = (shape[0], DEFAULT_SIZE, DEFAULT_SIZE)
     if input_size is not None:
         spatial = tuple(input_size) * (len(shape) - 1 if len(input_size) == 1 else 1)
         shape = shape[:1] + spatial
-    return built.model, shape
+    if channels is not None:
+        shape = (channels,) + shape[1:]
+    return model.eval(), shape
 
 
 def _cmd_erf(args, out):
