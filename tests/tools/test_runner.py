@@ -65,8 +65,8 @@ def test_outputs(resnet18_row):
 def test_run_reports_time_and_memory():
     entries = list_zoo("classification", "squeezenet1_1")
     seen = []
-    rows, info = runner.run(entries, progress=lambda k, n, e: seen.append((k, n, e.name)))
-    assert seen == [(0, 1, "squeezenet1_1")] and rows[0].ok
+    rows, info = runner.run(entries, progress=lambda k, n, e: seen.append((k, n, e and e.name)))
+    assert seen == [(0, 1, "squeezenet1_1"), (1, 1, None)] and rows[0].ok
     assert rows[0].peak_rss_mb > 0 and info["peak_rss_mb"] >= rows[0].peak_rss_mb and info["wall_s"] > 0
 
 
