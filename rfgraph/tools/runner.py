@@ -562,26 +562,43 @@ class _Pool:
 STARTUP_TIMEOUT = 300.0  # seconds for a worker to import torch and the model packages
 
 
+def _context(packages):
+    """Where workers come from: a fork server that imported torch, rfgraph and ``packages`` once
+    (Linux, macOS), so every worker -- and every replacement after a crash or a timeout -- starts
+    in milliseconds with them imported; else (Windows) fresh spawned interpreters that import
+    them each. The parent itself is never forked (it may have threads: tqdm's monitor)."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    # read once, when the server starts (the first run in a process); later runs' workers import
+    # what is missing themselves, still before their first model
+    ctx.set_forkserver_preload(["torch", "rfgraph.frontends.torch", "rfgraph.engine", "rfgraph.tools.runner",
+                                *packages])
+    return ctx
+
+
 def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=None, on_row=None, progress=None,
                  packages=None):
     """Summarise ``entries`` in ``jobs`` worker processes, each model on its own clock: a model that
     crashes its worker (segfault, out of memory, ``os._exit``) or runs longer than ``timeout``
     seconds costs only its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`.
 
-    Each worker is spawned once, imports torch, rfgraph and ``packages`` (default: those the
-    entries' sources need, e.g. timm) *before* its first model, then handles model after model,
-    so the imports are paid once per worker and never count against a model's ``timeout``. A
-    worker's stdout goes to ``os.devnull`` (a model's prints would break the progress bar).
+    Workers are forked from a server that imported torch, rfgraph and ``packages`` (default:
+    those the entries' sources need, e.g. timm) once (:func:`_context`); each worker is ready
+    before its first model and then handles model after model, so imports never count against a
+    model's ``timeout``. A worker's stdout goes to ``os.devnull`` (a model's prints would break
+    the progress bar).
     """
-    import multiprocessing as mp
     from multiprocessing.connection import wait
 
     from ..errors import RFGraphError
 
     entries = list(entries)
     t0 = time.perf_counter()
-    ctx = mp.get_context("spawn")
     packages = _packages(entries) if packages is None else tuple(packages)
+    ctx = _context(packages)
     pool = _Pool(entries, on_row, progress)
     starting, idle, busy = {}, [], {}  # conn -> proc / started; [(proc, conn)]; conn -> (proc, i, started)
     failed_starts = 0
