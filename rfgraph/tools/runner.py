@@ -583,7 +583,8 @@ def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=No
                  packages=None):
     """Summarise ``entries`` in ``jobs`` worker processes, each model on its own clock: a model that
     crashes its worker (segfault, out of memory, ``os._exit``) or runs longer than ``timeout``
-    seconds costs only its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`.
+    seconds costs only its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`;
+    ``info["startup_s"]``: until the first workers were ready.
 
     Workers are forked from a server that imported torch, rfgraph and ``packages`` (default:
     those the entries' sources need, e.g. timm) once (:func:`_context`); each worker is ready
@@ -602,6 +603,7 @@ def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=No
     pool = _Pool(entries, on_row, progress)
     starting, idle, busy = {}, [], {}  # conn -> proc / started; [(proc, conn)]; conn -> (proc, i, started)
     failed_starts = 0
+    startup_s = None
 
     def spawn():
         parent, child = ctx.Pipe()
@@ -636,6 +638,8 @@ def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=No
                         conn.recv()
                         idle.append((proc, conn))
                         failed_starts = 0
+                        if startup_s is None and not starting:
+                            startup_s = time.perf_counter() - t0  # the first workers are all ready
                     except (EOFError, OSError):
                         failed_starts += 1
                         if failed_starts >= 3:
@@ -675,7 +679,7 @@ def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=No
                 proc.kill()
                 proc.join(1)
     info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs, "backend": "process",
-            "timeout_s": timeout, "peak_rss_mb": None}
+            "timeout_s": timeout, "startup_s": round(startup_s or 0.0, 2), "peak_rss_mb": None}
     return pool.rows, info
 
 
