@@ -95,11 +95,28 @@ def table_rows(rows, verified=False) -> list:
     return out
 
 
+_PREFIXED = ("timm", "smp")  # families that are a source of their own (rfgraph analyze timm:NAME)
+
+
 def format_rows(rows, verified=False) -> str:
-    """The plain-text table ``rfgraph zoo`` prints."""
+    """The plain-text table ``rfgraph zoo`` prints. When the rows come from several sources
+    (``--source all``), timm's and smp's models are named as targets (``timm:resnet18``), so
+    torchvision's resnet18 and timm's stay apart.
+
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(model=m, family=f, input_shape=(3, 8, 8), ok=False, error="E")
+    ...         for m, f in (("resnet18", "classification"), ("resnet18", "timm"))]
+    >>> [line.split()[0] for line in format_rows(rows).splitlines()[1:]]
+    ['resnet18', 'timm:resnet18']
+    """
     from .table import format_table
 
-    return format_table(table_rows(rows, verified), columns=_columns(verified, rows))
+    table = table_rows(rows, verified)
+    if len({r.family if r.family in _PREFIXED else "torchvision" for r in rows}) > 1:
+        for r, d in zip(rows, table):
+            if r.family in _PREFIXED:
+                d["model"] = f"{r.family}:{r.model}"
+    return format_table(table, columns=_columns(verified, rows))
 
 
 def _stage_line(r):

@@ -113,3 +113,15 @@ def test_progress_bar_only_on_a_terminal_unless_forced():
             progress(k, 2, e)
         progress(2, 2, None)
     assert "resnet18" in buf.getvalue() and "2/2" in buf.getvalue()
+
+
+def test_summarize_an_smp_model():
+    pytest.importorskip("segmentation_models_pytorch")
+    from rfgraph.tools.catalogue import list_smp
+
+    [entry] = list_smp("Unet:resnet34", input_size=64)
+    row = runner.summarize(entry)
+    assert row.ok, row.error
+    # the segmentation head is the final map, at the input's size; ResNet-34's RF covers 64 px
+    assert (row.module, row.n, row.is_global, row.global_from) == ("segmentation_head", (64, 64), (True, True), "")
+    assert row.feature_stages == [] and row.family == "smp"
