@@ -805,7 +805,8 @@ def read_rows(path) -> list:
 def sweep(entries, *, resume=None, progress=None, **options):
     """:func:`run` that can be interrupted and resumed: with ``resume`` (a ``.jsonl`` path) each
     row is appended to it as it arrives, and the entries whose rows it already holds (same
-    family, model and input shape: :func:`row_key`) are not run again. Returns ``(rows, info)``
+    family, model and input shape: :func:`row_key`; with ``verify``, rows that were verified) are
+    not run again. Returns ``(rows, info)``
     with every entry's row in the order of ``entries``; ``info["resumed"]`` counts the rows read
     back. ``options`` go to :func:`run` (``jobs``, ``timeout``, ``backend``, ``verify``, ...).
     """
@@ -815,7 +816,8 @@ def sweep(entries, *, resume=None, progress=None, **options):
     entries = list(entries)
     done = {}
     if resume is not None and os.path.exists(resume):
-        done = {row_key(r): r for r in read_rows(resume)}
+        # a row made without the check is not done for a sweep with it
+        done = {row_key(r): r for r in read_rows(resume) if r.verify or not options.get("verify")}
     todo = [e for e in entries if row_key(e) not in done]
     out = None
     if resume is not None:

@@ -107,6 +107,11 @@ def test_resume_skips_the_rows_already_saved(nets, tmp_path):
     assert rows[0].rf == (5, 5) and rows[0].input_shape == (3, 16, 16) and rows[2].n == (4, 4)
     # another input size is another row
     assert runner.row_key(nets("ok", 32)) not in {runner.row_key(r) for r in runner.read_rows(path)}
+    # a row made without the gradient-support check is not done for a sweep with it
+    rows, info = runner.sweep(first[:1], resume=path, verify=True)
+    assert info["resumed"] == 0 and rows[0].verify["status"] == "ok"
+    rows, info = runner.sweep(first[:1], resume=path, verify=True)
+    assert info["resumed"] == 1 and rows[0].verify["status"] == "ok"
 
 
 def test_rows_survive_json():
