@@ -125,3 +125,14 @@ def test_summarize_an_smp_model():
     # the segmentation head is the final map, at the input's size; ResNet-34's RF covers 64 px
     assert (row.module, row.n, row.is_global, row.global_from) == ("segmentation_head", (64, 64), (True, True), "")
     assert row.feature_stages == [] and row.family == "smp"
+
+
+def test_verify_skips_channels_last_models():
+    # verify.supports reads channels on axis 1; timm's NHWC models (MambaOut, Swin) would be
+    # measured across the wrong axis, so the zoo's check says why it skips them
+    pytest.importorskip("timm")
+    from rfgraph.tools.catalogue import list_timm
+
+    [entry] = list_timm("mambaout_femto", input_size=64)
+    v = runner.verify(entry, runner.summarize(entry))
+    assert v["status"] == "skipped" and v["reason"].startswith("channels-last (NHWC) feature maps")
