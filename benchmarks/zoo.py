@@ -9,7 +9,7 @@ the time split (import / build / trace / analyze) and the peak RSS:
     python benchmarks/zoo.py --verify               # + gradient support -> results/verify.md, .json
     python benchmarks/zoo.py --baseline --name zoo_baseline   # front-end speed-ups switched off
     python benchmarks/zoo.py --profile              # + cProfile summary in results/<name>_profile.txt
-    python benchmarks/zoo.py --jobs 2               # worker processes (spawned)
+    python benchmarks/zoo.py --jobs 2               # worker processes (isolated: a crash costs a row)
 
 Models are built with weights=None on the meta device (no download, no weight memory).
 """
@@ -81,7 +81,7 @@ def _parse():
     p.add_argument("--models", metavar="PATTERN", help="glob pattern(s), comma-separated")
     p.add_argument("--input-size", type=int, metavar="N")
     p.add_argument("--verify", action="store_true", help="also check every model by gradient support")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (spawned); 1 = this process")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (rfgraph.tools.runner.run_isolated); 1 = this process")
     p.add_argument("--name", help="results/<name>.md and .json (default: zoo, or verify with --verify)")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--baseline", action="store_true",
@@ -202,8 +202,8 @@ def main():
             n, wall, nok = jobs_note
             info["jobs_compare"] = {"jobs": n, "wall_s": round(wall, 2), "ok": nok}
             md = md.rstrip() + (
-                f"\n\n**Worker processes.** The same sweep with `--jobs {n}` (a pool of {n} spawned "
-                f"processes, each importing torch first) took {wall:.1f} s against {info['wall_s']:.1f} s "
+                f"\n\n**Worker processes.** The same sweep with `--jobs {n}` (a pool of {n} worker "
+                f"processes forked from a server that imports torch once) took {wall:.1f} s against {info['wall_s']:.1f} s "
                 f"in one process, on {info['machine'].get('cpus_usable', '?')} usable CPUs shared with "
                 "other jobs: " + ("it helps." if wall < 0.85 * info["wall_s"] else
                                   "no gain worth having here; one process is the default.") + "\n")

@@ -112,10 +112,20 @@ examples:
   rfgraph zoo --family all --format json > zoo.json
   rfgraph zoo --models 'vgg*' --input-size 320
   rfgraph zoo --models 'efficientnet_b*' --verify   check against gradient support (CPU, slower)
+  rfgraph zoo --source timm --models 'resnet18,vit_tiny*' --jobs 2
+  rfgraph zoo --source timm --jobs 2 --resume timm.jsonl --format markdown > timm.md
+  rfgraph zoo --source smp --models 'Unet:*,FPN:*'
+  rfgraph zoo --source all --jobs 2 --backend ray   the same rows, as Ray tasks
 
-Models are built with weights=None on the meta device: nothing is downloaded and no memory is
-allocated for weights. --verify builds each model for real (float64) and measures its receptive
-field by gradient support; models too large for the machine are skipped with the reason.
+Models are built with weights=None (timm: pretrained=False, smp: encoder_weights=None) on the
+meta device: nothing is downloaded and no memory is allocated for weights. --source timm takes
+every timm.list_models() architecture at its pretrained_cfg input size; --source smp every
+segmentation_models_pytorch architecture with a few encoders (names ARCH:ENCODER).
+With --jobs N (or --timeout) the models run in N worker processes: a model that crashes its
+worker or runs past --timeout costs only its row. --resume FILE.jsonl appends each row as it
+arrives; run the same command again and the models already in FILE are skipped.
+--verify builds each model for real (float64) and measures its receptive field by gradient
+support; models too large for the machine are skipped with the reason.
 """
 
 
@@ -317,21 +327,34 @@ def _parser():
     n.set_defaults(run=_cmd_annotate)
 
     z = sub.add_parser("zoo", parents=[common], formatter_class=fmt, epilog=_ZOO_EXAMPLES,
-                       help="the receptive field of every torchvision model",
-                       description="Trace and analyse torchvision's models: the final feature map's RF, "
-                                   "jump, start and padding, whether it is global, RF per stage, nodes, "
-                                   "misaligned joins and timings; optionally checked by gradient support.")
-    z.add_argument("--family", default="classification",
+                       help="the receptive field of every model of torchvision, timm or smp",
+                       description="Trace and analyse a zoo of models (torchvision's, timm's, "
+                                   "segmentation_models_pytorch's): the final feature map's RF, jump, "
+                                   "start and padding, whether it is global and from where, RF per stage "
+                                   "(timm: per feature_info stage), nodes, misaligned joins and timings; "
+                                   "optionally checked by gradient support.")
+    z.add_argument("--source", default="torchvision", choices=("torchvision", "timm", "smp", "all"),
+                   help="which models: torchvision's (default), timm's, segmentation_models_pytorch's, or all")
+    z.add_argument("--family", default=None,
                    choices=("classification", "segmentation", "detection", "video", "optical_flow", "all"),
-                   help="model family (default: classification)")
+                   help="torchvision model family (default: classification)")
     z.add_argument("--models", metavar="PATTERN",
-                   help="glob pattern(s) on model names, comma-separated (e.g. 'resnet*,vgg16')")
+                   help="glob pattern(s) on model names, comma-separated (e.g. 'resnet*,vgg16'; smp: 'Unet:*')")
     z.add_argument("--input-size", type=_positive, metavar="N",
                    help="input height and width for every model (default: each model's usual size)")
     z.add_argument("--verify", action="store_true",
                    help="measure each model's RF by gradient support and report differences")
     z.add_argument("--jobs", type=_positive, default=1, metavar="N",
-                   help="models in parallel, in N worker processes (default 1)")
+                   help="models in parallel, in N worker processes (default 1: in this process)")
+    z.add_argument("--timeout", type=_seconds, metavar="S",
+                   help="seconds per model in a worker process; past it the model's row is an error "
+                        "(default 120, 600 with --verify; given with --jobs 1, one worker process)")
+    z.add_argument("--backend", choices=("process", "ray"), default="process",
+                   help="where the workers run: local processes (default) or Ray tasks (ray.init(): "
+                        "local, or the cluster RAY_ADDRESS names; pip install 'rfgraph[ray]')")
+    z.add_argument("--resume", type=Path, metavar="FILE.jsonl",
+                   help="append each row to FILE as it arrives; the models FILE already holds are not "
+                        "run again (same source, name and input size)")
     z.add_argument("--format", choices=("table", "markdown", "json"), default="table",
                    help="output format (default: table)")
     z.add_argument("--progress", dest="progress", action="store_true", default=None,
@@ -402,6 +425,16 @@ def _positive(text):
         v = 0
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _seconds(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return v
 
 
@@ -903,32 +936,53 @@ def _cmd_erf(args, out):
     return 0
 
 
-def _cmd_zoo(args, out):
+_ZOO_EXTRAS = {"torch": "torch", "torchvision": "torch", "timm": "timm", "segmentation_models_pytorch": "smp"}
+
+
+def _zoo_entries(args):
+    from .tools.catalogue import list_source
+
+    if args.family is not None and args.source not in ("torchvision", "all"):
+        raise _Failure(f"--family picks torchvision models; it does not apply to --source {args.source}")
     try:
         from .frontends import torch as _  # noqa: F401 - fail early without torch
-        from .tools import runner
-        from .tools.catalogue import list_zoo
-        entries = list_zoo(args.family, args.models, args.input_size)
+        entries = list_source(args.source, args.family, args.models, args.input_size)
     except ModuleNotFoundError as exc:
-        if exc.name in ("torch", "torchvision"):
-            raise _Failure("rfgraph zoo needs torch and torchvision: pip install 'rfgraph[torch]'") from None
-        raise
+        extra = _ZOO_EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        what = "rfgraph zoo" if extra == "torch" else f"rfgraph zoo --source {args.source}"
+        raise _Failure(f"{what} needs {exc.name}: pip install 'rfgraph[{extra}]'") from None
     if not entries:
-        family = "" if args.family == "all" else f"{args.family} "
-        raise _Failure(f"no {family}model matches {args.models!r} (torchvision.models.list_models() lists them)")
+        where = {"timm": "timm.list_models() lists them", "smp": "names are ARCH:ENCODER, e.g. Unet:resnet34",
+                 "all": "torchvision, timm and smp names"}.get(args.source, "torchvision.models.list_models() lists them")
+        family = f"{args.family or 'classification'} " if args.source == "torchvision" and args.family != "all" else ""
+        source = "" if args.source in ("torchvision", "all") else f"{args.source} "
+        raise _Failure(f"no {source}{family}model matches {args.models!r} ({where})")
+    return entries
+
+
+def _cmd_zoo(args, out):
+    entries = _zoo_entries(args)
     from .render import zoo as report
+    from .tools import runner
 
     if args.progress and importlib.util.find_spec("tqdm") is None:
         raise _Failure("--progress needs tqdm: pip install 'rfgraph[zoo]'")
+    if args.backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise _Failure("--backend ray needs ray: pip install 'rfgraph[ray]'")
     with runner.progress_bar(len(entries), enabled=args.progress, file=sys.stderr) as progress:
-        rows, info = runner.run(entries, verify=args.verify, jobs=args.jobs, progress=progress)
+        rows, info = runner.sweep(entries, resume=args.resume, verify=args.verify, jobs=args.jobs,
+                                  timeout=args.timeout, backend=args.backend, progress=progress)
     if args.format in ("json", "markdown"):
         info["machine"] = runner.machine()
         out.write((report.to_json if args.format == "json" else report.to_markdown)(rows, info))
     else:
         out.write(report.format_rows(rows, verified=args.verify) + "\n")
         ok = [r for r in rows if r.ok]
-        out.write(f"\n{len(ok)} of {len(rows)} models analysed in {info['wall_s']:.1f} s"
+        k = info.get("resumed", 0)
+        resumed = f" ({k} row{'' if k == 1 else 's'} read back from {args.resume})" if k else ""
+        out.write(f"\n{len(ok)} of {len(rows)} models analysed in {info['wall_s']:.1f} s{resumed}"
                   + (f", peak RSS {info['peak_rss_mb']:.0f} MB" if info.get("peak_rss_mb") else "") + "\n")
         if args.verify:
             for r in rows:

@@ -57,8 +57,24 @@ def _verify_cell(v):
 
 
 def _columns(verified, rows=()):
-    """The columns shown: ``verify`` when checked, ``error`` when some model failed."""
-    return COLUMNS + (("verify",) if verified else ()) + (("error",) if any(not r.ok for r in rows) else ())
+    """The columns shown: ``stages`` for models with ``feature_info`` stages (timm), ``verify``
+    when checked, ``error`` when some model failed."""
+    stages = any(getattr(r, "feature_stages", None) for r in rows)
+    return (COLUMNS + (("stages",) if stages else ()) + (("verify",) if verified else ())
+            + (("error",) if any(not r.ok for r in rows) else ()))
+
+
+def feature_stages_cell(row) -> str:
+    """A timm model's ``feature_info`` stages: ``module /reduction: rf/jump`` each, or
+    ``global`` (from a global op, or covering the input).
+
+    >>> from types import SimpleNamespace as Row
+    >>> feature_stages_cell(Row(feature_stages=[("stem", 4, (4, 4), (4, 4), (2.0, 2.0), False, ""),
+    ...                                         ("stages.3", 32, (900, 900), (0, 0), (0, 0), True, "attn")]))
+    'stem /4: 4/4; stages.3 /32: global'
+    """
+    return "; ".join(f"{m} /{red}: {'global' if glob else _v(rf) + '/' + _v(jump)}"
+                     for m, red, rf, jump, _start, glob, _src in getattr(row, "feature_stages", None) or ())
 
 
 def table_rows(rows, verified=False) -> list:
@@ -72,18 +88,35 @@ def table_rows(rows, verified=False) -> list:
              "n": _v(r.n), "rf": _v(r.rf), "jump": _v(r.jump), "start": _v(r.start), "padding": _v(r.padding),
              "global": _global(r), "output global from": r.out_global_from or "-", "nodes": r.nodes,
              "misaligned": r.misaligned, "trace s": f"{r.trace_s:.2f}", "analyze s": f"{r.analyze_s:.3f}",
-             "peak MB": f"{r.peak_rss_mb:.0f}"}
+             "peak MB": f"{r.peak_rss_mb:.0f}", "stages": feature_stages_cell(r)}
         if verified:
             d["verify"] = _verify_cell(r.verify)
         out.append(d)
     return out
 
 
+_PREFIXED = ("timm", "smp")  # families that are a source of their own (rfgraph analyze timm:NAME)
+
+
 def format_rows(rows, verified=False) -> str:
-    """The plain-text table ``rfgraph zoo`` prints."""
+    """The plain-text table ``rfgraph zoo`` prints. When the rows come from several sources
+    (``--source all``), timm's and smp's models are named as targets (``timm:resnet18``), so
+    torchvision's resnet18 and timm's stay apart.
+
+    >>> from types import SimpleNamespace as Row
+    >>> rows = [Row(model=m, family=f, input_shape=(3, 8, 8), ok=False, error="E")
+    ...         for m, f in (("resnet18", "classification"), ("resnet18", "timm"))]
+    >>> [line.split()[0] for line in format_rows(rows).splitlines()[1:]]
+    ['resnet18', 'timm:resnet18']
+    """
     from .table import format_table
 
-    return format_table(table_rows(rows, verified), columns=_columns(verified, rows))
+    table = table_rows(rows, verified)
+    if len({r.family if r.family in _PREFIXED else "torchvision" for r in rows}) > 1:
+        for r, d in zip(rows, table):
+            if r.family in _PREFIXED:
+                d["model"] = f"{r.family}:{r.model}"
+    return format_table(table, columns=_columns(verified, rows))
 
 
 def _stage_line(r):
@@ -101,17 +134,25 @@ def _header(rows, info):
     ok = [r for r in rows if r.ok]
     tot = {k: sum(getattr(r, k) for r in ok) for k in ("build_s", "trace_s", "analyze_s")}
     m = info.get("machine", {})
+    extra = "".join(f", {label} {m[k]}" for k, label in (("timm", "timm"), ("segmentation_models_pytorch", "smp"),
+                                                          ("ray", "ray")) if k in m)
     out = [f"- machine: {m.get('cpu', '?')}, {m.get('cpus_usable', m.get('cpus', '?'))} usable CPUs, "
-           f"Python {m.get('python', '?')}, torch {m.get('torch', '?')}, torchvision {m.get('torchvision', '?')}"]
+           f"Python {m.get('python', '?')}, torch {m.get('torch', '?')}, torchvision {m.get('torchvision', '?')}{extra}"]
     if info.get("date"):
         out.append(f"- date: {info['date']}")
     out.append(f"- models: {len(rows)} ({len(ok)} analysed, {len(rows) - len(ok)} failed)")
+    if info.get("resumed"):
+        k = info['resumed']
+        out.append(f"- {k} row{'' if k == 1 else 's'} read back from an earlier run (their times are that run's)")
     if "wall_s" in info:
-        out.append(f"- sweep wall time: {info['wall_s']:.1f} s in {info.get('jobs', 1)} process(es)"
+        backend = {"ray": " (Ray tasks)", "process": " (worker processes)"}.get(info.get("backend"), "")
+        out.append(f"- sweep wall time: {info['wall_s']:.1f} s in {info.get('jobs', 1)} process(es){backend}"
+                   + (f", timeout {info['timeout_s']:g} s per model" if info.get("timeout_s") else "")
                    + (f" (importing torch and torchvision before it: {info['import_s']:.1f} s)"
                       if "import_s" in info else ""))
     out.append(f"- time per phase (sum over models): build {tot['build_s']:.1f} s, trace {tot['trace_s']:.1f} s, "
-               f"analyze {tot['analyze_s']:.1f} s")
+               f"analyze {tot['analyze_s']:.1f} s" + (f"; CPU {sum(getattr(r, 'cpu_s', 0) for r in rows):.1f} s"
+                                                     if any(getattr(r, "cpu_s", 0) for r in rows) else ""))
     if info.get("peak_rss_mb"):
         out.append(f"- peak RSS: {info['peak_rss_mb']:.0f} MB")
     return out + [""]
@@ -124,7 +165,8 @@ _LEGEND = (
     "(effective padding, rf/2 - start) are its numbers, one value when all axes agree. `global`: "
     "every feature depends on the whole input, and the op that made it so; `output global from`: "
     "the op that makes the model's output global. `misaligned`: joins whose branches' RF centres "
-    "differ. Times are seconds (build = constructing the model on the meta device); `peak MB` is the "
+    "differ. `stages` (timm): each `feature_info` stage's module, reduction and rf/jump (or global). "
+    "Times are seconds (build = constructing the model on the meta device); `peak MB` is the "
     "process' peak RSS while the model was handled.")
 
 
@@ -143,9 +185,11 @@ def _family_section(fam, rows, verified):
     return out
 
 
-def to_markdown(rows, info=None, title="rfgraph zoo") -> str:
-    """The results as a Markdown document: a table per family (in the order the families first
-    appear in ``rows``), stage RFs, verification, failures."""
+def to_markdown(rows, info=None, title="rfgraph zoo", intro="") -> str:
+    """The results as a Markdown document: the coverage (how many exact, global by reason,
+    failed by error), a table per family (in the order the families first appear in ``rows``;
+    timm's with its ``feature_info`` stages), stage RFs, verification, failures. ``intro``: a
+    paragraph after the run's details."""
     info = info or {}
     verified = any(r.verify for r in rows)
     out = [f"# {title}", ""]
@@ -153,7 +197,11 @@ def to_markdown(rows, info=None, title="rfgraph zoo") -> str:
         out += [f"Command: `{info['command']}`", ""]
     if info:
         out += _header(rows, info)
+    if intro:
+        out += [intro.strip(), ""]
     out += [_LEGEND, ""]
+    if len(rows) > 1:
+        out += [coverage_markdown(rows).rstrip(), ""]
     for fam in dict.fromkeys(r.family for r in rows):
         out += _family_section(fam, [r for r in rows if r.family == fam], verified)
     if verified:

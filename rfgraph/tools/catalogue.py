@@ -26,8 +26,8 @@ import functools
 from dataclasses import dataclass
 
 __all__ = ["FAMILIES", "ZooModel", "list_zoo", "family_of", "input_shape", "build_kwargs", "build_model",
-           "build", "list_timm", "SOURCES", "Built", "parse_source", "parse_factory_args", "build_source",
-           "levels_part", "model_part", "yolo_neck"]
+           "build", "list_timm", "list_smp", "ZOO_SOURCES", "list_source", "SOURCES", "Built", "parse_source",
+           "parse_factory_args", "build_source", "levels_part", "model_part", "yolo_neck"]
 
 FAMILIES = ("classification", "segmentation", "detection", "video", "optical_flow")
 
@@ -155,7 +155,9 @@ def build(entry: ZooModel, make=None):
     if entry.source == "torchvision":
         return build_model(entry.name, part=entry.part, make=make)
     wrap = None if make is None else (lambda factory, *a, **kw: (make(factory, *a, **kw), ""))
-    model = build_source(f"{entry.source}:{entry.name}", make=wrap).model
+    # a factory's name is its own target (pkg.mod:make, path/net.py:make)
+    target = entry.name if entry.source in ("module", "file") else f"{entry.source}:{entry.name}"
+    model = build_source(target, make=wrap).model
     return getattr(model, entry.part) if entry.part else model
 
 
@@ -179,6 +181,60 @@ def list_timm(pattern=None, input_size=None) -> list:
         if input_size is not None:
             shape = shape[:-2] + (input_size, input_size)
         out.append(ZooModel(name, "timm", shape, source="timm"))
+    return out
+
+
+# segmentation_models_pytorch: every architecture with a few encoders of different kinds (a ResNet,
+# a depthwise MobileNet, an EfficientNet with squeeze-and-excitation); DPT takes ViT encoders only
+SMP_ENCODERS = ("resnet34", "mobilenet_v2", "efficientnet-b0")
+SMP_VIT_ENCODERS = ("tu-vit_tiny_patch16_224", "tu-vit_small_patch16_224", "tu-vit_base_patch16_224")
+SMP_SIZE = 256
+
+
+def list_smp(pattern=None, input_size=None) -> list:
+    """segmentation_models_pytorch architectures x :data:`SMP_ENCODERS` as zoo entries named
+    ``ARCH:ENCODER`` (``build`` makes them with ``encoder_weights=None``), at 256x256 (DPT's ViT
+    encoders at 224, their pretraining size); ``pattern`` globs match the name.
+
+    >>> [e.name for e in list_smp("Unet:*")]
+    ['Unet:efficientnet-b0', 'Unet:mobilenet_v2', 'Unet:resnet34']
+    """
+    import segmentation_models_pytorch as smp
+
+    patterns = [p.strip() for p in pattern.split(",") if p.strip()] if pattern else []
+    out = []
+    for arch in sorted(smp.MODEL_ARCHITECTURES_MAPPING.values(), key=lambda c: c.__name__):
+        vit = arch.__name__ == "DPT"
+        for enc in sorted(SMP_VIT_ENCODERS if vit else SMP_ENCODERS):
+            name = f"{arch.__name__}:{enc}"
+            if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
+                continue
+            side = input_size or (224 if vit else SMP_SIZE)
+            out.append(ZooModel(name, "smp", (3, side, side), source="smp"))
+    return out
+
+
+ZOO_SOURCES = ("torchvision", "timm", "smp")
+
+
+def list_source(source="torchvision", family=None, pattern=None, input_size=None) -> list:
+    """Zoo entries of one source (``torchvision``, ``timm``, ``smp``) or of ``all`` of them, in
+    that order; ``family`` picks torchvision's families (default classification).
+
+    >>> [(e.source, e.name) for e in list_source("all", pattern="resnet18")]
+    [('torchvision', 'resnet18'), ('timm', 'resnet18')]
+    """
+    if source not in ZOO_SOURCES + ("all",):
+        raise ValueError(f"unknown zoo source {source!r}; choose from {', '.join(ZOO_SOURCES)} or all")
+    sources = ZOO_SOURCES if source == "all" else (source,)
+    out = []
+    for src in sources:
+        if src == "torchvision":
+            out += list_zoo(family or "classification", pattern, input_size)
+        elif src == "timm":
+            out += list_timm(pattern, input_size)
+        else:
+            out += list_smp(pattern, input_size)
     return out
 
 
@@ -270,17 +326,64 @@ def _meta_or_cpu(factory, *args, **kwargs):
     except ImportError:  # no torch: a factory returning a graph
         return factory(*args, **kwargs), ""
     try:
-        return meta_model(factory, *args, **kwargs), ""
+        with _no_init_on_meta():
+            return meta_model(factory, *args, **kwargs), ""
     except Exception as exc:  # a constructor that computes with tensor values
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         model = factory(*args, **kwargs)
         return model, f"built on the CPU: the constructor needs real tensors on the meta device ({first})"
 
 
+# In-place ops that only write values: on a meta tensor (no values) they have nothing to do.
+_VALUE_WRITES = frozenset(
+    "uniform_ normal_ erfinv_ mul_ add_ sub_ div_ clamp_ clamp_min_ clamp_max_ clip_ fill_ zero_ copy_ "
+    "exp_ log_ log1p_ expm1_ sqrt_ rsqrt_ square_ neg_ abs_ sign_ reciprocal_ pow_ tanh_ sigmoid_ "
+    "floor_ ceil_ round_ trunc_ addcmul_ addcdiv_ lerp_ masked_fill_ fill_diagonal_ bernoulli_ "
+    "random_ exponential_ cauchy_ log_normal_ geometric_".split())
+
+
+@functools.lru_cache(maxsize=None)
+def _no_init_mode():
+    from torch import Tensor
+    from torch.overrides import TorchFunctionMode
+
+    class NoInitOnMeta(TorchFunctionMode):
+        """Value-only in-place ops (:data:`_VALUE_WRITES`) on meta tensors return the tensor.
+
+        Libraries initialise weights with their own functions (timm's ``trunc_normal_`` is
+        ``uniform_``, ``erfinv_``, ``mul_``, ``add_``, ``clamp_``), which
+        :func:`rfgraph.frontends.torch.meta_model`'s ``torch.nn.init`` patch does not reach; on
+        meta each runs a Python reference kernel for nothing: 68% of building a sample of timm
+        models. Ops that change a tensor's shape or strides (``resize_``, ``unsqueeze_``,
+        ``transpose_``, ...) are not in the set and run as usual.
+        """
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if args and isinstance(args[0], Tensor) and getattr(func, "__name__", "") in _VALUE_WRITES \
+                    and args[0].is_meta:
+                return args[0]
+            return func(*args, **(kwargs or {}))
+
+    return NoInitOnMeta
+
+
+def _no_init_on_meta():
+    """A context in which value-only in-place ops on meta tensors do nothing (see
+    :data:`_VALUE_WRITES`); while a model is built on the meta device."""
+    return _no_init_mode()()
+
+
+@functools.lru_cache(maxsize=1)
+def _timm_names() -> frozenset:
+    import timm
+
+    return frozenset(timm.list_models())
+
+
 def _timm(name, kwargs, make):
     import timm
 
-    if name not in timm.list_models():
+    if name not in _timm_names():
         import difflib
 
         close = difflib.get_close_matches(name, timm.list_models(), n=3)

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from .. import schema
 from .catalogue import ZooModel, build
 
-__all__ = ["ZooRow", "summarize", "final_map", "verify", "run", "run_isolated", "progress_bar", "peak_rss_mb", "machine"]
+__all__ = ["ZooRow", "summarize", "final_map", "verify", "model_row", "run", "run_isolated", "run_ray", "sweep",
+           "read_rows", "row_from_dict", "row_key", "progress_bar", "peak_rss_mb", "machine"]
 
 # --verify limits: float64 activations kept for the backward passes, float64 weights, and the
 # estimated time of one forward plus the backward passes at FLOPS_PER_S. One float64 thread did
@@ -57,7 +58,9 @@ class ZooRow:
     (``is_global`` without ``global_from``: the RF covers the input); ``feature_stages`` holds
     ``(module, reduction, rf, jump, start, is_global, global_from)`` for every stage of a timm
     model's ``feature_info`` (empty for other models). Times in
-    seconds; ``peak_rss_mb`` is the process' peak resident memory while the model was handled.
+    seconds (``cpu_s``: the process' CPU time for the whole row, which is less than the phases' sum
+    when the machine is shared); ``peak_rss_mb`` is the process' peak resident memory while the model
+    was handled.
     """
 
     model: str
@@ -85,6 +88,7 @@ class ZooRow:
     build_s: float = 0.0
     trace_s: float = 0.0
     analyze_s: float = 0.0
+    cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     verify: dict = field(default_factory=dict)
 
@@ -130,24 +134,30 @@ def _first_global(rec):
     return str(next((g for g in rec.global_from if g is not None), "") or "")
 
 
-def summarize(entry: ZooModel, model=None) -> ZooRow:
+def summarize(entry: ZooModel, model=None, *, all_records=False) -> ZooRow:
     """Build, trace and analyse one zoo model; never raises (errors go into the row).
 
-    ``analyze_s`` is everything after the trace: the propagation, every node's record, and the
-    row's own queries (``is_global`` is computed on first access from exact per-feature pixel sets).
+    ``analyze_s`` is everything after the trace: the propagation and the records the row reads
+    (the final map, the outputs, the top-level modules and ``feature_info`` stages, the joins;
+    ``is_global`` is computed on first access from exact per-feature pixel sets). With
+    ``all_records`` every node's record is made too, as a user reading the whole table would.
+    The phases' times are kept when a model fails (up to the phase that failed).
     """
     from .. import analyze
     from ..frontends.torch import from_torch
 
     row = ZooRow(entry.label, entry.family, entry.input_shape, ok=False)
+    t0 = time.perf_counter()
     try:
-        t0 = time.perf_counter()
         model = build(entry) if model is None else model
         t1 = time.perf_counter()
+        row.build_s = t1 - t0
         G = from_torch(model, entry.trace_shape())
         t2 = time.perf_counter()
+        row.trace_s = t2 - t1
         a = analyze(G)
-        a.records()
+        if all_records:
+            a.records()
         node, module = final_map(a, G)
         final = a[node]
         row.output, row.module = str(node), module
@@ -169,13 +179,20 @@ def summarize(entry: ZooModel, model=None) -> ZooRow:
                 rec = a.module(m)
                 row.stages.append((m, rec.rf, rec.jump, any(rec.is_global), _first_global(rec)))
         row.feature_stages = _feature_stages(model, a, G)
-        t3 = time.perf_counter()
+        row.analyze_s = time.perf_counter() - t2
     except Exception as exc:  # one failing model must not stop the sweep
         row.error = _error(exc)
         row.stages = []
+        row.feature_stages = []
+        spent = time.perf_counter() - t0 - row.build_s - row.trace_s  # in the phase that failed
+        if row.trace_s:
+            row.analyze_s = spent
+        elif row.build_s:
+            row.trace_s = spent
+        else:
+            row.build_s = spent
         return row
     row.ok = True
-    row.build_s, row.trace_s, row.analyze_s = t1 - t0, t2 - t1, t3 - t2
     return row
 
 
@@ -255,6 +272,10 @@ def verify(entry: ZooModel, row: ZooRow, *, max_activation_bytes=VERIFY_ACTIVATI
         from . import verify as V
 
         meta = build(entry)
+        if getattr(meta, "output_fmt", "NCHW") == "NHWC":  # timm's Swin, MambaOut, ...
+            out["reason"] = ("channels-last (NHWC) feature maps: the gradient-support check reads channels "
+                             "on axis 1 (see tests/tools/test_timm_oracle.py for a check that does not)")
+            return out
         names = {n for n, _ in meta.named_modules()}
         params = V.count_params(meta)
         if params * 8 > max_param_bytes:
@@ -338,6 +359,9 @@ def verify(entry: ZooModel, row: ZooRow, *, max_activation_bytes=VERIFY_ACTIVATI
     return out
 
 
+_check = verify  # model_row's own parameter is called verify
+
+
 # -- running the sweep ---------------------------------------------------------------------------
 
 
@@ -379,155 +403,443 @@ def _release_memory():
             pass
 
 
-def _one(entry, do_verify=False, verify_opts=None):
-    """One model, in this process or a worker: row with its own peak RSS."""
+def model_row(entry, verify=False, verify_opts=None) -> ZooRow:
+    """The zoo's per-model function: :func:`summarize` (and :func:`verify`) one entry, with the
+    peak RSS while it was handled. Every backend runs this one function: in this process, in the
+    worker processes of :func:`run_isolated`, as Ray tasks (:func:`run_ray`). Never raises."""
     import warnings
 
-    if do_verify:
+    if verify:
         _release_memory()
     reset = _hwm_reset()
+    cpu = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torchvision's init warnings would break the progress bar
         row = summarize(entry)
-        if do_verify:
-            row.verify = verify(entry, row, **(verify_opts or {}))
+        if verify:
+            row.verify = _check(entry, row, **(verify_opts or {}))
+    row.cpu_s = round(time.process_time() - cpu, 3)
     row.peak_rss_mb = round(peak_rss_mb(since_reset=reset), 1)
     return row
 
 
-def run(entries, *, verify=False, jobs=1, progress=None, verify_opts=None):
-    """Summarise (and optionally verify) ``entries``; returns ``(rows, info)``.
+_TUPLES = ("input_shape", "n", "rf", "jump", "start", "padding", "is_global")
 
-    ``progress(k, n, entry)`` is called before each model (``k`` done so far; see
-    :func:`progress_bar`). ``jobs > 1`` uses a pool of spawned processes (each imports torch
-    first). ``info`` has the wall time and the peak RSS over the run (the largest of the per-model
-    peaks and the start-up).
+
+def row_from_dict(d) -> ZooRow:
+    """A :class:`ZooRow` from its ``dataclasses.asdict`` form or its JSON (lists back to tuples;
+    keys this version does not know are dropped).
+
+    >>> row_from_dict({"model": "m", "family": "timm", "input_shape": [3, 8, 8], "ok": True,
+    ...                "rf": [3, 3], "stages": [["conv", [3, 3], [1, 1], False, ""]]}).rf
+    (3, 3)
     """
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(ZooRow)}
+    d = {k: v for k, v in d.items() if k in names}
+    for k in _TUPLES:
+        if isinstance(d.get(k), list):
+            d[k] = tuple(d[k])
+    for k in ("stages", "feature_stages"):
+        if k in d:
+            d[k] = [tuple(tuple(x) if isinstance(x, list) else x for x in st) for st in d[k]]
+    return ZooRow(**d)
+
+
+def row_key(row_or_entry) -> tuple:
+    """What identifies a row in a resumable sweep: family, model (label) and input shape."""
+    r = row_or_entry
+    name = r.label if isinstance(r, ZooModel) else r.model
+    return (r.family, name, tuple(r.input_shape))
+
+
+def _failed(entry, error):
+    return ZooRow(entry.label, entry.family, entry.input_shape, ok=False, error=error)
+
+
+def _packages(entries):
+    """The packages a worker imports before its first model (so its first model's clock does
+    not include them)."""
+    mods = {"torchvision": "torchvision", "timm": "timm", "smp": "segmentation_models_pytorch",
+            "hf": "transformers"}
+    return tuple(sorted({mods[e.source] for e in entries if e.source in mods}))
+
+
+def _preload(packages):
+    """Import torch, rfgraph's front-end and engine and ``packages`` (a package that fails to
+    import is left to the first model that needs it: its row gets the error)."""
+    import importlib
+
+    for name in ("torch", "rfgraph.frontends.torch", "rfgraph.engine", *packages):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported by the model that needs it
+            pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)  # meta tensors compute nothing; --verify runs one thread anyway
+
+
+def run(entries, *, verify=False, jobs=1, timeout=None, backend="process", progress=None, on_row=None,
+        verify_opts=None):
+    """Summarise (and optionally verify) ``entries``; returns ``(rows, info)``, rows in the order
+    of ``entries``.
+
+    With ``jobs=1``, no ``timeout`` and the process backend, in this process (no isolation: a
+    model that crashes the interpreter ends the sweep); otherwise in ``jobs`` isolated workers,
+    where a crash or a model past ``timeout`` seconds (default 120, 600 with ``verify``) costs
+    only its row: :func:`run_isolated` (``backend="process"``) or :func:`run_ray`
+    (``backend="ray"``). ``progress(k, n, entry)`` is called before the first model and as each
+    finishes (see :func:`progress_bar`), ``on_row(row)`` as each row is made (to save it).
+    ``info`` has the wall time and, in this process, the peak RSS over the run (the largest
+    of the per-model peaks and the start-up).
+    """
+    entries = list(entries)
+    if backend not in ("process", "ray"):
+        raise ValueError(f"unknown backend {backend!r}; choose process or ray")
+    if jobs > 1 or timeout is not None or backend == "ray":
+        timeout = timeout if timeout is not None else (600.0 if verify else 120.0)
+        fn = run_ray if backend == "ray" else run_isolated
+        return fn(entries, jobs=jobs, timeout=timeout, verify=verify, verify_opts=verify_opts, on_row=on_row,
+                  progress=progress)
     t0 = time.perf_counter()
     peak = peak_rss_mb(since_reset=False)
     rows = []
     n = len(entries)
-    if jobs <= 1:
-        for k, e in enumerate(entries):
-            if progress:
-                progress(k, n, e)
-            rows.append(_one(e, verify, verify_opts))
-            peak = max(peak, rows[-1].peak_rss_mb)
-    else:
-        import functools
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")
-        with ctx.Pool(jobs) as pool:
-            work = functools.partial(_one, do_verify=verify, verify_opts=verify_opts)
-            if progress:
-                progress(0, n, entries[0] if entries else None)
-            for k, row in enumerate(pool.imap(work, entries, chunksize=1)):
-                rows.append(row)
-                if progress:
-                    progress(k + 1, n, entries[k + 1] if k + 1 < n else None)
-        peak = None  # per-process peaks; the sum over workers is not measured
-    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs,
-            "peak_rss_mb": round(max(peak, peak_rss_mb(since_reset=True)), 1) if peak is not None else None}
+    for k, e in enumerate(entries):
+        if progress:
+            progress(k, n, e)
+        rows.append(model_row(e, verify, verify_opts))
+        if on_row:
+            on_row(rows[-1])
+        peak = max(peak, rows[-1].peak_rss_mb)
+    if progress and n:
+        progress(n, n, None)
+    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": 1, "backend": "in-process",
+            "peak_rss_mb": round(max(peak, peak_rss_mb(since_reset=True)), 1)}
     return rows, info
 
 
-def _worker(conn):
-    """A sweep worker: rows for the entries it is sent, until it gets None."""
+def _worker(conn, packages):
+    """A sweep worker: imports what the models need, says it is ready, then makes the row of
+    each ``(entry, verify, verify_opts)`` it is sent, until it gets None."""
     import dataclasses
 
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - a model's prints would break the progress bar
+    _preload(packages)
+    conn.send(("ready", os.getpid()))
     while True:
-        entry = conn.recv()
-        if entry is None:
+        job = conn.recv()
+        if job is None:
             return
+        entry, do_verify, verify_opts = job
         try:
-            row = _one(entry)
+            row = model_row(entry, do_verify, verify_opts)
         except BaseException as exc:  # noqa: BLE001 - anything a model does costs only its row
-            row = ZooRow(entry.label, entry.family, entry.input_shape, ok=False, error=_error(exc))
+            row = _failed(entry, _error(exc))
         conn.send(dataclasses.asdict(row))
 
 
-def run_isolated(entries, *, jobs=2, timeout=120.0, on_row=None, progress=None):
-    """Summarise ``entries`` in ``jobs`` worker processes, each model on its own clock: a model that
-    crashes its worker (segfault, out of memory) or runs longer than ``timeout`` seconds costs only
-    its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`, rows in the order
-    of ``entries``; ``on_row(row)`` is called as each row arrives (to save progress for a resumable
-    sweep), ``progress(k, n, entry)`` as in :func:`run`.
-    """
+class _Pool:
+    """The bookkeeping shared by :func:`run_isolated` and :func:`run_ray`: rows in the order of
+    the entries, ``on_row`` and ``progress`` as each arrives."""
+
+    def __init__(self, entries, on_row, progress):
+        self.entries = entries
+        self.rows = [None] * len(entries)
+        self.todo = list(range(len(entries)))[::-1]
+        self.done = 0
+        self.on_row, self.progress = on_row, progress
+        if progress and entries:
+            progress(0, len(entries), entries[0])
+
+    def finish(self, i, row):
+        self.rows[i] = row
+        self.done += 1
+        if self.on_row:
+            self.on_row(row)
+        if self.progress:
+            self.progress(self.done, len(self.entries), self.entries[i])
+
+
+STARTUP_TIMEOUT = 300.0  # seconds for a worker to import torch and the model packages
+
+
+def _context(packages):
+    """Where workers come from: a fork server that imported torch, rfgraph and ``packages`` once
+    (Linux, macOS), so every worker -- and every replacement after a crash or a timeout -- starts
+    in milliseconds with them imported; else (Windows) fresh spawned interpreters that import
+    them each. The parent itself is never forked (it may have threads: tqdm's monitor)."""
     import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    # read once, when the server starts (the first run in a process); later runs' workers import
+    # what is missing themselves, still before their first model
+    ctx.set_forkserver_preload(["torch", "rfgraph.frontends.torch", "rfgraph.engine", "rfgraph.tools.runner",
+                                *packages])
+    return ctx
+
+
+def run_isolated(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=None, on_row=None, progress=None,
+                 packages=None):
+    """Summarise ``entries`` in ``jobs`` worker processes, each model on its own clock: a model that
+    crashes its worker (segfault, out of memory, ``os._exit``) or runs longer than ``timeout``
+    seconds costs only its row (the worker is replaced). Returns ``(rows, info)`` like :func:`run`;
+    ``info["startup_s"]``: until the first workers were ready.
+
+    Workers are forked from a server that imported torch, rfgraph and ``packages`` (default:
+    those the entries' sources need, e.g. timm) once (:func:`_context`); each worker is ready
+    before its first model and then handles model after model, so imports never count against a
+    model's ``timeout``. A worker's stdout goes to ``os.devnull`` (a model's prints would break
+    the progress bar).
+    """
     from multiprocessing.connection import wait
 
+    from ..errors import RFGraphError
+
+    entries = list(entries)
     t0 = time.perf_counter()
-    ctx = mp.get_context("spawn")
-    todo = list(enumerate(entries))[::-1]
-    n = len(todo)
-    rows = [None] * n
-    busy = {}  # conn -> (proc, index, started)
-    idle = []
-    finished = 0
+    packages = _packages(entries) if packages is None else tuple(packages)
+    ctx = _context(packages)
+    pool = _Pool(entries, on_row, progress)
+    starting, idle, busy = {}, [], {}  # conn -> proc / started; [(proc, conn)]; conn -> (proc, i, started)
+    failed_starts = 0
+    startup_s = None
 
     def spawn():
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, packages), daemon=True)
         proc.start()
         child.close()
-        return proc, parent
+        starting[parent] = (proc, time.perf_counter())
 
-    def finish(i, row):
-        nonlocal finished
-        rows[i] = row
-        finished += 1
-        if on_row:
-            on_row(row)
-        if progress:
-            progress(finished, n, entries[i])
+    def replace(proc):
+        proc.kill()
+        proc.join(1)
+        if pool.todo or busy:
+            spawn()
 
-    workers = [spawn() for _ in range(min(jobs, n))]
-    idle = list(workers)
-    if progress and n:
-        progress(0, n, entries[0])
+    for _ in range(min(jobs, len(entries))):
+        spawn()
     try:
-        while todo or busy:
-            while todo and idle:
+        while pool.todo or busy:
+            while pool.todo and idle:
                 proc, conn = idle.pop()
-                i, entry = todo.pop()
-                conn.send(entry)
+                i = pool.todo.pop()
+                conn.send((entries[i], verify, verify_opts))
                 busy[conn] = (proc, i, time.perf_counter())
             now = time.perf_counter()
-            left = min(timeout - (now - st) for _, _, st in busy.values())
-            ready = wait(list(busy), timeout=max(left, 0.05))
+            deadlines = [st + timeout for _, _, st in busy.values()]
+            deadlines += [st + STARTUP_TIMEOUT for _, st in starting.values()]
+            ready = wait(list(busy) + list(starting), timeout=max(min(deadlines) - now, 0.05))
             for conn in ready:
+                if conn in starting:
+                    proc, _ = starting.pop(conn)
+                    try:
+                        conn.recv()
+                        idle.append((proc, conn))
+                        failed_starts = 0
+                        if startup_s is None and not starting:
+                            startup_s = time.perf_counter() - t0  # the first workers are all ready
+                    except (EOFError, OSError):
+                        failed_starts += 1
+                        if failed_starts >= 3:
+                            raise RFGraphError(f"the zoo's worker processes exit while starting (exit code "
+                                               f"{proc.exitcode}); run with --jobs 1 to see why") from None
+                        replace(proc)
+                    continue
                 proc, i, _ = busy.pop(conn)
                 try:
-                    finish(i, ZooRow(**conn.recv()))
+                    pool.finish(i, row_from_dict(conn.recv()))
                     idle.append((proc, conn))
                 except (EOFError, OSError):
                     proc.join(1)
-                    e = entries[i]
-                    finish(i, ZooRow(e.label, e.family, e.input_shape, ok=False,
-                                     error=f"WorkerCrashed: the worker died (exit code {proc.exitcode})"))
-                    idle.append(spawn())
+                    pool.finish(i, _failed(entries[i], f"WorkerCrashed: the worker died (exit code {proc.exitcode})"))
+                    replace(proc)
             now = time.perf_counter()
             for conn, (proc, i, st) in list(busy.items()):
                 if now - st > timeout:
                     busy.pop(conn)
-                    proc.kill()
-                    proc.join(1)
-                    e = entries[i]
-                    finish(i, ZooRow(e.label, e.family, e.input_shape, ok=False,
-                                     error=f"Timeout: more than {timeout:g} s"))
-                    idle.append(spawn())
+                    pool.finish(i, _failed(entries[i], f"Timeout: more than {timeout:g} s"))
+                    replace(proc)
+            for conn, (proc, st) in list(starting.items()):
+                if now - st > STARTUP_TIMEOUT:
+                    raise RFGraphError(f"a zoo worker process did not start in {STARTUP_TIMEOUT:g} s "
+                                       f"(importing torch and {', '.join(packages) or 'rfgraph'})")
     finally:
-        for proc, conn in idle + [(p, c) for c, (p, _, _) in busy.items()]:
+        procs = [(p, c) for p, c in idle] + [(p, c) for c, (p, _, _) in busy.items()] + \
+                [(p, c) for c, (p, _) in starting.items()]
+        for proc, conn in procs:
             try:
                 conn.send(None)
             except (OSError, ValueError):
                 pass
+        for proc, _ in procs:
             proc.join(2)
             if proc.is_alive():
                 proc.kill()
-    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs, "timeout_s": timeout, "peak_rss_mb": None}
-    return rows, info
+                proc.join(1)
+    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs, "backend": "process",
+            "timeout_s": timeout, "startup_s": round(startup_s or 0.0, 2), "peak_rss_mb": None}
+    return pool.rows, info
+
+
+# -- Ray ----------------------------------------------------------------------------------------------
+
+
+def _ray_row(entry, verify, verify_opts, packages):
+    """Ray task: :func:`model_row` as a plain dict (the worker imports ``packages`` once)."""
+    import dataclasses
+
+    _preload(packages)  # a no-op once the worker has them
+    try:
+        row = model_row(entry, verify, verify_opts)
+    except BaseException as exc:  # noqa: BLE001
+        row = _failed(entry, _error(exc))
+    return dataclasses.asdict(row)
+
+
+def _ray_warm(packages):
+    """Ray task: import what the models need (a fresh worker's first task)."""
+    t = time.perf_counter()
+    _preload(packages)
+    return os.getpid(), round(time.perf_counter() - t, 2)
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        from ..errors import MissingDependencyError
+
+        raise MissingDependencyError("the ray backend needs ray: pip install 'rfgraph[ray]'") from None
+    return ray
+
+
+def run_ray(entries, *, jobs=2, timeout=120.0, verify=False, verify_opts=None, on_row=None, progress=None,
+            packages=None):
+    """:func:`run_isolated` on Ray: each model is a Ray task running :func:`model_row`, with the
+    same rows, ``timeout`` and crash handling (a task past its timeout is cancelled with its
+    worker killed; a crashed worker costs its row, tasks are never retried).
+
+    Uses the running Ray instance, or starts one with ``ray.init(num_cpus=jobs)`` (a cluster:
+    ``RAY_ADDRESS``, which ``ray.init`` reads). At most ``jobs`` tasks are in flight, so a task's
+    clock starts when it can run; the workers first run a warm-up task that imports torch and
+    the model packages (also after a worker is killed), so imports never count against a model.
+    Needs the ``ray`` extra (``pip install 'rfgraph[ray]'``).
+    """
+    ray = _ray()
+    entries = list(entries)
+    t0 = time.perf_counter()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 configure_logging=False)
+    packages = _packages(entries) if packages is None else tuple(packages)
+    task = ray.remote(num_cpus=1, max_retries=0)(_ray_row)
+    warm = ray.remote(num_cpus=1, max_retries=0)(_ray_warm)
+    pool = _Pool(entries, on_row, progress)
+    slots = min(jobs, len(entries))
+    warming = {warm.remote(packages) for _ in range(slots)}
+    busy = {}  # ref -> (index, started)
+    try:
+        while pool.todo or busy or warming:
+            while pool.todo and len(busy) + len(warming) < slots:
+                i = pool.todo.pop()
+                busy[task.remote(entries[i], verify, verify_opts, packages)] = (i, time.perf_counter())
+            now = time.perf_counter()
+            left = min([st + timeout - now for _, st in busy.values()] + [STARTUP_TIMEOUT])
+            ready, _ = ray.wait(list(busy) + list(warming), num_returns=1, timeout=max(left, 0.05))
+            for ref in ready:
+                if ref in warming:
+                    warming.discard(ref)
+                    try:
+                        ray.get(ref)
+                    except Exception:  # noqa: BLE001 - a model task reports the real error
+                        pass
+                    continue
+                i, _ = busy.pop(ref)
+                try:
+                    row = row_from_dict(ray.get(ref))
+                except Exception as exc:  # noqa: BLE001 - the worker died (WorkerCrashedError, ...)
+                    row = _failed(entries[i], f"WorkerCrashed: {type(exc).__name__}")
+                    warming.add(warm.remote(packages))
+                pool.finish(i, row)
+            now = time.perf_counter()
+            for ref, (i, st) in list(busy.items()):
+                if now - st > timeout:
+                    busy.pop(ref)
+                    ray.cancel(ref, force=True)  # kills the worker; Ray starts a fresh one
+                    pool.finish(i, _failed(entries[i], f"Timeout: more than {timeout:g} s"))
+                    if pool.todo:
+                        warming.add(warm.remote(packages))
+    finally:
+        for ref in busy:
+            ray.cancel(ref, force=True)
+        if started_here:
+            ray.shutdown()
+    info = {"wall_s": round(time.perf_counter() - t0, 2), "jobs": jobs, "backend": "ray",
+            "timeout_s": timeout, "peak_rss_mb": None}
+    return pool.rows, info
+
+
+# -- a resumable sweep ----------------------------------------------------------------------------------
+
+
+def read_rows(path) -> list:
+    """The rows saved in a sweep's JSON-lines file (a truncated last line, from a sweep that was
+    killed while writing it, is skipped)."""
+    import json
+
+    rows = []
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rows.append(row_from_dict(json.loads(line)))
+            except (ValueError, TypeError):
+                continue
+    return rows
+
+
+def sweep(entries, *, resume=None, progress=None, **options):
+    """:func:`run` that can be interrupted and resumed: with ``resume`` (a ``.jsonl`` path) each
+    row is appended to it as it arrives, and the entries whose rows it already holds (same
+    family, model and input shape: :func:`row_key`; with ``verify``, rows that were verified) are
+    not run again. Returns ``(rows, info)``
+    with every entry's row in the order of ``entries``; ``info["resumed"]`` counts the rows read
+    back. ``options`` go to :func:`run` (``jobs``, ``timeout``, ``backend``, ``verify``, ...).
+    """
+    import dataclasses
+    import json
+
+    entries = list(entries)
+    done = {}
+    if resume is not None and os.path.exists(resume):
+        # a row made without the check is not done for a sweep with it
+        done = {row_key(r): r for r in read_rows(resume) if r.verify or not options.get("verify")}
+    todo = [e for e in entries if row_key(e) not in done]
+    out = None
+    if resume is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(resume)), exist_ok=True)
+        out = open(resume, "a")  # noqa: SIM115 - closed below
+
+    def save(row):
+        out.write(json.dumps(dataclasses.asdict(row), default=list) + "\n")
+        out.flush()
+
+    try:
+        rows, info = run(todo, progress=progress, on_row=save if out else None, **options)
+    finally:
+        if out:
+            out.close()
+    new = {row_key(e): r for e, r in zip(todo, rows)}
+    info["resumed"] = sum(1 for e in entries if row_key(e) in done)
+    return [done.get(row_key(e)) or new[row_key(e)] for e in entries], info
 
 
 @contextlib.contextmanager
@@ -588,4 +900,7 @@ def machine() -> dict:
         info["torch_threads"] = torch.get_num_threads()
     except ImportError:
         pass
+    for name in ("timm", "segmentation_models_pytorch", "ray"):  # the ones this run imported
+        if name in sys.modules:
+            info[name] = getattr(sys.modules[name], "__version__", "?")
     return info

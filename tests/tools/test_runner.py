@@ -65,8 +65,8 @@ def test_outputs(resnet18_row):
 def test_run_reports_time_and_memory():
     entries = list_zoo("classification", "squeezenet1_1")
     seen = []
-    rows, info = runner.run(entries, progress=lambda k, n, e: seen.append((k, n, e.name)))
-    assert seen == [(0, 1, "squeezenet1_1")] and rows[0].ok
+    rows, info = runner.run(entries, progress=lambda k, n, e: seen.append((k, n, e and e.name)))
+    assert seen == [(0, 1, "squeezenet1_1"), (1, 1, None)] and rows[0].ok
     assert rows[0].peak_rss_mb > 0 and info["peak_rss_mb"] >= rows[0].peak_rss_mb and info["wall_s"] > 0
 
 
@@ -113,3 +113,26 @@ def test_progress_bar_only_on_a_terminal_unless_forced():
             progress(k, 2, e)
         progress(2, 2, None)
     assert "resnet18" in buf.getvalue() and "2/2" in buf.getvalue()
+
+
+def test_summarize_an_smp_model():
+    pytest.importorskip("segmentation_models_pytorch")
+    from rfgraph.tools.catalogue import list_smp
+
+    [entry] = list_smp("Unet:resnet34", input_size=64)
+    row = runner.summarize(entry)
+    assert row.ok, row.error
+    # the segmentation head is the final map, at the input's size; ResNet-34's RF covers 64 px
+    assert (row.module, row.n, row.is_global, row.global_from) == ("segmentation_head", (64, 64), (True, True), "")
+    assert row.feature_stages == [] and row.family == "smp"
+
+
+def test_verify_skips_channels_last_models():
+    # verify.supports reads channels on axis 1; timm's NHWC models (MambaOut, Swin) would be
+    # measured across the wrong axis, so the zoo's check says why it skips them
+    pytest.importorskip("timm")
+    from rfgraph.tools.catalogue import list_timm
+
+    [entry] = list_timm("mambaout_femto", input_size=64)
+    v = runner.verify(entry, runner.summarize(entry))
+    assert v["status"] == "skipped" and v["reason"].startswith("channels-last (NHWC) feature maps")
