@@ -217,9 +217,15 @@ def _make_tracer(builder):
 
 
 def _make_function_mode(builder):
-    """Intercept ``F.pad`` above the dispatcher: circular padding is a Python-level composite
-    (slices copied into a new tensor) by the time the dispatch mode sees it, which would trace as
-    four constant pads and joins. One ``aten::pad`` node stands for the whole call instead."""
+    """Intercept two calls above the dispatcher, each traced as the one aten op it stands for:
+
+    - ``F.pad``: circular padding is a Python-level composite (slices copied into a new tensor)
+      by the time the dispatch mode sees it, which would trace as four constant pads and joins;
+    - recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` call ``torch._VF.lstm`` and kin): on
+      meta they decompose into a few ops per time step per direction (0.38 s for one LSTM over
+      56 steps, sequencer2d runs 2 per block), and the unrolled steps hide that the layer runs
+      along one axis. Their output shapes follow from the arguments (:func:`_rnn_outputs`).
+    """
     torch = _torch()
     from torch.overrides import TorchFunctionMode
 
@@ -227,11 +233,27 @@ def _make_function_mode(builder):
 
     pads = (torch.nn.functional.pad, torch._C._nn.pad)
     aten_pad = torch.ops.aten.pad.default
+    vf, aten = torch._C._VariableFunctions, torch.ops.aten
+    rnns = {vf.lstm: aten.lstm.input, vf.gru: aten.gru.input, vf.rnn_tanh: aten.rnn_tanh.input,
+            vf.rnn_relu: aten.rnn_relu.input}
 
-    class PadMode(TorchFunctionMode):
+    class CallMode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            if func not in pads or builder.suspended:
+            if builder.suspended:
+                return func(*args, **kwargs)
+            target = rnns.get(func) if not kwargs and len(args) == 9 and isinstance(args[3], bool) else None
+            if target is not None:  # the `input` overload (args[3] is has_biases), not packed `data`
+                out = _rnn_outputs(torch, target is aten.lstm.input, args)
+                if out is None:
+                    builder.suspended += 1
+                    try:
+                        out = func(*args)
+                    finally:
+                        builder.suspended -= 1
+                handle(builder, target, args, {}, out)
+                return out
+            if func not in pads:
                 return func(*args, **kwargs)
             bound = _pad_args(args, kwargs)
             if bound is None or builder.get(bound[0]) is None:
@@ -248,7 +270,23 @@ def _make_function_mode(builder):
                 builder.sub_op = False
             return out
 
-    return PadMode()
+    return CallMode()
+
+
+def _rnn_outputs(torch, lstm, args):
+    """Meta outputs of ``lstm/gru/rnn_*(input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first)``: the output is the input with its last dim replaced by
+    directions x hidden (proj) size, the final states are shaped like the initial ones (pinned
+    by a test against the real kernel). None unless every tensor is on meta."""
+    x, hx, params, bidirectional = args[0], args[1], args[2], args[7]
+    states = list(hx) if lstm else [hx]
+    tensors = [x, *states, *params]
+    if not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors) or x.dim() not in (2, 3):
+        return None
+    width = (2 if bidirectional else 1) * states[0].shape[-1]
+    out = torch.empty(tuple(x.shape[:-1]) + (width,), dtype=x.dtype, device="meta")
+    finals = tuple(torch.empty(tuple(s.shape), dtype=s.dtype, device="meta") for s in states)
+    return (out, *finals)
 
 
 def _pad_args(args, kwargs):
@@ -515,10 +553,10 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         inputs.append(x)
     params = _meta_params(model)
     tracer = _make_tracer(builder)
-    pads = _make_function_mode(builder)
+    calls = _make_function_mode(builder)
     outputs = []
     try:
-        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), pads, tracer:
+        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), calls, tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:

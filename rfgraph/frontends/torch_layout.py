@@ -13,7 +13,7 @@ Pure functions of shapes and tags; no torch import.
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "rejoined", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "rejoined", "flat_tag", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -147,6 +147,20 @@ class Merged(tuple):
 
     def __repr__(self):
         return f"Merged{tuple(self)!r}"
+
+
+def flat_tag(sizes):
+    """The tag of one dim holding the positions of axes ``0..len(sizes)-1`` flattened in row-major
+    order (``im2col``'s blocks, ``x.flatten(2)``), as :func:`view_tags` would give it: size-1 axes
+    hold no positions and drop out, one axis left is its int, several make a :class:`Merged`.
+
+    >>> flat_tag((3, 4)), flat_tag((1, 4)), flat_tag((1, 1)) is None
+    (Merged((0, 3), (1, 4)), 1, True)
+    """
+    parts = [(ax, n) for ax, n in enumerate(sizes) if n != 1]
+    if not parts:
+        return None
+    return parts[0][0] if len(parts) == 1 else Merged(parts)
 
 
 def _atoms(shape, tags):

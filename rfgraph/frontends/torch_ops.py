@@ -404,8 +404,54 @@ def _im2col(ctx):
     params = dict(kernel=_ints(a["kernel_size"], 2), stride=_ints(a["stride"], 2),
                   dilation=_ints(a["dilation"], 2), padding=_ints(a["padding"], 2))
     out = ctx.out_tensor()
-    tags = (None,) * (out.dim() - 1) + (frozenset(range(ctx.naxes)),)
+    # the blocks sit in the last dim in row-major order: a later view can split them back into
+    # the grid, and F.fold (col2im) can put them back in place
+    blocks = _blocks(tuple(ctx.x.shape[-2:]), params)
+    tags = (None,) * (out.dim() - 1) + (L.flat_tag(blocks),)
     ctx.emit("conv", params, [ctx.node], tags, short="unfold")
+
+
+def _blocks(sizes, p):
+    """Number of sliding blocks per axis of ``F.unfold``/``F.fold`` over a map of ``sizes``."""
+    return tuple((n + 2 * pad - d * (k - 1) - 1) // s + 1
+                 for n, k, s, d, pad in zip(sizes, p["kernel"], p["stride"], p["dilation"], p["padding"]))
+
+
+@op("col2im")
+def _col2im(ctx):
+    """``F.fold``: block ``b``'s column ``t`` is summed into position ``b*s - p + t*d``, the index map
+    of a transposed convolution over the grid of blocks.
+
+    Positions here are feature vectors: after ``F.unfold`` the vector of block ``b`` reads its
+    window, so the fold's output reads the union of the windows covering it. That is exact when
+    each block's columns were mixed across the window's offsets before the fold (volo's outlook
+    attention weights them with a softmax over the k x k offsets), an upper bound when they were
+    only moved (``fold(unfold(x))`` puts each pixel back in place): the node's note says so when
+    nothing but views stands between the unfold and the fold."""
+    a = ctx.a
+    out = ctx.out_tensor()
+    params = dict(kernel=_ints(a["kernel_size"], 2), stride=_ints(a["stride"], 2),
+                  dilation=_ints(a["dilation"], 2), padding=_ints(a["padding"], 2))
+    size = tuple(int(v) for v in a["output_size"])
+    blocks = _blocks(size, params)
+    tags = ctx.tags
+    spatial_elsewhere = any(t is not None for t in tags[:-1])
+    if ctx.naxes != 2 or spatial_elsewhere or tags[-1] != L.flat_tag(blocks) or tags[-1] is None:
+        return ctx.global_all("fold of columns whose blocks are not the unfold grid of its output size in "
+                              "row-major order: treated as global (not tractable)")
+    # output n = (blocks-1)*s - 2p + d(k-1) + 1 + extra: the rows fold's size adds past the last block
+    extra = tuple(n - ((b - 1) * s - 2 * pad + d * (k - 1) + 1)
+                  for n, b, k, s, d, pad in zip(size, blocks, params["kernel"], params["stride"],
+                                                params["dilation"], params["padding"]))
+    if any(e < 0 or e >= max(s, d) for e, s, d in zip(extra, params["stride"], params["dilation"])):
+        return ctx.global_all(f"fold to size {size} leaves {extra} rows past its last block: treated as global")
+    params["output_padding"] = extra
+    tags = (None,) * (out.dim() - 2) + (0, 1)
+    note = None
+    if ctx.b.G.nodes[ctx.node].get("target") == "aten::im2col":
+        note = ("fold of unfolded columns nothing mixed (only views between): each pixel may go back in place; "
+                "the union of the windows covering it is an upper bound")
+    ctx.emit("convtranspose", params, [ctx.node], tags, short="fold", note=note)
 
 
 # --- pointwise and joins -------------------------------------------------------------------
@@ -523,6 +569,18 @@ def _stack(ctx):
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
+    if _grids_known_to_differ(ctx, inputs):
+        return ctx.global_over(range(ctx.naxes), tags, "stack of maps with different numbers of positions: "
+                               "treated as global", inputs=inputs)
+    # rows selected one at a time and stacked back (a recurrent cell stepped along H in Python):
+    # the new dim holds positions of the axis the inputs hold one of, in an order no tag tells
+    held = frozenset().union(*(L.spatial_axes(t) for _, tr in ctx.tracked for t in tr.tags))
+    grids = [ctx.b.grid.get(v) for v in inputs]
+    lost = frozenset(a for a in range(ctx.naxes) if a not in held and all(g is not None and g[a] == 1 for g in grids))
+    if lost and all(ctx.b.G.nodes[v]["op"] != "global" for v in inputs):
+        tags = tags[:dim] + (lost,) + tags[dim + 1:]
+        return ctx.global_over(lost, tags, "stack of single rows along a spatial axis: global along it "
+                               "(not tractable)", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="stack")
 
 
@@ -620,6 +678,81 @@ def _matmul(ctx):
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
 
 
+_RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+
+
+@op("lstm", "gru", "rnn_tanh", "rnn_relu")
+def _recurrent(ctx):
+    """A recurrent layer (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``; one call, see the tracer) runs along
+    its time dim and leaves the batch dim's positions alone (sequencer2d: an LSTM along H with W
+    in the batch, one along W with H in the batch).
+
+    Along the time axis, a bidirectional layer's every step reads the whole sequence: global. A
+    unidirectional one's step ``t`` reads steps ``0..t``: exactly a conv of kernel ``n`` after
+    ``n - 1`` zeros of padding before the sequence. Time steps of flattened positions (tokens of
+    a whole grid in raster order) are global over the axes they hold. The final states read the
+    whole sequence.
+    """
+    a = ctx.a
+    x = a["input"]
+    outs = list(ctx.out)
+    name = _RNN_NAMES[ctx.packet]
+    tr = ctx.b.get(x)
+    inputs = list(dict.fromkeys(t.node for _, t in ctx.tracked))
+    batched = x.dim() == 3
+    tdim = 1 if batched and a["batch_first"] else 0
+    if tr is None or len(tr.tags) != x.dim():  # only the initial states are traced
+        node = ctx.global_all(f"{name} whose initial states come from the input: treated as global")
+        for o in outs[1:]:
+            ctx.b.set(o, node, (None,) * o.dim())
+        return
+    tags = tr.tags
+    ttag = tags[tdim]
+    out_tags = tags[:-1] + (None,)
+    state_tags = (None, tags[1 - tdim], None) if batched else (None, None)
+    axes = L.spatial_axes(ttag)
+    n = x.shape[tdim]
+    grid = ctx.b.grid.get(tr.node) or (None,) * ctx.naxes
+    if not axes:  # a recurrence over non-spatial steps: every position on its own
+        node = ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, out_tags)
+    elif a["bidirectional"] or not isinstance(ttag, int) or len(inputs) > 1 or grid[ttag] != n:
+        how = ("bidirectional: every step reads the whole sequence" if a["bidirectional"] and isinstance(ttag, int)
+               else "along a dim of flattened positions" if not isinstance(ttag, int)
+               else "with initial states from the input" if len(inputs) > 1
+               else "along part of an axis")
+        node = ctx.global_over(axes, out_tags, f"{name} along spatial axis {_axes_text(axes)} ({how}): "
+                               "global along it", inputs=inputs)
+    else:
+        # causal: step t reads steps 0..t = a kernel-n window after n - 1 zeros before step 0
+        pad = [(0, 0)] * ctx.naxes
+        kernel = [1] * ctx.naxes
+        pad[ttag], kernel[ttag] = (n - 1, 0), n
+        padded = _helper(ctx, "pad", {"padding": tuple(pad), "mode": "constant"}, [tr.node], "causal_pad")
+        node = ctx.emit("conv", {"kernel": tuple(kernel)}, [padded], out_tags,
+                        note=f"unidirectional {name} along axis {ttag}: step t reads steps 0..t")
+    state = node
+    if axes and len(outs) > 1:
+        state = _helper(ctx, "global", {"axes": tuple(sorted(axes)), "size": 1}, [node], "final_state",
+                        note=f"{ctx.aten}: the final state of a {name} reads the whole sequence")
+    for o in outs[1:]:
+        ctx.b.set(o, state, state_tags)
+
+
+def _axes_text(axes):
+    return ",".join(str(v) for v in sorted(axes))
+
+
+def _helper(ctx, op_name, params, inputs, short, note=None):
+    """A node the op needs besides its output: named with a suffix, so the output keeps the
+    module's name."""
+    b = ctx.b
+    saved, b.sub_op = b.sub_op, True
+    try:
+        return b.add(op_name, params, inputs, short, aten=ctx.aten, note=note)
+    finally:
+        b.sub_op = saved
+
+
 @op("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_flash_attention", "scaled_dot_product_attention",
     "_scaled_dot_product_attention_math", "_scaled_dot_product_cudnn_attention")
@@ -631,7 +764,7 @@ def _attention(ctx):
     ctx.global_over(axes, ctx.tags, "attention over spatial positions", inputs=inputs)
 
 
-@op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback", "col2im",
+@op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback",
     "index_select", "gather", "take_along_dim", "repeat", "_unique2", "nonzero")
 def _data_dependent(ctx):
     """Ops whose spatial index map depends on data or is not one of ours: global over the
