@@ -64,6 +64,9 @@ class Builder:
         self.global_ops = {}  # aten op -> count, for the report
         self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
         self.grid = {}  # node -> positions per axis its output holds (when the tags tell), for joins
+        # node -> axes along which every output feature sees the same input (after a global op):
+        # its positions along them are interchangeable, so a view scrambling them loses nothing
+        self.uniform = {}
         self._torch_dir = os.path.dirname(_torch().__file__) + os.sep
         # frames inside torch or rfgraph are not the user's source line
         self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

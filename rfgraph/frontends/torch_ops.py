@@ -105,12 +105,28 @@ class Ctx:
         t = self.out_tensor() if out is None else out
         shape = self.spatial_shape(t, tags) if t is not None else None
         name = self.b.add(op, params, inputs, short or self.short, aten=self.aten, note=note, shape=shape)
+        self._track_uniform(name, op, params, inputs)
         if t is not None:
             self.b.set(t, name, tags)
             sizes = L.axis_sizes(tags, tuple(t.shape), self.naxes) if len(tags) == t.dim() else None
             if sizes is not None and all(v is not None for v in sizes):
                 self.b.grid[name] = sizes
         return name
+
+    def _track_uniform(self, name, op, params, inputs):
+        """Which axes the new node's features all see alike (see ``Builder.uniform``): a global
+        node's axes; an identity keeps its input's; a join keeps what all its inputs share."""
+        uni = self.b.uniform
+        if op == "global":
+            axes = frozenset(params.get("axes") or range(self.naxes))
+        elif op == "identity" and len(inputs) == 1:
+            axes = uni.get(inputs[0])
+        elif op in ("add", "mul", "concat") and all(v in uni for v in inputs):
+            axes = frozenset.intersection(*(uni[v] for v in inputs))
+        else:
+            axes = None
+        if axes:
+            uni[name] = axes
 
     def grids_differ(self, nodes):
         """True when the nodes' outputs are known to hold different numbers of positions along
@@ -229,6 +245,8 @@ def handle(builder, func, args, kwargs, out):
             tracked.append((a, builder.get(a)))
     if not tracked:
         return
+    if builder.uniform:
+        tracked = [(t, _as_map(builder, t, tr)) for t, tr in tracked]
     packet = func._overloadpacket.__name__
     handler = HANDLERS.get(packet)
     if handler is None and func.namespace != "aten":
@@ -275,6 +293,13 @@ def _check_layout(ctx, what, nd=None):
     if not axes:  # a window over non-spatial dims (e.g. a conv over channels): positions unchanged
         ctx.unary("identity", {}, note=f"{what} over non-spatial dims")
         return False
+    out = ctx.out_tensor()
+    held = frozenset().union(*(L.spatial_axes(x) for x in tags))
+    if out is not None and out.dim() == len(tags) and nd == ctx.naxes and held <= axes == frozenset(range(nd)):
+        # global over every axis, its features all see alike: the output is the map its shape
+        # says, with the op's own output size (an upsample over scrambled dims must not keep
+        # the input's size, or a later join with a real map of that size fails)
+        tags = (None,) * (len(tags) - nd) + tuple(range(nd))
     ctx.global_over(axes, tags, f"{ctx.aten}: {what} over scrambled spatial dims: treated as global "
                                 "(not tractable)")
     return False
@@ -481,6 +506,13 @@ def _pointwise(ctx):
             inputs.append(node)
     conflict = _conflicting_axes(shapes_tags, out.dim())
     if conflict:
+        held = frozenset().union(*(L.spatial_axes(t) for _, tags_ in shapes_tags for t in tags_))
+        plain = [tr.tags for t, tr in ctx.tracked if tuple(t.shape) == tuple(out.shape)
+                 and L.is_standard(tr.tags, tuple(t.shape), ctx.naxes)]
+        if held <= conflict and plain:
+            # global over every axis: the result's features all see alike, so it is the map
+            # its plain input says (with that input's size), not a scrambled tensor
+            tags = plain[0]
         return ctx.global_over(conflict, tags, "elementwise op on inputs whose spatial dims do not line up",
                                inputs=inputs)
     if len(inputs) == 1:
@@ -835,7 +867,52 @@ def _view(ctx):
         # depth-to-space (pixel shuffle as views): output position o reads input position o // r
         return ctx.emit("upsample", {"scale": tuple(float(r) for r in scales), "mode": "nearest"}, [ctx.node],
                         standard, short="depth_to_space")
-    ctx.passthrough(tags=tags)
+    ctx.passthrough(tags=_uniform_retag(ctx.b, ctx.node, tags, tuple(out.shape)))
+
+
+def _scrambled_axes(tags):
+    out = frozenset()
+    for t in tags:
+        for part in (t if isinstance(t, L.Merged) else ((t, None),)):
+            if isinstance(part[0], frozenset) and not isinstance(part[0], L.Part):
+                out |= part[0]
+    return out
+
+
+def _as_map(builder, t, tr):
+    """``tr``, or its node as a plain map when its tags are scrambled but its features all see
+    alike along every axis (see :func:`_uniform_retag`)."""
+    if tr.node not in builder.uniform:
+        return tr
+    tags = _uniform_retag(builder, tr.node, tr.tags, tuple(t.shape))
+    if tags is tr.tags:
+        return tr
+    from .torch import Traced
+
+    return Traced(tr.node, tags)
+
+
+def _uniform_retag(builder, node, tags, shape):
+    """A view that scrambles positions of a map whose features all see the same input along
+    every axis it holds (the output of a global op: smp MAnet's position attention reshapes
+    ``(N, H*W, C)`` straight to ``(N, C, H, W)``) loses nothing: the positions are
+    interchangeable. Tag the result as the map its shape says, ``(N, C, *grid)`` or
+    ``(N, C, prod(grid))``, when its sizes match the node's grid; else keep ``tags``."""
+    scrambled = _scrambled_axes(tags)
+    held = frozenset().union(*(L.spatial_axes(t) for t in tags))
+    grid = builder.grid.get(node)
+    if not scrambled or grid is None or not held <= builder.uniform.get(node, frozenset()):
+        return tags
+    naxes = builder.naxes
+    lead = (None,) * (len(shape) - naxes)
+    if len(shape) >= naxes + 1 and tuple(shape[-naxes:]) == tuple(grid):
+        return lead + tuple(range(naxes))
+    total = 1
+    for n in grid:
+        total *= n
+    if len(shape) >= 2 and shape[-1] == total:
+        return (None,) * (len(shape) - 1) + (L.flat_tag(grid),)
+    return tags
 
 
 def _depth_to_space(tags, naxes):

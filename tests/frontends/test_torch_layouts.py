@@ -193,3 +193,57 @@ def test_a_cell_stepped_along_an_axis_in_python_is_global_along_it():
         (lo0, hi0, _), (lo1, hi1, _) = hull(mask)
         assert rec.bounds(0)[0][i] <= lo0 and hi0 <= rec.bounds(0)[1][i]
         assert (rec.bounds(1)[0][j], rec.bounds(1)[1][j]) == (lo1, hi1)
+
+
+# -- positions scrambled by a view --------------------------------------------------------------
+
+
+class AttentionThenSkip(nn.Module):
+    """smp MAnet's shape: position attention whose ``(N, H*W, C)`` result is reshaped straight to
+    ``(N, C, H, W)`` (a scramble), then upsampled and joined with a map twice the size."""
+
+    def __init__(self, attention=True):
+        super().__init__()
+        self.attention = attention
+        self.down, self.q, self.k, self.v = conv(1, 4, 3, stride=2, padding=1), conv(4, 2, 1), conv(4, 2, 1), conv(4, 4, 1)
+        self.skip, self.out = conv(1, 4, 3, padding=1), conv(8, 1, 3, padding=1)
+
+    def forward(self, x):
+        y = self.down(x)
+        n, c, h, w = y.shape
+        v = self.v(y).flatten(2).transpose(1, 2)  # (N, HW, C)
+        if self.attention:
+            scores = torch.softmax(self.q(y).flatten(2).transpose(1, 2) @ self.k(y).flatten(2), -1)
+            v = scores @ v
+        z = y + v.reshape(n, c, h, w)
+        up = F.interpolate(z, scale_factor=2.0)
+        return self.out(torch.cat([up, self.skip(x)], 1))
+
+
+def test_a_view_scrambling_a_global_map_keeps_it_a_map():
+    G, rec = check(AttentionThenSkip(), (1, 8, 10))
+    assert all(rec.is_global)
+    # after the attention every op is itself again (an upsample, a concat, a conv), not "global"
+    assert G.nodes["out"]["op"] == "conv" and "upsample" in ops(G) and "concat" in ops(G)
+
+
+def test_a_view_scrambling_a_local_map_is_global_at_the_right_size():
+    # without attention the reshape scrambles positions that differ: the add joining them is
+    # global (an upper bound) and says why; after it the map is a map again (its own size), so
+    # the upsample and the join with the skip hold
+    net = AttentionThenSkip(attention=False)
+    G = rfgraph.from_torch(net, (1, 8, 10))
+    rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
+    assert rec.n == (8, 10) and all(rec.is_global)
+    assert G.nodes["add"]["op"] == "global" and "do not line up" in G.nodes["add"]["note"]
+    assert G.nodes["out"]["op"] == "conv"
+
+
+def test_a_window_op_over_scrambled_dims_is_global_at_its_output_size():
+    # a conv straight over a scrambled reshape: global, with the conv's own (strided) size
+    net = Fn(lambda x, a, b: b(a(x).flatten(2).transpose(1, 2).reshape(1, 2, 8, 10)), conv(1, 2, 3, padding=1),
+             conv(2, 1, 3, stride=2, padding=1))
+    G = rfgraph.from_torch(net, (1, 8, 10))
+    rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
+    assert rec.n == (4, 5) and all(rec.is_global)
+    assert "scrambled" in G.nodes[G.graph["outputs"][0]]["note"]
