@@ -16,6 +16,7 @@ translated (see :mod:`rfgraph.frontends.torch_ops`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from contextlib import contextmanager
@@ -75,6 +76,7 @@ class Builder:
         self.suspended = 0  # > 0 while one intercepted call runs: its inner aten ops are not recorded
         self.sub_op = False  # the node being added is a helper of its leaf module, not its output
         self.padded = set()  # leaf modules that pad before their op (convs with a padding_mode)
+        self.fake = False  # tracing with fake tensors (after a meta trace asked for a value)
 
     # -- tensors ----------------------------------------------------------------------------
     def get(self, t):
@@ -211,12 +213,34 @@ def _make_tracer(builder):
     class Tracer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            out = _meta_call(func, args, kwargs)
+            packet = func._overloadpacket.__name__
+            if (packet in _DATA_READS or packet == "_to_copy" and not builder.fake and _off_meta(kwargs)) and any(
+                    _no_data(a) for a in args):
+                raise _DataDependent(f"aten::{packet}", builder._source())
+            out = func(*args, **kwargs) if builder.fake else _meta_call(func, args, kwargs)
             if not builder.suspended:
                 handle(builder, func, args, kwargs, out)
             return out
 
     return Tracer()
+
+
+# ops whose result depends on a tensor's values, not only its shape: neither a meta nor a fake
+# tensor (without a symbolic shape environment) can answer them
+_DATA_READS = frozenset({"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "_unique",
+                         "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive", "bincount"})
+
+
+def _no_data(t):
+    """A tensor without values: on meta, or a fake tensor."""
+    torch = _torch()
+    return isinstance(t, torch.Tensor) and (t.is_meta or type(t).__name__ == "FakeTensor")
+
+
+def _off_meta(kwargs):
+    """A copy to a device other than meta (``.cpu()``, ``.tolist()``): reads the values."""
+    device = kwargs.get("device")
+    return device is not None and getattr(device, "type", str(device)) != "meta"
 
 
 def _make_function_mode(builder):
@@ -543,11 +567,57 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"expected a torch.nn.Module, got {type(model).__name__}")
     shapes, naxes = _parse_shapes(model, input_shape)
+    try:
+        builder, outputs = _trace(model, shapes, naxes, on_unsupported, fake=False)
+    except _DataDependent as first:
+        # the forward asked a meta tensor for a value: again with fake tensors, which code that
+        # knows tracing (transformers' mask checks) recognises and does not ask
+        try:
+            builder, outputs = _trace(model, shapes, naxes, on_unsupported, fake=True)
+        except _DataDependent as exc:
+            raise ExportError(
+                f"tracing {type(model).__name__} failed: its forward asks a tensor for its value ({exc.op}, e.g. "
+                f"Tensor.item(), .all() in an if, .tolist(), nonzero) at {exc.source or 'an unknown line'}, which a "
+                "trace without data cannot answer (tried meta tensors, then fake tensors). Make that code skip "
+                "the check for meta/fake tensors or pass the value in, or trace a submodule after it "
+                "(e.g. the backbone)") from first
+    if not outputs:
+        raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
+    G = builder.G
+    keep = keep_what_outputs_need(G, outputs)
+    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
+                 outputs=list(dict.fromkeys(outputs)),
+                 shapes={v: s for v, s in builder.shapes.items() if v in keep},
+                 model=type(model).__name__, global_ops=dict(builder.global_ops))
+    return G
+
+
+class _DataDependent(Exception):
+    """Raised inside a trace when the forward reads a traced tensor's value (internal)."""
+
+    def __init__(self, op, source):
+        super().__init__(op)
+        self.op, self.source = op, source
+
+
+def _trace(model, shapes, naxes, on_unsupported, fake):
+    """Run the model once on meta (or fake) tensors under the tracer: the builder and the nodes
+    of the model's outputs."""
+    torch = _torch()
     builder = Builder(naxes, on_unsupported, model)
+    builder.fake = fake
     inputs = []
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    fake_mode = None
+    if fake:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        # meta parameters stay as they are: allow_non_fake_inputs converts them op by op
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     for k, s in enumerate(shapes):
         x = torch.empty(s, device="meta", dtype=dtype)
+        if fake_mode is not None:
+            x = fake_mode.from_tensor(x)
         name = "input" if k == 0 else f"input_{k}"
         builder.names.add(name)
         builder.G.add_node(name, op="input", size=tuple(s[2:]))
@@ -559,13 +629,14 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     calls = _make_function_mode(builder)
     outputs = []
     try:
-        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), calls, tracer:
+        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), \
+                (fake_mode if fake_mode is not None else contextlib.nullcontext()), calls, tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:
                 out = model(*inputs)
         _collect_outputs(builder, out, outputs)
-    except RFGraphError:
+    except (RFGraphError, _DataDependent):
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -580,15 +651,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
                           f"{type(exc).__name__}: {msg}.{hint}") from exc
     finally:
         builder.release()
-    if not outputs:
-        raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
-    G = builder.G
-    keep = keep_what_outputs_need(G, outputs)
-    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
-                 outputs=list(dict.fromkeys(outputs)),
-                 shapes={v: s for v, s in builder.shapes.items() if v in keep},
-                 model=type(model).__name__, global_ops=dict(builder.global_ops))
-    return G
+    return builder, outputs
 
 
 def _collect_outputs(builder, out, acc):

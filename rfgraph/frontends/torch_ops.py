@@ -183,6 +183,12 @@ class Ctx:
         # the output's own number of positions where its tags tell it (a global node must not keep
         # a size its input had before a reshape), else the input's (keep) or one feature
         sizes = self.out_sizes(tags)
+        t = self.out_tensor()
+        if t is not None and len(tags) == t.dim():
+            # an axis no dim of the output holds (attention from learned queries onto the map:
+            # DETR's decoder) has one position, not the input's
+            held = frozenset().union(*(L.spatial_axes(x) for x in tags))
+            sizes = tuple(1 if n is None and a not in held else n for a, n in enumerate(sizes))
         if all(sizes[a] is not None for a in axes):
             size = tuple(sizes[a] if a in axes else 1 for a in range(self.naxes))
             if keep and self.b.grid.get(inputs[0]) is not None and all(
@@ -1219,7 +1225,8 @@ def _region_offsets(base, view):
 
 @op("zero_", "fill_", "normal_", "uniform_", "random_", "bernoulli_", "zeros_like", "ones_like", "empty_like",
     "full_like", "rand_like", "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "_local_scalar_dense",
-    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "stride", "is_nonzero", "equal")
+    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "stride", "is_nonzero", "equal",
+    "prim::device", "prim::layout")
 def _overwritten(ctx):
     """Results that do not carry the input's values (fresh tensors, in-place fills)."""
     out = ctx.out_tensor() if not isinstance(ctx.out, (bool, int, float)) else None
