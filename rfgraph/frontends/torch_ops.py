@@ -348,6 +348,13 @@ def _per_axis(ctx, values, axes, neutral):
 def _conv(ctx):
     a = ctx.a
     nd = a["weight"].dim() - 2
+    pointwise = (all(k == 1 for k in a["weight"].shape[2:]) and all(v == 1 for v in _ints(a["stride"], nd))
+                 and not any(_ints(a["padding"], nd)) and not a["transposed"])
+    if pointwise and not L.is_standard(ctx.tags, tuple(ctx.x.shape), ctx.naxes) and len(ctx.tags) > nd and \
+            not L.spatial_axes(ctx.tags[-nd - 1]):
+        # a 1x1 conv mixes channels only, whatever the spatial dims hold (windows of MaxViT's NCHW
+        # attention): positions unchanged
+        return ctx.unary("identity", {}, note="1x1 convolution over a re-laid-out map: positions unchanged")
     axes = _window_axes(ctx, nd, "convolution")
     if axes is None:
         return
@@ -702,10 +709,26 @@ def _matmul(ctx):
         tags = (None,) * out.dim()
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if mixed:
+        # a contraction over the positions of one window (attention weights @ v, Swin/MaxViT)
+        # reads that window; over anything else, every position
+        contracted = [(tags1[-1], tags1[:-1])]
+        if ctx.packet != "linear":
+            contracted.append((tags2[-2], tags2[:-2] + tags2[-1:]))
+        plans = [L.window_mixing(t, others) for t, others in contracted if L.spatial_axes(t)]
+        if all(p is not None and p == plans[0] for p in plans) and _window_mix(
+                ctx, plans[0], inputs, tags, f"{ctx.short} contracts over the positions of a window"):
+            return
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
-    if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None and t1.node != t2.node:
+    if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None:
         rows, cols = L.spatial_axes(tags1[-2]), L.spatial_axes(tags2[-1])
-        if rows and cols:
+        if rows and cols and tags1[-2] == tags2[-1] and tags1[:-2] == tags2[:-2]:
+            # q·kᵀ within windows: entry (i, j) pairs two positions of one window; the scores
+            # read that window (the key dim is spent: softmax and @ v over it add nothing)
+            plan = L.window_mixing(tags1[-2], tags1[:-2] + tags1[-1:])
+            if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+                                                f"{ctx.short}: attention scores within windows"):
+                return
+        if rows and cols and t1.node != t2.node:
             # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
             # often on a coarser grid): no one grid holds it
             return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
@@ -714,6 +737,44 @@ def _matmul(ctx):
         return ctx.global_over(range(ctx.naxes), tags, f"{ctx.short} of inputs with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
+
+
+def _window_mix(ctx, plan, inputs, tags, what):
+    """Emit the exact index map of mixing positions within windows (``plan`` from
+    :func:`~rfgraph.frontends.torch_layout.window_mixing`); the output node's name, or None (and
+    nothing emitted) when the inputs' grids do not fit the windows.
+
+    Per axis, a ``block`` window of ``f``: position ``o`` reads ``f*(o//f) .. f*(o//f)+f-1``, an
+    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``. A ``grid`` of ``G``
+    windows ``f`` apart: ``o`` reads ``o mod f + k*f`` for every ``k < G``, a conv of kernel
+    ``2G-1``, dilation ``f`` and padding ``(G-1)*f`` (the padding holds no pixels: exact once
+    clipped to the input).
+    """
+    if len(inputs) > 1 and ctx.grids_differ(inputs):
+        return None
+    grid = ctx.b.grid.get(inputs[0])
+    if grid is None or any(grid[a] % f for a, (_, f) in plan.items()):
+        return None
+    block = {a: f for a, (kind, f) in plan.items() if kind == "block"}
+    spread = {a: (f, grid[a] // f) for a, (kind, f) in plan.items() if kind == "grid"}
+    steps = []
+    if block:
+        k = tuple(block.get(a, 1) for a in range(ctx.naxes))
+        steps += [("avgpool", {"kernel": k, "stride": k}, "window"),
+                  ("upsample", {"scale": tuple(float(v) for v in k), "mode": "nearest"}, "window_back")]
+    if spread:
+        steps.append(("conv", {"kernel": tuple(2 * spread[a][1] - 1 if a in spread else 1 for a in range(ctx.naxes)),
+                               "dilation": tuple(spread[a][0] if a in spread else 1 for a in range(ctx.naxes)),
+                               "padding": tuple((spread[a][1] - 1) * spread[a][0] if a in spread else 0
+                                                for a in range(ctx.naxes))}, "grid"))
+    where = ", ".join(f"axis {a}: {'windows of' if kind == 'block' else 'a grid of windows'} {f}"
+                      for a, (kind, f) in sorted(plan.items()))
+    node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
+    for op_name, params, short in steps[:-1]:
+        node = _helper(ctx, op_name, params, [node], ctx.short + "_" + short)
+    op_name, params, _ = steps[-1]
+    return ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
+                    "exactly its window")
 
 
 _RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
@@ -799,6 +860,12 @@ def _attention(ctx):
     for _, tr in ctx.tracked:
         axes |= L.spatial_axes(tr.tags[-2]) if len(tr.tags) >= 2 else frozenset()
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    seqs = [tr.tags for _, tr in ctx.tracked if len(tr.tags) >= 2 and L.spatial_axes(tr.tags[-2])]
+    if seqs and all(t[:-1] == seqs[0][:-1] for t in seqs):
+        # queries, keys and values on the tokens of the same windows (Swin, MaxViT's block and grid)
+        plan = L.window_mixing(seqs[0][-2], seqs[0][:-2] + seqs[0][-1:])
+        if plan is not None and _window_mix(ctx, plan, inputs, ctx.tags, "attention within windows"):
+            return
     ctx.global_over(axes, ctx.tags, "attention over spatial positions", inputs=inputs)
 
 
@@ -863,11 +930,11 @@ def _view(ctx):
     out = ctx.out_tensor()
     tags = L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape))
     standard = (None,) * (out.dim() - ctx.naxes) + tuple(range(ctx.naxes))
-    blocks = L.space_to_depth(tags, ctx.naxes)
-    if blocks is not None:
-        # space-to-depth written as view/permute/view (tresnet's stem): the feature vector at o
-        # gathers the f x f block, as pixel_unshuffle does
-        return ctx.emit("avgpool", {"kernel": blocks}, [ctx.node], standard, short="space_to_depth")
+    s2d = L.space_to_depth(tags, ctx.naxes)
+    if s2d is not None:
+        # space-to-depth written as view/permute/view (tresnet's stem, Swin's patch merging): the
+        # feature vector at o gathers the f x f block, as pixel_unshuffle does
+        return ctx.emit("avgpool", {"kernel": s2d[0]}, [ctx.node], s2d[1], short="space_to_depth")
     scales = _depth_to_space(tags, ctx.naxes)
     if scales is not None:
         # depth-to-space (pixel shuffle as views): output position o reads input position o // r

@@ -127,3 +127,19 @@ def test_sequencer2d_lstms_are_one_node_each_and_global_along_their_axis():
     block = "stages.0.blocks.0.rnn_tokens"
     assert a.module(f"{block}.rnn_v").is_global == (True, False)
     assert a.module(f"{block}.rnn_h").is_global == (False, True)
+
+
+def test_swin_and_maxvit_window_attention_is_local():
+    # swin_tiny at 224: 4x4 patches (jump 4), windows of 7 tokens: block 0 reads its 28 x 28 pixels
+    G, a = analyse("swin_tiny_patch4_window7_224", (3, 224, 224))
+    rec = a.module("layers.0.blocks.0")
+    assert (rec.n, rec.rf, rec.jump) == ((56, 56), (28, 28), (4, 4)) and not any(rec.is_global)
+    # only the last stage, whose one window is the whole 7 x 7 map, attends globally
+    attn = {G.nodes[v]["module"].split(".blocks")[0] for v in G
+            if G.nodes[v]["op"] == "global" and "attention" in G.nodes[v].get("note", "")}
+    assert attn == {"layers.3"}
+    # maxvit: besides the SE gates, only the last stage (7 x 7 = one 7 x 7 window or grid) is global
+    G, a = analyse("maxvit_tiny_tf_224", (3, 224, 224))
+    attn = {G.nodes[v]["module"].split(".blocks")[0] for v in G
+            if G.nodes[v]["op"] == "global" and "mean over spatial positions" not in G.nodes[v]["note"]}
+    assert attn == {"stages.3"}

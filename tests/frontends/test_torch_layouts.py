@@ -205,7 +205,8 @@ class AttentionThenSkip(nn.Module):
     def __init__(self, attention=True):
         super().__init__()
         self.attention = attention
-        self.down, self.q, self.k, self.v = conv(1, 4, 3, stride=2, padding=1), conv(4, 2, 1), conv(4, 2, 1), conv(4, 4, 1)
+        self.down = conv(1, 4, 3, stride=2, padding=1)
+        self.q, self.k, self.v = conv(4, 2, 1), conv(4, 2, 1), conv(4, 4, 1)
         self.skip, self.out = conv(1, 4, 3, padding=1), conv(8, 1, 3, padding=1)
 
     def forward(self, x):
@@ -247,3 +248,66 @@ def test_a_window_op_over_scrambled_dims_is_global_at_its_output_size():
     rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
     assert rec.n == (4, 5) and all(rec.is_global)
     assert "scrambled" in G.nodes[G.graph["outputs"][0]]["note"]
+
+
+# -- attention within windows: a token reads exactly its window ----------------------------------
+
+
+class WindowAttention(nn.Module):
+    """Swin's shape on (N, C, H, W): optional cyclic shift, partition into w x w windows, fused
+    attention over each window's tokens, reverse, shift back."""
+
+    def __init__(self, dim=4, window=4, shift=0, fused=True):
+        super().__init__()
+        self.w, self.shift, self.fused = window, shift, fused
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        y = x.permute(0, 2, 3, 1)
+        if self.shift:
+            y = torch.roll(y, (-self.shift, -self.shift), (1, 2))
+        s = self.w
+        win = y.view(n, h // s, s, w // s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, s * s, c)
+        q, k, v = self.qkv(win).reshape(win.shape[0], s * s, 3, 1, c).permute(2, 0, 3, 1, 4).unbind(0)
+        if self.fused:
+            o = F.scaled_dot_product_attention(q, k, v)
+        else:
+            o = torch.softmax(q @ k.transpose(-2, -1), -1) @ v
+        o = self.proj(o.transpose(1, 2).reshape(-1, s * s, c))
+        y = o.view(n, h // s, w // s, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
+        if self.shift:
+            y = torch.roll(y, (self.shift, self.shift), (1, 2))
+        return y.permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("shift", [0, 2])
+def test_window_attention_reads_exactly_its_window(shift, fused):
+    G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), WindowAttention(shift=shift, fused=fused)), (1, 12, 8))
+    assert "global" not in ops(G) and not any(rec.is_global)
+
+
+def test_timm_swin_blocks_equal_gradient_support():
+    swin = pytest.importorskip("timm.models.swin_transformer")
+    model = swin.SwinTransformer(img_size=32, patch_size=2, window_size=4, embed_dim=4, depths=(2, 2),
+                                 num_heads=(1, 1), mlp_ratio=1.0)
+    net = Fn(lambda x, m: m.layers[1](m.layers[0](m.patch_embed(x))).permute(0, 3, 1, 2), model)
+    G, rec = check(net, (3, 32, 32))
+    # patch merging is a 2x2 space-to-depth, not "layer norm over spatial positions"
+    assert not [v for v in G if G.nodes[v]["op"] == "global"]
+
+
+@pytest.mark.parametrize("nchw", [False, True])
+@pytest.mark.parametrize("partition", ["block", "grid"])
+def test_maxvit_block_and_grid_attention_equal_gradient_support(partition, nchw):
+    maxxvit = pytest.importorskip("timm.models.maxxvit")
+    cfg = maxxvit.MaxxVitTransformerCfg(dim_head=4, window_size=(4, 4), grid_size=(4, 4), expand_ratio=1.0)
+    if nchw:
+        layer = maxxvit.PartitionAttention2d(8, partition_type=partition, cfg=cfg)
+    else:
+        layer = channels_last(maxxvit.PartitionAttentionCl(8, partition_type=partition, cfg=cfg))
+    G, rec = check(nn.Sequential(conv(1, 8, 3, padding=1), layer), (1, 16, 12))
+    assert not any(rec.is_global)
+    # grid attention: a token reads the tokens 3 apart (12 / 4) that share its place in a window
+    assert ("conv" if partition == "grid" else "upsample") in ops(G)
