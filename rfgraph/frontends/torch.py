@@ -129,7 +129,28 @@ class Builder:
             self.G.add_edge(u, name, index=i)
         if shape is not None:
             self.shapes[name] = shape
+        self._infer_grid(name, op, params, inputs)
         return name
+
+    def _infer_grid(self, name, op, params, inputs):
+        """The engine's size of a node, for joins to compare, where it follows from the op alone
+        (the tags of the node's tensor, when they tell it, take over): a global op's own size,
+        or the one grid of the inputs of an op that keeps positions."""
+        size = params.get("size", 1) if op == "global" else None
+        if isinstance(size, int):
+            size = (size,) * self.naxes
+        if isinstance(size, tuple):
+            self.grid[name] = size
+        elif op in ("identity", "add", "mul", "concat", "global"):
+            grids = {self.grid.get(v) for v in inputs}
+            if None in grids:
+                return
+            if len(grids) == 1:
+                self.grid[name] = grids.pop()
+            elif op in ("add", "mul"):  # a size 1 broadcasts
+                per_axis = [{g[a] for g in grids} - {1} for a in range(self.naxes)]
+                if all(len(s) <= 1 for s in per_axis):
+                    self.grid[name] = tuple(s.pop() if s else 1 for s in per_axis)
 
     def unsupported(self, ctx, why):
         """Apply the policy for an op with no rule: raise, or map it to global / identity."""

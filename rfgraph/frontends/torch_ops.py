@@ -537,12 +537,13 @@ def _pointwise(ctx):
     ctx.emit(kind, {}, inputs, tags, short=ctx.short)
 
 
-def _grids_known_to_differ(ctx, inputs):
+def _grids_known_to_differ(ctx, inputs, broadcast=True):
     """Only a known mismatch counts here: a join of nodes whose grids are unknown is left to
-    the engine (which checks sizes), as before."""
+    the engine (which checks sizes), as before. A size 1 broadcasts in add/mul, not in concat."""
     grids = [ctx.b.grid.get(v) for v in inputs]
     grids = [g for g in grids if g is not None]
-    return any(len({g[ax] for g in grids} - {1}) > 1 for ax in range(ctx.naxes))
+    ones = {1} if broadcast else set()
+    return any(len({g[ax] for g in grids} - ones) > 1 for ax in range(ctx.naxes))
 
 
 def _conflicting_axes(shapes_tags, ndim):
@@ -600,7 +601,7 @@ def _cat(ctx):
                                "of different sizes): treated as global", inputs=inputs)
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
-    if _grids_known_to_differ(ctx, inputs):
+    if _grids_known_to_differ(ctx, inputs, broadcast=False):
         return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="cat")
@@ -614,7 +615,7 @@ def _stack(ctx):
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
-    if _grids_known_to_differ(ctx, inputs):
+    if _grids_known_to_differ(ctx, inputs, broadcast=False):
         return ctx.global_over(range(ctx.naxes), tags, "stack of maps with different numbers of positions: "
                                "treated as global", inputs=inputs)
     # rows selected one at a time and stacked back (a recurrent cell stepped along H in Python):
@@ -741,32 +742,58 @@ def _matmul(ctx):
 
 def _window_mix(ctx, plan, inputs, tags, what):
     """Emit the exact index map of mixing positions within windows (``plan`` from
-    :func:`~rfgraph.frontends.torch_layout.window_mixing`); the output node's name, or None (and
-    nothing emitted) when the inputs' grids do not fit the windows.
+    :func:`~rfgraph.frontends.torch_layout.window_mixing`) into an output tagged ``tags``; the
+    output node's name, or None (and nothing emitted) when the inputs' grids do not fit.
 
     Per axis, a ``block`` window of ``f``: position ``o`` reads ``f*(o//f) .. f*(o//f)+f-1``, an
-    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``. A ``grid`` of ``G``
+    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``; when the output no
+    longer holds the window's positions (a linear layer over ``f x f`` patches: naflexvit's patch
+    embedding), the pool alone, and the output's positions are the windows'. A ``grid`` of ``G``
     windows ``f`` apart: ``o`` reads ``o mod f + k*f`` for every ``k < G``, a conv of kernel
     ``2G-1``, dilation ``f`` and padding ``(G-1)*f`` (the padding holds no pixels: exact once
-    clipped to the input).
+    clipped to the input); a conv of kernel ``G`` and dilation ``f`` when the output holds only
+    the place in the window.
     """
     if len(inputs) > 1 and ctx.grids_differ(inputs):
         return None
     grid = ctx.b.grid.get(inputs[0])
     if grid is None or any(grid[a] % f for a, (_, f) in plan.items()):
         return None
-    block = {a: f for a, (kind, f) in plan.items() if kind == "block"}
-    spread = {a: (f, grid[a] // f) for a, (kind, f) in plan.items() if kind == "grid"}
+    pieces = {}  # axis -> fine flags of the pieces the output still holds
+    for t in tags:
+        for x in ([p for p, _ in t] if isinstance(t, L.Merged) else [t]):
+            if isinstance(x, L.Part) and x.axis in plan:
+                pieces.setdefault(x.axis, set()).add(x.fine)
+    n = ctx.naxes
+    pool, up, conv = [1] * n, [1] * n, [(1, 1, 0)] * n
+    collapsed = set()
+    for a, (kind, f) in plan.items():
+        held = pieces.get(a, set())
+        mixed_fine = kind == "block"
+        if held == {True, False}:  # the output keeps the positions of the windows
+            if kind == "block":
+                pool[a] = up[a] = f
+            else:
+                g = grid[a] // f
+                conv[a] = (2 * g - 1, f, (g - 1) * f)
+        elif held == {not mixed_fine}:  # the mixed positions are spent: the other pieces remain
+            collapsed.add(a)
+            if kind == "block":
+                pool[a] = f
+            else:
+                conv[a] = (grid[a] // f, f, 0)
+        else:
+            return None
+    if collapsed:
+        tags = tuple(_whole_axes(t, collapsed) for t in tags)
     steps = []
-    if block:
-        k = tuple(block.get(a, 1) for a in range(ctx.naxes))
-        steps += [("avgpool", {"kernel": k, "stride": k}, "window"),
-                  ("upsample", {"scale": tuple(float(v) for v in k), "mode": "nearest"}, "window_back")]
-    if spread:
-        steps.append(("conv", {"kernel": tuple(2 * spread[a][1] - 1 if a in spread else 1 for a in range(ctx.naxes)),
-                               "dilation": tuple(spread[a][0] if a in spread else 1 for a in range(ctx.naxes)),
-                               "padding": tuple((spread[a][1] - 1) * spread[a][0] if a in spread else 0
-                                                for a in range(ctx.naxes))}, "grid"))
+    if any(k > 1 for k in pool):
+        steps.append(("avgpool", {"kernel": tuple(pool), "stride": tuple(pool)}, "window"))
+    if any(k > 1 for k in up):
+        steps.append(("upsample", {"scale": tuple(float(v) for v in up), "mode": "nearest"}, "window_back"))
+    if any(k > 1 for k, _, _ in conv):
+        steps.append(("conv", {"kernel": tuple(k for k, _, _ in conv), "dilation": tuple(d for _, d, _ in conv),
+                               "padding": tuple(p for _, _, p in conv)}, "grid"))
     where = ", ".join(f"axis {a}: {'windows of' if kind == 'block' else 'a grid of windows'} {f}"
                       for a, (kind, f) in sorted(plan.items()))
     node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
@@ -775,6 +802,15 @@ def _window_mix(ctx, plan, inputs, tags, what):
     op_name, params, _ = steps[-1]
     return ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
                     "exactly its window")
+
+
+def _whole_axes(tag, axes):
+    """``tag`` with the pieces of ``axes`` standing for the whole axis (the other piece was spent)."""
+    if isinstance(tag, L.Part) and tag.axis in axes:
+        return tag.axis
+    if isinstance(tag, L.Merged):
+        return L.Merged(tuple((x.axis if isinstance(x, L.Part) and x.axis in axes else x, size) for x, size in tag))
+    return tag
 
 
 _RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}

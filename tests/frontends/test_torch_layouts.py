@@ -311,3 +311,35 @@ def test_maxvit_block_and_grid_attention_equal_gradient_support(partition, nchw)
     assert not any(rec.is_global)
     # grid attention: a token reads the tokens 3 apart (12 / 4) that share its place in a window
     assert ("conv" if partition == "grid" else "upsample") in ops(G)
+
+
+def test_patches_cut_by_views_then_a_linear_layer_are_a_patch_embedding():
+    # naflexvit / gemma4's patchify: (N, C, H, W) -> (N, H/p * W/p, p*p*C) by views, then Linear:
+    # the token at (i, j) reads exactly its p x p patch
+    class Patchify(nn.Module):
+        def __init__(self, p=4):
+            super().__init__()
+            self.p, self.proj = p, nn.Linear(p * p * 2, 3)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            p = self.p
+            t = x.view(n, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(n, (h // p) * (w // p), -1)
+            return self.proj(t).transpose(1, 2).reshape(n, 3, h // p, w // p)
+
+    G, rec = check(nn.Sequential(conv(1, 2, 3, padding=1), Patchify()), (1, 12, 16))
+    assert (rec.n, rec.jump) == ((3, 4), (4, 4)) and "global" not in ops(G)
+
+
+def test_a_join_after_a_chain_from_a_global_size_knows_its_size():
+    # a globally pooled branch, normalised through ops whose tags say nothing, concatenated with a
+    # map: global with its reason (the front-end knows the branch has one position), not a crash
+    def fn(x, c):
+        y = c(x)
+        pooled = y.flatten(2).transpose(1, 2).softmax(1).transpose(1, 2) @ y.flatten(2).transpose(1, 2)
+        g = (pooled - pooled.mean(-1, keepdim=True)).rsqrt().transpose(1, 2)  # (N, C, C): no positions
+        return torch.cat([g.mean(-1, keepdim=True).expand(-1, -1, y.shape[2] * y.shape[3]), y.flatten(2)], 1)
+
+    G = rfgraph.from_torch(Fn(fn, conv(1, 2, 3, padding=1)), (1, 6, 6))
+    rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
+    assert all(rec.is_global)
