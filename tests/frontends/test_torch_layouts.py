@@ -343,3 +343,15 @@ def test_a_join_after_a_chain_from_a_global_size_knows_its_size():
     G = rfgraph.from_torch(Fn(fn, conv(1, 2, 3, padding=1)), (1, 6, 6))
     rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
     assert all(rec.is_global)
+
+
+@pytest.mark.parametrize("rel_pos", [False, True])
+def test_samvit_padded_windows_equal_gradient_support(rel_pos):
+    # SAM's ViT pads the 10 x 10 token map to 12 x 12 for windows of 4, attends within each
+    # window (the decomposed relative-position bias comes from the queries), crops back
+    sam = pytest.importorskip("timm.models.vision_transformer_sam")
+    model = sam.VisionTransformerSAM(img_size=40, patch_size=4, embed_dim=8, depth=2, num_heads=1, window_size=4,
+                                     use_rel_pos=rel_pos, global_attn_indexes=(), neck_chans=4, mlp_ratio=1.0)
+    net = Fn(lambda x, m: m.blocks(m.patch_embed(x) + m.pos_embed).permute(0, 3, 1, 2), model)
+    G, rec = check(net, (3, 40, 40))
+    assert not any(rec.is_global) and not [v for v in G if G.nodes[v]["op"] == "global"]
