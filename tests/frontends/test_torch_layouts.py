@@ -355,3 +355,15 @@ def test_samvit_padded_windows_equal_gradient_support(rel_pos):
     net = Fn(lambda x, m: m.blocks(m.patch_embed(x) + m.pos_embed).permute(0, 3, 1, 2), model)
     G, rec = check(net, (3, 40, 40))
     assert not any(rec.is_global) and not [v for v in G if G.nodes[v]["op"] == "global"]
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_torchvision_swin_stage_equals_gradient_support(v2):
+    # torchvision pads the 10 x 10 map to 12 x 12 for windows of 4, shifts by 2, attends, crops
+    tv = pytest.importorskip("torchvision.models.swin_transformer")
+    block = tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock
+    model = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=[2], num_heads=[1], window_size=[4, 4],
+                               mlp_ratio=1.0, block=block)
+    net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
+    G, rec = check(net, (3, 20, 20))
+    assert not [v for v in G if G.nodes[v]["op"] == "global"]
