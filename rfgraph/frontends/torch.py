@@ -16,6 +16,7 @@ translated (see :mod:`rfgraph.frontends.torch_ops`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from contextlib import contextmanager
@@ -64,6 +65,9 @@ class Builder:
         self.global_ops = {}  # aten op -> count, for the report
         self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
         self.grid = {}  # node -> positions per axis its output holds (when the tags tell), for joins
+        # node -> axes along which every output feature sees the same input (after a global op):
+        # its positions along them are interchangeable, so a view scrambling them loses nothing
+        self.uniform = {}
         self._torch_dir = os.path.dirname(_torch().__file__) + os.sep
         # frames inside torch or rfgraph are not the user's source line
         self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -72,6 +76,7 @@ class Builder:
         self.suspended = 0  # > 0 while one intercepted call runs: its inner aten ops are not recorded
         self.sub_op = False  # the node being added is a helper of its leaf module, not its output
         self.padded = set()  # leaf modules that pad before their op (convs with a padding_mode)
+        self.fake = False  # tracing with fake tensors (after a meta trace asked for a value)
 
     # -- tensors ----------------------------------------------------------------------------
     def get(self, t):
@@ -124,7 +129,28 @@ class Builder:
             self.G.add_edge(u, name, index=i)
         if shape is not None:
             self.shapes[name] = shape
+        self._infer_grid(name, op, params, inputs)
         return name
+
+    def _infer_grid(self, name, op, params, inputs):
+        """The engine's size of a node, for joins to compare, where it follows from the op alone
+        (the tags of the node's tensor, when they tell it, take over): a global op's own size,
+        or the one grid of the inputs of an op that keeps positions."""
+        size = params.get("size", 1) if op == "global" else None
+        if isinstance(size, int):
+            size = (size,) * self.naxes
+        if isinstance(size, tuple):
+            self.grid[name] = size
+        elif op in ("identity", "add", "mul", "concat", "global"):
+            grids = {self.grid.get(v) for v in inputs}
+            if None in grids:
+                return
+            if len(grids) == 1:
+                self.grid[name] = grids.pop()
+            elif op in ("add", "mul"):  # a size 1 broadcasts
+                per_axis = [{g[a] for g in grids} - {1} for a in range(self.naxes)]
+                if all(len(s) <= 1 for s in per_axis):
+                    self.grid[name] = tuple(s.pop() if s else 1 for s in per_axis)
 
     def unsupported(self, ctx, why):
         """Apply the policy for an op with no rule: raise, or map it to global / identity."""
@@ -208,7 +234,11 @@ def _make_tracer(builder):
     class Tracer(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            out = _meta_call(func, args, kwargs)
+            packet = func._overloadpacket.__name__
+            if (packet in _DATA_READS or packet == "_to_copy" and not builder.fake and _off_meta(kwargs)) and any(
+                    _no_data(a) for a in args):
+                raise _DataDependent(f"aten::{packet}", builder._source())
+            out = func(*args, **kwargs) if builder.fake else _meta_call(func, args, kwargs)
             if not builder.suspended:
                 handle(builder, func, args, kwargs, out)
             return out
@@ -216,10 +246,34 @@ def _make_tracer(builder):
     return Tracer()
 
 
+# ops whose result depends on a tensor's values, not only its shape: neither a meta nor a fake
+# tensor (without a symbolic shape environment) can answer them
+_DATA_READS = frozenset({"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "_unique",
+                         "_unique2", "unique_dim", "unique_consecutive", "unique_dim_consecutive", "bincount"})
+
+
+def _no_data(t):
+    """A tensor without values: on meta, or a fake tensor."""
+    torch = _torch()
+    return isinstance(t, torch.Tensor) and (t.is_meta or type(t).__name__ == "FakeTensor")
+
+
+def _off_meta(kwargs):
+    """A copy to a device other than meta (``.cpu()``, ``.tolist()``): reads the values."""
+    device = kwargs.get("device")
+    return device is not None and getattr(device, "type", str(device)) != "meta"
+
+
 def _make_function_mode(builder):
-    """Intercept ``F.pad`` above the dispatcher: circular padding is a Python-level composite
-    (slices copied into a new tensor) by the time the dispatch mode sees it, which would trace as
-    four constant pads and joins. One ``aten::pad`` node stands for the whole call instead."""
+    """Intercept two calls above the dispatcher, each traced as the one aten op it stands for:
+
+    - ``F.pad``: circular padding is a Python-level composite (slices copied into a new tensor)
+      by the time the dispatch mode sees it, which would trace as four constant pads and joins;
+    - recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` call ``torch._VF.lstm`` and kin): on
+      meta they decompose into a few ops per time step per direction (0.38 s for one LSTM over
+      56 steps, sequencer2d runs 2 per block), and the unrolled steps hide that the layer runs
+      along one axis. Their output shapes follow from the arguments (:func:`_rnn_outputs`).
+    """
     torch = _torch()
     from torch.overrides import TorchFunctionMode
 
@@ -227,11 +281,27 @@ def _make_function_mode(builder):
 
     pads = (torch.nn.functional.pad, torch._C._nn.pad)
     aten_pad = torch.ops.aten.pad.default
+    vf, aten = torch._C._VariableFunctions, torch.ops.aten
+    rnns = {vf.lstm: aten.lstm.input, vf.gru: aten.gru.input, vf.rnn_tanh: aten.rnn_tanh.input,
+            vf.rnn_relu: aten.rnn_relu.input}
 
-    class PadMode(TorchFunctionMode):
+    class CallMode(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            if func not in pads or builder.suspended:
+            if builder.suspended:
+                return func(*args, **kwargs)
+            target = rnns.get(func) if not kwargs and len(args) == 9 and isinstance(args[3], bool) else None
+            if target is not None:  # the `input` overload (args[3] is has_biases), not packed `data`
+                out = _rnn_outputs(torch, target is aten.lstm.input, args)
+                if out is None:
+                    builder.suspended += 1
+                    try:
+                        out = func(*args)
+                    finally:
+                        builder.suspended -= 1
+                handle(builder, target, args, {}, out)
+                return out
+            if func not in pads:
                 return func(*args, **kwargs)
             bound = _pad_args(args, kwargs)
             if bound is None or builder.get(bound[0]) is None:
@@ -248,7 +318,23 @@ def _make_function_mode(builder):
                 builder.sub_op = False
             return out
 
-    return PadMode()
+    return CallMode()
+
+
+def _rnn_outputs(torch, lstm, args):
+    """Meta outputs of ``lstm/gru/rnn_*(input, hx, params, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first)``: the output is the input with its last dim replaced by
+    directions x hidden (proj) size, the final states are shaped like the initial ones (pinned
+    by a test against the real kernel). None unless every tensor is on meta."""
+    x, hx, params, bidirectional = args[0], args[1], args[2], args[7]
+    states = list(hx) if lstm else [hx]
+    tensors = [x, *states, *params]
+    if not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors) or x.dim() not in (2, 3):
+        return None
+    width = (2 if bidirectional else 1) * states[0].shape[-1]
+    out = torch.empty(tuple(x.shape[:-1]) + (width,), dtype=x.dtype, device="meta")
+    finals = tuple(torch.empty(tuple(s.shape), dtype=s.dtype, device="meta") for s in states)
+    return (out, *finals)
 
 
 def _pad_args(args, kwargs):
@@ -502,11 +588,57 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     if not isinstance(model, torch.nn.Module):
         raise ExportError(f"expected a torch.nn.Module, got {type(model).__name__}")
     shapes, naxes = _parse_shapes(model, input_shape)
+    try:
+        builder, outputs = _trace(model, shapes, naxes, on_unsupported, fake=False)
+    except _DataDependent as first:
+        # the forward asked a meta tensor for a value: again with fake tensors, which code that
+        # knows tracing (transformers' mask checks) recognises and does not ask
+        try:
+            builder, outputs = _trace(model, shapes, naxes, on_unsupported, fake=True)
+        except _DataDependent as exc:
+            raise ExportError(
+                f"tracing {type(model).__name__} failed: its forward asks a tensor for its value ({exc.op}, e.g. "
+                f"Tensor.item(), .all() in an if, .tolist(), nonzero) at {exc.source or 'an unknown line'}, which a "
+                "trace without data cannot answer (tried meta tensors, then fake tensors). Make that code skip "
+                "the check for meta/fake tensors or pass the value in, or trace a submodule after it "
+                "(e.g. the backbone)") from first
+    if not outputs:
+        raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
+    G = builder.G
+    keep = keep_what_outputs_need(G, outputs)
+    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
+                 outputs=list(dict.fromkeys(outputs)),
+                 shapes={v: s for v, s in builder.shapes.items() if v in keep},
+                 model=type(model).__name__, global_ops=dict(builder.global_ops))
+    return G
+
+
+class _DataDependent(Exception):
+    """Raised inside a trace when the forward reads a traced tensor's value (internal)."""
+
+    def __init__(self, op, source):
+        super().__init__(op)
+        self.op, self.source = op, source
+
+
+def _trace(model, shapes, naxes, on_unsupported, fake):
+    """Run the model once on meta (or fake) tensors under the tracer: the builder and the nodes
+    of the model's outputs."""
+    torch = _torch()
     builder = Builder(naxes, on_unsupported, model)
+    builder.fake = fake
     inputs = []
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    fake_mode = None
+    if fake:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        # meta parameters stay as they are: allow_non_fake_inputs converts them op by op
+        fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
     for k, s in enumerate(shapes):
         x = torch.empty(s, device="meta", dtype=dtype)
+        if fake_mode is not None:
+            x = fake_mode.from_tensor(x)
         name = "input" if k == 0 else f"input_{k}"
         builder.names.add(name)
         builder.G.add_node(name, op="input", size=tuple(s[2:]))
@@ -515,16 +647,17 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         inputs.append(x)
     params = _meta_params(model)
     tracer = _make_tracer(builder)
-    pads = _make_function_mode(builder)
+    calls = _make_function_mode(builder)
     outputs = []
     try:
-        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), pads, tracer:
+        with _untouched(model), _eval_mode(model), torch.no_grad(), _module_hooks(builder, model), \
+                (fake_mode if fake_mode is not None else contextlib.nullcontext()), calls, tracer:
             if params:
                 out = torch.func.functional_call(model, params, tuple(inputs), strict=False)
             else:
                 out = model(*inputs)
         _collect_outputs(builder, out, outputs)
-    except RFGraphError:
+    except (RFGraphError, _DataDependent):
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -539,15 +672,7 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
                           f"{type(exc).__name__}: {msg}.{hint}") from exc
     finally:
         builder.release()
-    if not outputs:
-        raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
-    G = builder.G
-    keep = keep_what_outputs_need(G, outputs)
-    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
-                 outputs=list(dict.fromkeys(outputs)),
-                 shapes={v: s for v, s in builder.shapes.items() if v in keep},
-                 model=type(model).__name__, global_ops=dict(builder.global_ops))
-    return G
+    return builder, outputs
 
 
 def _collect_outputs(builder, out, acc):

@@ -13,7 +13,7 @@ Pure functions of shapes and tags; no torch import.
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "rejoined", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -149,6 +149,20 @@ class Merged(tuple):
         return f"Merged{tuple(self)!r}"
 
 
+def flat_tag(sizes):
+    """The tag of one dim holding the positions of axes ``0..len(sizes)-1`` flattened in row-major
+    order (``im2col``'s blocks, ``x.flatten(2)``), as :func:`view_tags` would give it: size-1 axes
+    hold no positions and drop out, one axis left is its int, several make a :class:`Merged`.
+
+    >>> flat_tag((3, 4)), flat_tag((1, 4)), flat_tag((1, 1)) is None
+    (Merged((0, 3), (1, 4)), 1, True)
+    """
+    parts = [(ax, n) for ax, n in enumerate(sizes) if n != 1]
+    if not parts:
+        return None
+    return parts[0][0] if len(parts) == 1 else Merged(parts)
+
+
 def _atoms(shape, tags):
     out = []
     for size, tag in zip(shape, tags):
@@ -275,30 +289,81 @@ def axis_sizes(tags, shape, naxes):
 
 
 def space_to_depth(tags, naxes):
-    """The block factor per axis when ``tags`` are a space-to-depth layout: the last ``naxes``
-    dims hold the coarse pieces of axes ``0..naxes-1`` in order and the fine pieces sit (whole)
-    in the other dims, with nothing else spatial there; else None.
+    """The block factor per axis and the tags after it when ``tags`` are a space-to-depth
+    layout: each axis's coarse piece alone in a dim (in any dim order: ``(N, C', H/f, W/f)`` as
+    tresnet's stem, or channels last ``(N, H/f, W/f, f*f*C)`` as Swin's patch merging), and the
+    fine pieces (whole) in the other dims, with nothing else spatial there; else None. After it
+    the coarse dims hold their axes and the others none.
 
     >>> c0, c1, f0, f1 = Part(0, 4, False), Part(1, 4, False), Part(0, 4, True), Part(1, 4, True)
     >>> space_to_depth((None, Merged(((f0, 4), (f1, 4), (None, 3))), c0, c1), 2)
-    (4, 4)
+    ((4, 4), (None, None, 0, 1))
+    >>> space_to_depth((None, c0, c1, Merged(((f1, 4), (f0, 4), (None, 3)))), 2)
+    ((4, 4), (None, 0, 1, None))
     >>> space_to_depth((None, None, c0, c1), 2) is None
     True
+    >>> space_to_depth((None, c0, f0, c1, f1, None), 2) is None  # a window partition's first view
+    True
+    >>> space_to_depth((Merged(((f0, 4), (f1, 4))), None, c0, c1), 2) is None  # MaxViT's grid windows
+    True
     """
-    if len(tags) < naxes + 1:
-        return None
+    coarse, fines, out = {}, {}, []
     tail = tags[-naxes:]
-    if not all(isinstance(t, Part) and not t.fine and t.axis == a for a, t in enumerate(tail)):
-        return None
-    fines = {}
-    for tag in tags[:-naxes]:
+    nchw = all(isinstance(t, Part) and not t.fine and t.axis == a for a, t in enumerate(tail))
+    in_channels = True  # every dim holding fine pieces holds channels too (or is the channel dim)
+    for d, tag in enumerate(tags):
+        if isinstance(tag, Part) and not tag.fine:
+            if tag.axis in coarse:
+                return None
+            coarse[tag.axis] = tag.factor
+            out.append(tag.axis)
+            continue
         pieces = tag if isinstance(tag, Merged) else ((tag, None),)
-        for t, _ in pieces:
-            if t is None:
-                continue
+        spatial = [t for t, _ in pieces if t is not None]
+        for t in spatial:
             if not isinstance(t, Part) or not t.fine or t.axis in fines:
                 return None
             fines[t.axis] = t.factor
-    if any(fines.get(a) != t.factor for a, t in enumerate(tail)):
+        if spatial and not any(t is None for t, _ in pieces) and not (nchw and d == len(tags) - naxes - 1):
+            in_channels = False
+        out.append(None)
+    # fine pieces in dims of their own (a window partition) or in the batch (MaxViT's grid
+    # partition) are still positions: only pieces in the channels are space-to-depth
+    if sorted(coarse) != list(range(naxes)) or fines != coarse or not in_channels:
         return None
-    return tuple(t.factor for t in tail)
+    return tuple(coarse[a] for a in range(naxes)), tuple(out)
+
+
+def window_mixing(tag, others):
+    """How an op mixing the elements along a dim tagged ``tag`` mixes positions, when that dim
+    holds pieces of axes split in two and the other pieces sit in ``others`` (the tags of the
+    tensor's other dims): ``{axis: (kind, factor)}``, else None.
+
+    ``"block"``: the dim holds the fine pieces (a window partition, Swin and MaxViT's block
+    attention): a position mixes with the ``factor`` positions of its window. ``"grid"``: the dim
+    holds the coarse pieces (MaxViT's grid attention): a position mixes with the positions
+    ``factor`` apart that share its place in the window. Non-spatial parts (channels merged in)
+    do not matter; a piece whose other half is not in ``others`` (or is there twice) gives None.
+
+    >>> f0, f1, c0, c1 = Part(0, 7, True), Part(1, 7, True), Part(0, 7, False), Part(1, 7, False)
+    >>> window_mixing(Merged(((f0, 7), (f1, 7))), [Merged(((c0, 8), (c1, 8))), None])
+    {0: ('block', 7), 1: ('block', 7)}
+    >>> window_mixing(c0, [f0])
+    {0: ('grid', 7)}
+    >>> window_mixing(f0, [None]) is None
+    True
+    """
+    pieces = [t for t, _ in tag] if isinstance(tag, Merged) else [tag]
+    pieces = [t for t in pieces if t is not None]
+    if not pieces or not all(isinstance(t, Part) for t in pieces):
+        return None
+    elsewhere = []
+    for t in others:
+        elsewhere.extend(x for x, _ in t) if isinstance(t, Merged) else elsewhere.append(t)
+    plan = {}
+    for t in pieces:
+        twins = [x for x in elsewhere if isinstance(x, Part) and x.axis == t.axis]
+        if t.axis in plan or len(twins) != 1 or twins[0].fine == t.fine or twins[0].factor != t.factor:
+            return None
+        plan[t.axis] = ("block" if t.fine else "grid", t.factor)
+    return plan

@@ -105,12 +105,28 @@ class Ctx:
         t = self.out_tensor() if out is None else out
         shape = self.spatial_shape(t, tags) if t is not None else None
         name = self.b.add(op, params, inputs, short or self.short, aten=self.aten, note=note, shape=shape)
+        self._track_uniform(name, op, params, inputs)
         if t is not None:
             self.b.set(t, name, tags)
             sizes = L.axis_sizes(tags, tuple(t.shape), self.naxes) if len(tags) == t.dim() else None
             if sizes is not None and all(v is not None for v in sizes):
                 self.b.grid[name] = sizes
         return name
+
+    def _track_uniform(self, name, op, params, inputs):
+        """Which axes the new node's features all see alike (see ``Builder.uniform``): a global
+        node's axes; an identity keeps its input's; a join keeps what all its inputs share."""
+        uni = self.b.uniform
+        if op == "global":
+            axes = frozenset(params.get("axes") or range(self.naxes))
+        elif op == "identity" and len(inputs) == 1:
+            axes = uni.get(inputs[0])
+        elif op in ("add", "mul", "concat") and all(v in uni for v in inputs):
+            axes = frozenset.intersection(*(uni[v] for v in inputs))
+        else:
+            axes = None
+        if axes:
+            uni[name] = axes
 
     def grids_differ(self, nodes):
         """True when the nodes' outputs are known to hold different numbers of positions along
@@ -167,6 +183,12 @@ class Ctx:
         # the output's own number of positions where its tags tell it (a global node must not keep
         # a size its input had before a reshape), else the input's (keep) or one feature
         sizes = self.out_sizes(tags)
+        t = self.out_tensor()
+        if t is not None and len(tags) == t.dim():
+            # an axis no dim of the output holds (attention from learned queries onto the map:
+            # DETR's decoder) has one position, not the input's
+            held = frozenset().union(*(L.spatial_axes(x) for x in tags))
+            sizes = tuple(1 if n is None and a not in held else n for a, n in enumerate(sizes))
         if all(sizes[a] is not None for a in axes):
             size = tuple(sizes[a] if a in axes else 1 for a in range(self.naxes))
             if keep and self.b.grid.get(inputs[0]) is not None and all(
@@ -229,6 +251,8 @@ def handle(builder, func, args, kwargs, out):
             tracked.append((a, builder.get(a)))
     if not tracked:
         return
+    if builder.uniform:
+        tracked = [(t, _as_map(builder, t, tr)) for t, tr in tracked]
     packet = func._overloadpacket.__name__
     handler = HANDLERS.get(packet)
     if handler is None and func.namespace != "aten":
@@ -275,6 +299,13 @@ def _check_layout(ctx, what, nd=None):
     if not axes:  # a window over non-spatial dims (e.g. a conv over channels): positions unchanged
         ctx.unary("identity", {}, note=f"{what} over non-spatial dims")
         return False
+    out = ctx.out_tensor()
+    held = frozenset().union(*(L.spatial_axes(x) for x in tags))
+    if out is not None and out.dim() == len(tags) and nd == ctx.naxes and held <= axes == frozenset(range(nd)):
+        # global over every axis, its features all see alike: the output is the map its shape
+        # says, with the op's own output size (an upsample over scrambled dims must not keep
+        # the input's size, or a later join with a real map of that size fails)
+        tags = (None,) * (len(tags) - nd) + tuple(range(nd))
     ctx.global_over(axes, tags, f"{ctx.aten}: {what} over scrambled spatial dims: treated as global "
                                 "(not tractable)")
     return False
@@ -317,6 +348,13 @@ def _per_axis(ctx, values, axes, neutral):
 def _conv(ctx):
     a = ctx.a
     nd = a["weight"].dim() - 2
+    pointwise = (all(k == 1 for k in a["weight"].shape[2:]) and all(v == 1 for v in _ints(a["stride"], nd))
+                 and not any(_ints(a["padding"], nd)) and not a["transposed"])
+    if pointwise and not L.is_standard(ctx.tags, tuple(ctx.x.shape), ctx.naxes) and len(ctx.tags) > nd and \
+            not L.spatial_axes(ctx.tags[-nd - 1]):
+        # a 1x1 conv mixes channels only, whatever the spatial dims hold (windows of MaxViT's NCHW
+        # attention): positions unchanged
+        return ctx.unary("identity", {}, note="1x1 convolution over a re-laid-out map: positions unchanged")
     axes = _window_axes(ctx, nd, "convolution")
     if axes is None:
         return
@@ -404,8 +442,54 @@ def _im2col(ctx):
     params = dict(kernel=_ints(a["kernel_size"], 2), stride=_ints(a["stride"], 2),
                   dilation=_ints(a["dilation"], 2), padding=_ints(a["padding"], 2))
     out = ctx.out_tensor()
-    tags = (None,) * (out.dim() - 1) + (frozenset(range(ctx.naxes)),)
+    # the blocks sit in the last dim in row-major order: a later view can split them back into
+    # the grid, and F.fold (col2im) can put them back in place
+    blocks = _blocks(tuple(ctx.x.shape[-2:]), params)
+    tags = (None,) * (out.dim() - 1) + (L.flat_tag(blocks),)
     ctx.emit("conv", params, [ctx.node], tags, short="unfold")
+
+
+def _blocks(sizes, p):
+    """Number of sliding blocks per axis of ``F.unfold``/``F.fold`` over a map of ``sizes``."""
+    return tuple((n + 2 * pad - d * (k - 1) - 1) // s + 1
+                 for n, k, s, d, pad in zip(sizes, p["kernel"], p["stride"], p["dilation"], p["padding"]))
+
+
+@op("col2im")
+def _col2im(ctx):
+    """``F.fold``: block ``b``'s column ``t`` is summed into position ``b*s - p + t*d``, the index map
+    of a transposed convolution over the grid of blocks.
+
+    Positions here are feature vectors: after ``F.unfold`` the vector of block ``b`` reads its
+    window, so the fold's output reads the union of the windows covering it. That is exact when
+    each block's columns were mixed across the window's offsets before the fold (volo's outlook
+    attention weights them with a softmax over the k x k offsets), an upper bound when they were
+    only moved (``fold(unfold(x))`` puts each pixel back in place): the node's note says so when
+    nothing but views stands between the unfold and the fold."""
+    a = ctx.a
+    out = ctx.out_tensor()
+    params = dict(kernel=_ints(a["kernel_size"], 2), stride=_ints(a["stride"], 2),
+                  dilation=_ints(a["dilation"], 2), padding=_ints(a["padding"], 2))
+    size = tuple(int(v) for v in a["output_size"])
+    blocks = _blocks(size, params)
+    tags = ctx.tags
+    spatial_elsewhere = any(t is not None for t in tags[:-1])
+    if ctx.naxes != 2 or spatial_elsewhere or tags[-1] != L.flat_tag(blocks) or tags[-1] is None:
+        return ctx.global_all("fold of columns whose blocks are not the unfold grid of its output size in "
+                              "row-major order: treated as global (not tractable)")
+    # output n = (blocks-1)*s - 2p + d(k-1) + 1 + extra: the rows fold's size adds past the last block
+    extra = tuple(n - ((b - 1) * s - 2 * pad + d * (k - 1) + 1)
+                  for n, b, k, s, d, pad in zip(size, blocks, params["kernel"], params["stride"],
+                                                params["dilation"], params["padding"]))
+    if any(e < 0 or e >= max(s, d) for e, s, d in zip(extra, params["stride"], params["dilation"])):
+        return ctx.global_all(f"fold to size {size} leaves {extra} rows past its last block: treated as global")
+    params["output_padding"] = extra
+    tags = (None,) * (out.dim() - 2) + (0, 1)
+    note = None
+    if ctx.b.G.nodes[ctx.node].get("target") == "aten::im2col":
+        note = ("fold of unfolded columns nothing mixed (only views between): each pixel may go back in place; "
+                "the union of the windows covering it is an upper bound")
+    ctx.emit("convtranspose", params, [ctx.node], tags, short="fold", note=note)
 
 
 # --- pointwise and joins -------------------------------------------------------------------
@@ -435,6 +519,13 @@ def _pointwise(ctx):
             inputs.append(node)
     conflict = _conflicting_axes(shapes_tags, out.dim())
     if conflict:
+        held = frozenset().union(*(L.spatial_axes(t) for _, tags_ in shapes_tags for t in tags_))
+        plain = [tr.tags for t, tr in ctx.tracked if tuple(t.shape) == tuple(out.shape)
+                 and L.is_standard(tr.tags, tuple(t.shape), ctx.naxes)]
+        if held <= conflict and plain:
+            # global over every axis: the result's features all see alike, so it is the map
+            # its plain input says (with that input's size), not a scrambled tensor
+            tags = plain[0]
         return ctx.global_over(conflict, tags, "elementwise op on inputs whose spatial dims do not line up",
                                inputs=inputs)
     if len(inputs) == 1:
@@ -446,12 +537,13 @@ def _pointwise(ctx):
     ctx.emit(kind, {}, inputs, tags, short=ctx.short)
 
 
-def _grids_known_to_differ(ctx, inputs):
+def _grids_known_to_differ(ctx, inputs, broadcast=True):
     """Only a known mismatch counts here: a join of nodes whose grids are unknown is left to
-    the engine (which checks sizes), as before."""
+    the engine (which checks sizes), as before. A size 1 broadcasts in add/mul, not in concat."""
     grids = [ctx.b.grid.get(v) for v in inputs]
     grids = [g for g in grids if g is not None]
-    return any(len({g[ax] for g in grids} - {1}) > 1 for ax in range(ctx.naxes))
+    ones = {1} if broadcast else set()
+    return any(len({g[ax] for g in grids} - ones) > 1 for ax in range(ctx.naxes))
 
 
 def _conflicting_axes(shapes_tags, ndim):
@@ -509,7 +601,7 @@ def _cat(ctx):
                                "of different sizes): treated as global", inputs=inputs)
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
-    if _grids_known_to_differ(ctx, inputs):
+    if _grids_known_to_differ(ctx, inputs, broadcast=False):
         return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="cat")
@@ -523,6 +615,18 @@ def _stack(ctx):
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
+    if _grids_known_to_differ(ctx, inputs, broadcast=False):
+        return ctx.global_over(range(ctx.naxes), tags, "stack of maps with different numbers of positions: "
+                               "treated as global", inputs=inputs)
+    # rows selected one at a time and stacked back (a recurrent cell stepped along H in Python):
+    # the new dim holds positions of the axis the inputs hold one of, in an order no tag tells
+    held = frozenset().union(*(L.spatial_axes(t) for _, tr in ctx.tracked for t in tr.tags))
+    grids = [ctx.b.grid.get(v) for v in inputs]
+    lost = frozenset(a for a in range(ctx.naxes) if a not in held and all(g is not None and g[a] == 1 for g in grids))
+    if lost and all(ctx.b.G.nodes[v]["op"] != "global" for v in inputs):
+        tags = tags[:dim] + (lost,) + tags[dim + 1:]
+        return ctx.global_over(lost, tags, "stack of single rows along a spatial axis: global along it "
+                               "(not tractable)", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="stack")
 
 
@@ -606,10 +710,26 @@ def _matmul(ctx):
         tags = (None,) * out.dim()
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if mixed:
+        # a contraction over the positions of one window (attention weights @ v, Swin/MaxViT)
+        # reads that window; over anything else, every position
+        contracted = [(tags1[-1], tags1[:-1])]
+        if ctx.packet != "linear":
+            contracted.append((tags2[-2], tags2[:-2] + tags2[-1:]))
+        plans = [L.window_mixing(t, others) for t, others in contracted if L.spatial_axes(t)]
+        if all(p is not None and p == plans[0] for p in plans) and _window_mix(
+                ctx, plans[0], inputs, tags, f"{ctx.short} contracts over the positions of a window"):
+            return
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
-    if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None and t1.node != t2.node:
+    if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None:
         rows, cols = L.spatial_axes(tags1[-2]), L.spatial_axes(tags2[-1])
-        if rows and cols:
+        if rows and cols and tags1[-2] == tags2[-1] and tags1[:-2] == tags2[:-2]:
+            # q·kᵀ within windows: entry (i, j) pairs two positions of one window; the scores
+            # read that window (the key dim is spent: softmax and @ v over it add nothing)
+            plan = L.window_mixing(tags1[-2], tags1[:-2] + tags1[-1:])
+            if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+                                                f"{ctx.short}: attention scores within windows"):
+                return
+        if rows and cols and t1.node != t2.node:
             # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
             # often on a coarser grid): no one grid holds it
             return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
@@ -620,6 +740,154 @@ def _matmul(ctx):
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
 
 
+def _window_mix(ctx, plan, inputs, tags, what):
+    """Emit the exact index map of mixing positions within windows (``plan`` from
+    :func:`~rfgraph.frontends.torch_layout.window_mixing`) into an output tagged ``tags``; the
+    output node's name, or None (and nothing emitted) when the inputs' grids do not fit.
+
+    Per axis, a ``block`` window of ``f``: position ``o`` reads ``f*(o//f) .. f*(o//f)+f-1``, an
+    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``; when the output no
+    longer holds the window's positions (a linear layer over ``f x f`` patches: naflexvit's patch
+    embedding), the pool alone, and the output's positions are the windows'. A ``grid`` of ``G``
+    windows ``f`` apart: ``o`` reads ``o mod f + k*f`` for every ``k < G``, a conv of kernel
+    ``2G-1``, dilation ``f`` and padding ``(G-1)*f`` (the padding holds no pixels: exact once
+    clipped to the input); a conv of kernel ``G`` and dilation ``f`` when the output holds only
+    the place in the window.
+    """
+    if len(inputs) > 1 and ctx.grids_differ(inputs):
+        return None
+    grid = ctx.b.grid.get(inputs[0])
+    if grid is None or any(grid[a] % f for a, (_, f) in plan.items()):
+        return None
+    pieces = {}  # axis -> fine flags of the pieces the output still holds
+    for t in tags:
+        for x in ([p for p, _ in t] if isinstance(t, L.Merged) else [t]):
+            if isinstance(x, L.Part) and x.axis in plan:
+                pieces.setdefault(x.axis, set()).add(x.fine)
+    n = ctx.naxes
+    pool, up, conv = [1] * n, [1] * n, [(1, 1, 0)] * n
+    collapsed = set()
+    for a, (kind, f) in plan.items():
+        held = pieces.get(a, set())
+        mixed_fine = kind == "block"
+        if held == {True, False}:  # the output keeps the positions of the windows
+            if kind == "block":
+                pool[a] = up[a] = f
+            else:
+                g = grid[a] // f
+                conv[a] = (2 * g - 1, f, (g - 1) * f)
+        elif held == {not mixed_fine}:  # the mixed positions are spent: the other pieces remain
+            collapsed.add(a)
+            if kind == "block":
+                pool[a] = f
+            else:
+                conv[a] = (grid[a] // f, f, 0)
+        else:
+            return None
+    if collapsed:
+        tags = tuple(_whole_axes(t, collapsed) for t in tags)
+    steps = []
+    if any(k > 1 for k in pool):
+        steps.append(("avgpool", {"kernel": tuple(pool), "stride": tuple(pool)}, "window"))
+    if any(k > 1 for k in up):
+        steps.append(("upsample", {"scale": tuple(float(v) for v in up), "mode": "nearest"}, "window_back"))
+    if any(k > 1 for k, _, _ in conv):
+        steps.append(("conv", {"kernel": tuple(k for k, _, _ in conv), "dilation": tuple(d for _, d, _ in conv),
+                               "padding": tuple(p for _, _, p in conv)}, "grid"))
+    where = ", ".join(f"axis {a}: {'windows of' if kind == 'block' else 'a grid of windows'} {f}"
+                      for a, (kind, f) in sorted(plan.items()))
+    node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
+    for op_name, params, short in steps[:-1]:
+        node = _helper(ctx, op_name, params, [node], ctx.short + "_" + short)
+    op_name, params, _ = steps[-1]
+    return ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
+                    "exactly its window")
+
+
+def _whole_axes(tag, axes):
+    """``tag`` with the pieces of ``axes`` standing for the whole axis (the other piece was spent)."""
+    if isinstance(tag, L.Part) and tag.axis in axes:
+        return tag.axis
+    if isinstance(tag, L.Merged):
+        return L.Merged(tuple((x.axis if isinstance(x, L.Part) and x.axis in axes else x, size) for x, size in tag))
+    return tag
+
+
+_RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}
+
+
+@op("lstm", "gru", "rnn_tanh", "rnn_relu")
+def _recurrent(ctx):
+    """A recurrent layer (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``; one call, see the tracer) runs along
+    its time dim and leaves the batch dim's positions alone (sequencer2d: an LSTM along H with W
+    in the batch, one along W with H in the batch).
+
+    Along the time axis, a bidirectional layer's every step reads the whole sequence: global. A
+    unidirectional one's step ``t`` reads steps ``0..t``: exactly a conv of kernel ``n`` after
+    ``n - 1`` zeros of padding before the sequence. Time steps of flattened positions (tokens of
+    a whole grid in raster order) are global over the axes they hold. The final states read the
+    whole sequence.
+    """
+    a = ctx.a
+    x = a["input"]
+    outs = list(ctx.out)
+    name = _RNN_NAMES[ctx.packet]
+    tr = ctx.b.get(x)
+    inputs = list(dict.fromkeys(t.node for _, t in ctx.tracked))
+    batched = x.dim() == 3
+    tdim = 1 if batched and a["batch_first"] else 0
+    if tr is None or len(tr.tags) != x.dim():  # only the initial states are traced
+        node = ctx.global_all(f"{name} whose initial states come from the input: treated as global")
+        for o in outs[1:]:
+            ctx.b.set(o, node, (None,) * o.dim())
+        return
+    tags = tr.tags
+    ttag = tags[tdim]
+    out_tags = tags[:-1] + (None,)
+    state_tags = (None, tags[1 - tdim], None) if batched else (None, None)
+    axes = L.spatial_axes(ttag)
+    n = x.shape[tdim]
+    grid = ctx.b.grid.get(tr.node) or (None,) * ctx.naxes
+    if not axes:  # a recurrence over non-spatial steps: every position on its own
+        node = ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, out_tags)
+    elif a["bidirectional"] or not isinstance(ttag, int) or len(inputs) > 1 or grid[ttag] != n:
+        how = ("bidirectional: every step reads the whole sequence" if a["bidirectional"] and isinstance(ttag, int)
+               else "along a dim of flattened positions" if not isinstance(ttag, int)
+               else "with initial states from the input" if len(inputs) > 1
+               else "along part of an axis")
+        node = ctx.global_over(axes, out_tags, f"{name} along spatial axis {_axes_text(axes)} ({how}): "
+                               "global along it", inputs=inputs)
+    else:
+        # causal: step t reads steps 0..t = a kernel-n window after n - 1 zeros before step 0
+        pad = [(0, 0)] * ctx.naxes
+        kernel = [1] * ctx.naxes
+        pad[ttag], kernel[ttag] = (n - 1, 0), n
+        padded = _helper(ctx, "pad", {"padding": tuple(pad), "mode": "constant"}, [tr.node], "causal_pad")
+        node = ctx.emit("conv", {"kernel": tuple(kernel)}, [padded], out_tags,
+                        note=f"unidirectional {name} along axis {ttag}: step t reads steps 0..t")
+    state = node
+    if axes and len(outs) > 1:
+        state = _helper(ctx, "global", {"axes": tuple(sorted(axes)), "size": 1}, [node], "final_state",
+                        note=f"{ctx.aten}: the final state of a {name} reads the whole sequence")
+    for o in outs[1:]:
+        ctx.b.set(o, state, state_tags)
+
+
+def _axes_text(axes):
+    return ",".join(str(v) for v in sorted(axes))
+
+
+def _helper(ctx, op_name, params, inputs, short, note=None):
+    """A node the op needs besides its output: named with a suffix, so the output keeps the
+    module's name."""
+    b = ctx.b
+    saved, b.sub_op = b.sub_op, True
+    try:
+        return b.add(op_name, params, inputs, short, aten=ctx.aten, note=note)
+    finally:
+        b.sub_op = saved
+
+
 @op("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_flash_attention", "scaled_dot_product_attention",
     "_scaled_dot_product_attention_math", "_scaled_dot_product_cudnn_attention")
@@ -628,10 +896,16 @@ def _attention(ctx):
     for _, tr in ctx.tracked:
         axes |= L.spatial_axes(tr.tags[-2]) if len(tr.tags) >= 2 else frozenset()
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    seqs = [tr.tags for _, tr in ctx.tracked if len(tr.tags) >= 2 and L.spatial_axes(tr.tags[-2])]
+    if seqs and all(t[:-1] == seqs[0][:-1] for t in seqs):
+        # queries, keys and values on the tokens of the same windows (Swin, MaxViT's block and grid)
+        plan = L.window_mixing(seqs[0][-2], seqs[0][:-2] + seqs[0][-1:])
+        if plan is not None and _window_mix(ctx, plan, inputs, ctx.tags, "attention within windows"):
+            return
     ctx.global_over(axes, ctx.tags, "attention over spatial positions", inputs=inputs)
 
 
-@op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback", "col2im",
+@op("grid_sampler_2d", "grid_sampler_3d", "grid_sampler", "_grid_sampler_2d_cpu_fallback",
     "index_select", "gather", "take_along_dim", "repeat", "_unique2", "nonzero")
 def _data_dependent(ctx):
     """Ops whose spatial index map depends on data or is not one of ours: global over the
@@ -692,17 +966,62 @@ def _view(ctx):
     out = ctx.out_tensor()
     tags = L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape))
     standard = (None,) * (out.dim() - ctx.naxes) + tuple(range(ctx.naxes))
-    blocks = L.space_to_depth(tags, ctx.naxes)
-    if blocks is not None:
-        # space-to-depth written as view/permute/view (tresnet's stem): the feature vector at o
-        # gathers the f x f block, as pixel_unshuffle does
-        return ctx.emit("avgpool", {"kernel": blocks}, [ctx.node], standard, short="space_to_depth")
+    s2d = L.space_to_depth(tags, ctx.naxes)
+    if s2d is not None:
+        # space-to-depth written as view/permute/view (tresnet's stem, Swin's patch merging): the
+        # feature vector at o gathers the f x f block, as pixel_unshuffle does
+        return ctx.emit("avgpool", {"kernel": s2d[0]}, [ctx.node], s2d[1], short="space_to_depth")
     scales = _depth_to_space(tags, ctx.naxes)
     if scales is not None:
         # depth-to-space (pixel shuffle as views): output position o reads input position o // r
         return ctx.emit("upsample", {"scale": tuple(float(r) for r in scales), "mode": "nearest"}, [ctx.node],
                         standard, short="depth_to_space")
-    ctx.passthrough(tags=tags)
+    ctx.passthrough(tags=_uniform_retag(ctx.b, ctx.node, tags, tuple(out.shape)))
+
+
+def _scrambled_axes(tags):
+    out = frozenset()
+    for t in tags:
+        for part in (t if isinstance(t, L.Merged) else ((t, None),)):
+            if isinstance(part[0], frozenset) and not isinstance(part[0], L.Part):
+                out |= part[0]
+    return out
+
+
+def _as_map(builder, t, tr):
+    """``tr``, or its node as a plain map when its tags are scrambled but its features all see
+    alike along every axis (see :func:`_uniform_retag`)."""
+    if tr.node not in builder.uniform:
+        return tr
+    tags = _uniform_retag(builder, tr.node, tr.tags, tuple(t.shape))
+    if tags is tr.tags:
+        return tr
+    from .torch import Traced
+
+    return Traced(tr.node, tags)
+
+
+def _uniform_retag(builder, node, tags, shape):
+    """A view that scrambles positions of a map whose features all see the same input along
+    every axis it holds (the output of a global op: smp MAnet's position attention reshapes
+    ``(N, H*W, C)`` straight to ``(N, C, H, W)``) loses nothing: the positions are
+    interchangeable. Tag the result as the map its shape says, ``(N, C, *grid)`` or
+    ``(N, C, prod(grid))``, when its sizes match the node's grid; else keep ``tags``."""
+    scrambled = _scrambled_axes(tags)
+    held = frozenset().union(*(L.spatial_axes(t) for t in tags))
+    grid = builder.grid.get(node)
+    if not scrambled or grid is None or not held <= builder.uniform.get(node, frozenset()):
+        return tags
+    naxes = builder.naxes
+    lead = (None,) * (len(shape) - naxes)
+    if len(shape) >= naxes + 1 and tuple(shape[-naxes:]) == tuple(grid):
+        return lead + tuple(range(naxes))
+    total = 1
+    for n in grid:
+        total *= n
+    if len(shape) >= 2 and shape[-1] == total:
+        return (None,) * (len(shape) - 1) + (L.flat_tag(grid),)
+    return tags
 
 
 def _depth_to_space(tags, naxes):
@@ -1009,7 +1328,8 @@ def _region_offsets(base, view):
 
 @op("zero_", "fill_", "normal_", "uniform_", "random_", "bernoulli_", "zeros_like", "ones_like", "empty_like",
     "full_like", "rand_like", "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "_local_scalar_dense",
-    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "stride", "is_nonzero", "equal")
+    "sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "stride", "is_nonzero", "equal",
+    "prim::device", "prim::layout")
 def _overwritten(ctx):
     """Results that do not carry the input's values (fresh tensors, in-place fills)."""
     out = ctx.out_tensor() if not isinstance(ctx.out, (bool, int, float)) else None

@@ -411,7 +411,11 @@ def _hf(model_type, kwargs, make):
     import transformers
 
     config = transformers.AutoConfig.for_model(model_type, **kwargs)
-    model, note = make(transformers.AutoModel.from_config, config)
+    auto = transformers.AutoModel
+    if type(config) not in auto._model_mapping:  # UperNet is only a segmentation head + backbone
+        heads = (transformers.AutoModelForSemanticSegmentation, transformers.AutoModelForImageClassification)
+        auto = next((a for a in heads if type(config) in a._model_mapping), auto)
+    model, note = make(auto.from_config, config)
     size = getattr(config, "image_size", None)
     if isinstance(size, (list, tuple)):
         size = tuple(size)[-2:]

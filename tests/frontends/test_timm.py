@@ -109,3 +109,37 @@ def test_timm_family_sample_analyses(name):
     assert row.ok, row.error
     if row.is_global and any(row.is_global):
         assert row.global_why or not row.global_from
+
+
+def test_volo_outlook_attention_is_exact_and_class_attention_global():
+    # outlook attention is unfold, a per-block product over the 3x3 offsets, fold: exact
+    G, a = analyse("volo_d1_224", (3, 224, 224))
+    assert not any(a.module("network.1").is_global)  # the outlooker stage
+    folds = [v for v in G if G.nodes[v].get("target") == "aten::col2im"]
+    assert folds and all(G.nodes[v]["op"] == "convtranspose" for v in folds)
+
+
+def test_sequencer2d_lstms_are_one_node_each_and_global_along_their_axis():
+    # each LSTM is one node (not its unrolled time steps, which took 5.4 s for sequencer2d_l)
+    G, a = analyse("sequencer2d_s", (3, 224, 224))
+    lstms = [v for v in G if G.nodes[v].get("target") == "aten::lstm"]
+    assert len(lstms) == 2 * 18 and len(G) < 600  # 18 blocks (4 + 3 + 8 + 3)
+    block = "stages.0.blocks.0.rnn_tokens"
+    assert a.module(f"{block}.rnn_v").is_global == (True, False)
+    assert a.module(f"{block}.rnn_h").is_global == (False, True)
+
+
+def test_swin_and_maxvit_window_attention_is_local():
+    # swin_tiny at 224: 4x4 patches (jump 4), windows of 7 tokens: block 0 reads its 28 x 28 pixels
+    G, a = analyse("swin_tiny_patch4_window7_224", (3, 224, 224))
+    rec = a.module("layers.0.blocks.0")
+    assert (rec.n, rec.rf, rec.jump) == ((56, 56), (28, 28), (4, 4)) and not any(rec.is_global)
+    # only the last stage, whose one window is the whole 7 x 7 map, attends globally
+    attn = {G.nodes[v]["module"].split(".blocks")[0] for v in G
+            if G.nodes[v]["op"] == "global" and "attention" in G.nodes[v].get("note", "")}
+    assert attn == {"layers.3"}
+    # maxvit: besides the SE gates, only the last stage (7 x 7 = one 7 x 7 window or grid) is global
+    G, a = analyse("maxvit_tiny_tf_224", (3, 224, 224))
+    attn = {G.nodes[v]["module"].split(".blocks")[0] for v in G
+            if G.nodes[v]["op"] == "global" and "mean over spatial positions" not in G.nodes[v]["note"]}
+    assert attn == {"stages.3"}
