@@ -211,9 +211,12 @@ def _record_outputs(builder, qual, output):
         tr = builder.get(output)
         if tr is not None:
             builder.module_outputs[qual] = tr.node
-            if tr.node not in builder.shapes and L.is_standard(tr.tags, tuple(output.shape), builder.naxes):
-                # a module that ends in a permute back to (N, C, H, W) (Swin): its output is a map
-                builder.shapes[tr.node] = tuple(output.shape[-builder.naxes:])
+            if tr.node not in builder.shapes:
+                # a module that ends in a permute back to (N, C, H, W), or a channels-last stage
+                # (Swin's, MambaOut's (N, H, W, C)): its output is a map
+                spatial = L.map_shape(tr.tags, tuple(output.shape), builder.naxes)
+                if spatial is not None:
+                    builder.shapes[tr.node] = spatial
     elif isinstance(output, dict):
         for k, v in output.items():
             _record_outputs(builder, f"{qual}.{k}" if qual else str(k), v)

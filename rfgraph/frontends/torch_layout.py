@@ -31,6 +31,23 @@ def spatial_axes(tag) -> frozenset:
     return frozenset((tag,))
 
 
+def map_shape(tags, shape, naxes):
+    """The spatial sizes of a tensor laid out as a map, ``(N, C, *spatial)`` or channels-last
+    ``(N, *spatial, C)`` (Swin's and MambaOut's stages), else None.
+
+    >>> map_shape((None, None, 0, 1), (1, 8, 5, 6), 2), map_shape((None, 0, 1, None), (1, 5, 6, 8), 2)
+    ((5, 6), (5, 6))
+    >>> map_shape((None, 0, None), (1, 30, 8), 2) is None  # tokens
+    True
+    """
+    if is_standard(tags, shape, naxes):
+        return tuple(shape[-naxes:])
+    if len(tags) == naxes + 2 and tags[0] is None and tags[-1] is None and \
+            all(t == ax for ax, t in enumerate(tags[1:-1])):
+        return tuple(shape[1:-1])
+    return None
+
+
 def is_standard(tags, shape, naxes) -> bool:
     """Dims ``-naxes..`` are the spatial axes in order and the others are not spatial.
 

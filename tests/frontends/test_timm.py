@@ -143,3 +143,19 @@ def test_swin_and_maxvit_window_attention_is_local():
     attn = {G.nodes[v]["module"].split(".blocks")[0] for v in G
             if G.nodes[v]["op"] == "global" and "mean over spatial positions" not in G.nodes[v]["note"]}
     assert attn == {"stages.3"}
+
+
+def test_channels_last_stages_are_maps():
+    # Swin's stages are (N, H, W, C): their outputs are maps (module shapes), so the zoo's final
+    # map is the last stage's norm (7x7), not the patch embedding
+    from rfgraph import schema
+    from rfgraph.tools.runner import final_map
+
+    with torch.device("meta"):
+        model = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False).eval()
+    G = rfgraph.from_torch(model, (1, 3, 224, 224))
+    a = rfgraph.analyze(G)
+    mods = schema.module_outputs(G)
+    assert schema.shapes(G)[mods["layers.0"]] == (56, 56)
+    node, module = final_map(a, G)
+    assert module == "norm" and a[node].n == (7, 7)
