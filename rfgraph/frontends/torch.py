@@ -176,9 +176,17 @@ class Builder:
 @contextmanager
 def _module_hooks(builder, model):
     torch = _torch()
-    names = {}
+    names = {}  # id(module) -> its first qualname
+    # qualname of a module -> {id(child): the child's qualname there}: a module registered at
+    # several places (ultralytics' Conv blocks share one SiLU) is named after the place it is
+    # called from, when its caller holds it
+    places = {}
     for qual, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), qual)
+        places[qual] = {}
+        for attr, child in m._modules.items():
+            if child is not None:
+                places[qual].setdefault(id(child), f"{qual}.{attr}" if qual else attr)
         if not any(True for _ in m.children()):
             builder.leaf.add(qual)
             if getattr(m, "padding_mode", "zeros") != "zeros":
@@ -187,13 +195,13 @@ def _module_hooks(builder, model):
     def pre(module, args):
         qual = names.get(id(module))
         if qual is not None:
+            qual = places.get(builder.module_stack[-1], {}).get(id(module), qual)
             builder.module_stack.append(qual)
 
     def post(module, args, output):
-        qual = names.get(id(module))
-        if qual is None:
+        if names.get(id(module)) is None:
             return
-        builder.module_stack.pop()
+        qual = builder.module_stack.pop()  # the name pre gave this call
         _record_outputs(builder, qual, output)
 
     h1 = torch.nn.modules.module.register_module_forward_pre_hook(pre)
