@@ -176,9 +176,17 @@ class Builder:
 @contextmanager
 def _module_hooks(builder, model):
     torch = _torch()
-    names = {}
+    names = {}  # id(module) -> its first qualname
+    # qualname of a module -> {id(child): the child's qualname there}: a module registered at
+    # several places (ultralytics' Conv blocks share one SiLU) is named after the place it is
+    # called from, when its caller holds it
+    places = {}
     for qual, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), qual)
+        places[qual] = {}
+        for attr, child in m._modules.items():
+            if child is not None:
+                places[qual].setdefault(id(child), f"{qual}.{attr}" if qual else attr)
         if not any(True for _ in m.children()):
             builder.leaf.add(qual)
             if getattr(m, "padding_mode", "zeros") != "zeros":
@@ -187,13 +195,13 @@ def _module_hooks(builder, model):
     def pre(module, args):
         qual = names.get(id(module))
         if qual is not None:
+            qual = places.get(builder.module_stack[-1], {}).get(id(module), qual)
             builder.module_stack.append(qual)
 
     def post(module, args, output):
-        qual = names.get(id(module))
-        if qual is None:
+        if names.get(id(module)) is None:
             return
-        builder.module_stack.pop()
+        qual = builder.module_stack.pop()  # the name pre gave this call
         _record_outputs(builder, qual, output)
 
     h1 = torch.nn.modules.module.register_module_forward_pre_hook(pre)
@@ -241,12 +249,46 @@ def _make_tracer(builder):
             if (packet in _DATA_READS or packet == "_to_copy" and not builder.fake and _off_meta(kwargs)) and any(
                     _no_data(a) for a in args):
                 raise _DataDependent(f"aten::{packet}", builder._source())
+            args, kwargs = _stand_ins(args, kwargs)
             out = func(*args, **kwargs) if builder.fake else _meta_call(func, args, kwargs)
             if not builder.suspended:
                 handle(builder, func, args, kwargs, out)
             return out
 
     return Tracer()
+
+
+def _stand_ins(args, kwargs):
+    """``args, kwargs`` with every tensor not on meta replaced by a meta stand-in, when the op
+    also gets a tensor without data; else as given.
+
+    A model that already ran a real forward may have cached tensors on its CPU (ultralytics'
+    Detect keeps anchors and strides per input shape, reused while the shape is unchanged): in
+    the trace they meet meta tensors, which torch refuses. Their values cannot matter to a
+    result on meta, only their shapes. CPU scalars (0-dim) mix with any device and stay, as do
+    ops on CPU tensors alone (a stride table computed in Python keeps its values).
+    """
+    torch = _torch()
+    Tensor = torch.Tensor
+    real = nodata = False
+    for a in (*args, *kwargs.values()):
+        for t in (a if isinstance(a, (list, tuple)) else (a,)):
+            if isinstance(t, Tensor):
+                if _no_data(t):
+                    nodata = True
+                elif t.dim() > 0:
+                    real = True
+    if not (real and nodata):
+        return args, kwargs
+
+    def swap(t):
+        if isinstance(t, Tensor) and not _no_data(t) and t.dim() > 0:
+            return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+        if isinstance(t, (list, tuple)) and any(isinstance(x, Tensor) for x in t):
+            return type(t)(swap(x) for x in t)
+        return t
+
+    return tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
 
 
 # ops whose result depends on a tensor's values, not only its shape: neither a meta nor a fake
@@ -554,7 +596,9 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     The model runs once, in eval mode, on meta tensors (parameters not on meta are replaced by
     meta stand-ins for the call), so no memory is allocated for activations or weights and
     nothing is computed. The model is not modified: parameters, buffers, submodules and any
-    attribute the forward sets or replaces (a cache) are as before.
+    attribute the forward sets or replaces (a cache) are as before. Tensors the forward meets
+    off meta next to traced ones (anchors cached by an earlier real forward) take part through
+    meta stand-ins.
 
     Parameters
     ----------

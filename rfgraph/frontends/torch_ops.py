@@ -121,7 +121,13 @@ class Ctx:
             axes = frozenset(params.get("axes") or range(self.naxes))
         elif op == "identity" and len(inputs) == 1:
             axes = uni.get(inputs[0])
-        elif op in ("add", "mul", "concat") and all(v in uni for v in inputs):
+        elif op in ("add", "mul"):
+            # an element of a sum sees its inputs' elements: one that sees the whole input along
+            # an axis makes every sum see it (the engine's join of a global input); ViT's
+            # residual adds after attention are global
+            axes = frozenset().union(*(uni.get(v, frozenset()) for v in inputs))
+        elif op == "concat" and all(v in uni for v in inputs):
+            # a feature vector holds every input's channels: alike only where all inputs are
             axes = frozenset.intersection(*(uni[v] for v in inputs))
         else:
             axes = None
@@ -601,10 +607,30 @@ def _cat(ctx):
                                "of different sizes): treated as global", inputs=inputs)
     if len(inputs) == 1:
         return ctx.passthrough(tags=tags)
+    inputs = _one_feature_spread(ctx, inputs)
     if _grids_known_to_differ(ctx, inputs, broadcast=False):
         return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="cat")
+
+
+def _one_feature_spread(ctx, inputs):
+    """``inputs`` of a concat, where a node holding one feature (n 1 along every axis: a class
+    token expanded along the tokens, DPT's readout) is joined to nodes sharing one grid: that
+    feature at every position of the grid (nearest upsampling), as the expand made it."""
+    grids = [ctx.b.grid.get(v) for v in inputs]
+    ones = (1,) * ctx.naxes
+    others = {g for g in grids if g != ones}
+    if None in grids or len(others) != 1 or ones not in grids:
+        return inputs
+    size = others.pop()
+    out = []
+    for v, g in zip(inputs, grids):
+        if g == ones:
+            v = ctx.b.add("upsample", {"size": size, "mode": "nearest"}, [v], "broadcast", aten=ctx.aten)
+            ctx.b.grid[v] = size
+        out.append(v)
+    return out
 
 
 @op("stack")
@@ -937,6 +963,13 @@ def _index(ctx):
     if not axes:
         tags = ctx.tags if len(ctx.tags) == out.dim() else (None,) * out.dim()
         return ctx.passthrough(tags=tags)
+    picked = [(d, ix) for d, ix in enumerate(indices) if ix is not None]
+    if len(picked) == 1 and picked[0][1].numel() == 1 and not isinstance(ctx.tags[picked[0][0]], int):
+        # one token picked by a tensor index (x[:, [0]]): where it is only the data tells
+        d, ix = picked[0]
+        tags = ctx.tags[:d] + (None,) * ix.dim() + ctx.tags[d + 1:]
+        if len(tags) == out.dim():
+            return _one_position(ctx, d, None, tags, "index")
     ctx.global_all("advanced indexing along spatial axes: treated as global")
 
 
@@ -1091,9 +1124,82 @@ def _slice(ctx):
     tag = ctx.tags[dim]
     n = ctx.x.shape[dim]
     start, end, step = a.get("start"), a.get("end"), a.get("step", 1)
-    if not isinstance(tag, int) or (range(*slice(start, end, step).indices(n)) == range(n)):
+    kept = range(*slice(start, end, step).indices(n))
+    if kept == range(n):
+        return ctx.passthrough()
+    if not isinstance(tag, int):
+        if len(kept) == 1:  # x[:, :1]: one token of a token or flattened dim
+            return _one_position(ctx, dim, kept[0], ctx.tags[:dim] + (None,) + ctx.tags[dim + 1:], "slice")
         return ctx.passthrough()
     ctx.emit("slice", _slice_params(ctx, tag, start, end, step), [ctx.node], ctx.tags, short="slice")
+
+
+def _one_position(ctx, dim, index, tags, short):
+    """Element ``index`` (None: an index only the data tells) alone of dim ``dim``, whose tag holds positions of several axes or in a
+    scrambled order (ViT's class token ``x[:, 0]``, ``x.flatten(2)[..., i]``); ``tags`` are the
+    output's. The axes that dim held and no other dim holds have one position left:
+
+    - a flattened dim in row-major order (a :class:`~rfgraph.frontends.torch_layout.Merged` of
+      whole axes) and a known index: that position, exactly;
+    - a node whose features all see alike along those axes (after attention): any position,
+      the first;
+    - else which position it is is not known: global along them, said so.
+
+    Without this the output kept its input's node and the grid's number of positions, though
+    the tensor holds none (a ViT's logits had n 14 x 14).
+    """
+    tag = ctx.tags[dim]
+    held = frozenset().union(*(L.spatial_axes(t) for t in tags))
+    axes = L.spatial_axes(tag) - held
+    if not axes:
+        return ctx.passthrough(tags=tags)
+    whole = index is not None and L.spatial_axes(tag) == axes and _size(tag) == ctx.x.shape[dim]
+    where = _row_major(tag, index) if whole else None
+    if where is None and axes <= ctx.b.uniform.get(ctx.node, frozenset()):
+        where = {a: 0 for a in axes}
+    if where is None:
+        return ctx.global_over(axes, tags, f"one element of a dim holding positions of axes {_axes_text(axes)} in "
+                               "an order not followed: which position is not known, treated as global",
+                               keep=False)
+    starts, stops = [None] * ctx.naxes, [None] * ctx.naxes
+    for a, i in where.items():
+        starts[a], stops[a] = i, i + 1
+    name = ctx.emit("slice", {"start": tuple(starts), "stop": tuple(stops), "step": (1,) * ctx.naxes},
+                    [ctx.node], tags, short=short)
+    grid = ctx.b.grid.get(ctx.node)
+    if grid is not None and name not in ctx.b.grid:
+        ctx.b.grid[name] = tuple(1 if a in where else n for a, n in enumerate(grid))
+    return name
+
+
+def _size(tag):
+    """Number of elements a Merged tag's parts hold (None for any other tag)."""
+    if not isinstance(tag, L.Merged):
+        return None
+    out = 1
+    for _, n in tag:
+        out *= n
+    return out
+
+
+def _row_major(tag, index):
+    """``{axis: position}`` of element ``index`` of a dim tagged ``tag`` when it is whole axes
+    (and non-spatial dims) flattened in row-major order, else None.
+
+    >>> sorted(_row_major(L.Merged(((0, 3), (1, 4))), 6).items()), _row_major(frozenset({0, 1}), 0)
+    ([(0, 1), (1, 2)], None)
+    """
+    parts = tuple(tag) if isinstance(tag, L.Merged) else ((tag, None),)
+    if not all(t is None or (isinstance(t, int) and not isinstance(t, bool)) for t, _ in parts):
+        return None
+    if not isinstance(tag, L.Merged):
+        return {tag: index} if isinstance(tag, int) else None
+    out = {}
+    for t, size in reversed(parts):
+        index, i = divmod(index, size)
+        if t is not None:
+            out[t] = i
+    return out
 
 
 def _slice_params(ctx, axis, start, end, step):
@@ -1114,9 +1220,9 @@ def _select(ctx):
     idx = ctx.a["index"]
     tag = ctx.tags[dim]
     tags = ctx.tags[:dim] + ctx.tags[dim + 1:]
-    if not isinstance(tag, int):
-        return ctx.passthrough(tags=tags)
     idx = idx % ctx.x.shape[dim]
+    if not isinstance(tag, int):
+        return _one_position(ctx, dim, idx, tags, "select")
     ctx.emit("slice", _slice_params(ctx, tag, idx, idx + 1, 1), [ctx.node], tags, short="select")
 
 

@@ -709,10 +709,11 @@ class _YoloBuild:
 def _own_modules(model):
     """Give each parameter-free module registered under several parents its own copy, in place.
 
-    ultralytics' ``Conv`` layers share one activation instance (``Conv.default_act``): traced as it
-    is, every activation would be named after its first place (``model.0.act_34`` for layer 15's).
+    ultralytics' ``Conv`` layers share one activation instance (``Conv.default_act``). The torch
+    front-end names a shared module after its call site (``model.15.cv2.act``) when the caller
+    holds it; the copies make that so for every caller, and for anything that walks the modules.
     A stateless module is the same function wherever it is, so the copies change no output and no
-    state dict; the nodes are named after their layer (``model.15.cv2.act``)."""
+    state dict."""
     import copy
 
     seen = set()

@@ -150,6 +150,41 @@ def test_names_are_module_qualnames_and_module_lookup():
         a.module("layer9")
 
 
+def test_a_module_shared_by_several_parents_is_named_after_each_call_site():
+    # ultralytics' Conv blocks hold one SiLU between them: each call is the block's own "act",
+    # not the first block's "act" with a suffix; a module called twice by one parent (a
+    # ResNet block's relu) still gets a suffix
+    act = nn.ReLU()
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.act = nn.Conv2d(2, 2, 3, padding=1), act
+
+        def forward(self, x):
+            return self.act(self.act(self.conv(x)))
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 1), Block(), Block())
+    G = rfgraph.from_torch(net, (1, 8, 8))
+    assert [v for v in G if "act" in v] == ["1.act", "1.act_1", "2.act", "2.act_1"]
+    assert G.nodes["2.act"]["module"] == "2.act"
+    outs = G.graph["module_outputs"]
+    assert outs["1.act"] == "1.act_1" and outs["2.act"] == "2.act_1" and outs["2"] == "2.act_1"
+    # a shared module called by a module that does not hold it keeps its first qualname
+    net = Fn(lambda x, c, b: b.act(c(x)), nn.Conv2d(1, 2, 1), Block())
+    assert "mods.1.act" in rfgraph.from_torch(net, (1, 8, 8))
+
+
+def test_ultralytics_shared_activation_is_named_after_its_conv():
+    tasks = pytest.importorskip("ultralytics.nn.tasks", reason="ultralytics is not installed")
+    model = tasks.DetectionModel("yolov8n.yaml", verbose=False)  # its constructor runs a forward: on the CPU
+    G = rfgraph.from_torch(model, (3, 256, 256))
+    acts = [v for v in G if G.nodes[v]["op"] == "identity" and v.endswith(".act")]
+    assert "model.0.act" in acts and "model.1.act" in acts and "model.22.cv2.0.1.act" in acts
+    assert not [v for v in G if v.startswith("model.0.act_")]
+    assert all(G.nodes[v]["module"] == v for v in acts)
+
+
 def test_model_is_not_modified():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     net.train()
