@@ -35,7 +35,7 @@ class ExactBounds:
         self._bounds: dict = {}
         self._coverage: dict = {}
         self._global: dict = {}
-        self._clean: list = []  # per axis: node -> certified (see clean)
+        self._clean: list = []  # per axis: node -> its window, None when not certified
         self._regular: dict = {}
 
     def inputs(self, v) -> list:
@@ -74,8 +74,9 @@ class ExactBounds:
     def _exact_one(self, v, axis):
         plan = self._plans[v]
         x = self._states[v][axis]
-        if self.clean(v, axis):
-            return _affine(x)
+        window = self.window(v, axis)
+        if window is not None:
+            return _affine(x, window)
         ins = [self._bounds[(u, axis)] for u in self.inputs(v)]
         op = plan.op
         if op.bounds is not None:
@@ -93,9 +94,7 @@ class ExactBounds:
         out = self._global.get(node)
         if out is None:
             out = self._global[node] = tuple(
-                # clean: every feature reads its clipped hull, so the two edge features decide
-                (x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size) if self.clean(node, ax)
-                else self._covers(node, ax, x)
+                _edges_cover(x, self._clean[ax][node]) if self.clean(node, ax) else self._covers(node, ax, x)
                 for ax, x in enumerate(self._states[node]))
         return out
 
@@ -138,24 +137,34 @@ class ExactBounds:
 
     # -- the no-holes certificate ------------------------------------------------------------------
     def clean(self, node, axis) -> bool:
-        """Whether every feature of ``node`` reads exactly its clipped affine hull along ``axis``:
-        ``[lo + i*jump, hi + i*jump)`` cut to the input, no hole, no pixel lost to padding.
+        """Whether ``node`` is certified along ``axis``: every feature ``i`` reads exactly its
+        affine hull ``[lo + i*jump, hi + i*jump)`` cut to the node's :meth:`window` (no hole, no
+        pixel reached only through padding). See :meth:`window`."""
+        return self.window(node, axis) is not None
 
-        A certificate, decided per node from its inputs' certificates, its own summary and (for
-        an index map) the shape of its taps, in O(1) per node: the input is clean; a node is clean
-        when its summary is exact, contiguous and integral and its inputs are clean, and
+    def window(self, node, axis):
+        """``(A, B)`` such that every feature ``i`` of ``node`` reads exactly the pixels
+        ``[lo + i*jump, hi + i*jump) & [A, B)`` along ``axis``; None when not certified.
 
-        * a pointwise op or a join (the union of clean hulls that form one interval is the
-          clipped union),
-        * an op that starts a global dependency (``global_from`` is the node itself: the union
-          of all its input's features), passes its input's state through unchanged, or keeps
-          the same hull over a global input whose features all read the same pixels,
-        * an index map whose every feature reads a run of consecutive input features with at
-          least one inside the input, and whose taps into the padding lie beyond an input edge
-          that the input's features reach (so padding stands only for pixels outside the input).
+        A certificate, decided per node from its inputs' windows, its own summary and (for an
+        index map) the shape of its taps, in O(1) per node. The input's window is the whole axis.
+        A node with an exact, contiguous, integral summary whose inputs are certified is
+        certified when
 
-        False means "not certified": the exact per-feature computation decides. Proof sketch and
-        the equivalence check against that computation: ``tests/engine/test_clean.py``.
+        * it is pointwise or a join of inputs with the same window (the union of hulls cut to
+          one window is the union cut to it): that window;
+        * it starts a global dependency (``global_from`` is the node itself: the union of all its
+          input's features), passes its input's state through unchanged, or keeps the same hull
+          over a global input whose features all read the same pixels: the input's window;
+        * it is an index map whose every feature reads a run of consecutive input features, at
+          least one of them inside the input: the input's window cut to the hull of all input
+          features (what no input feature reads, no feature of this node reads -- so taps into
+          the padding stand for nothing the window holds).
+
+        A node is then global exactly when its window is the whole axis and its two edge
+        features cover it. None means "not certified": the exact per-feature computation
+        decides. Proof sketch and the equivalence check against that computation:
+        ``tests/engine/test_clean.py``.
         """
         if not self._clean:
             self._certify()
@@ -163,51 +172,52 @@ class ExactBounds:
 
     def _certify(self):
         """One pass over the whole graph, every axis at once: O(1) per node. A node certified on
-        every axis gets its is_global answer on the way (its two edge features decide)."""
+        every axis gets its is_global answer on the way."""
         states, answers = self._states, self._global
         naxes = len(self.input_size)
-        clean = self._clean = [{} for _ in range(naxes)]
+        windows = self._clean = [{} for _ in range(naxes)]
         for v in self._order:
             op = self._plans.op(v)
             us = self.inputs(v)
             xs = states[v]
-            flags = [self._clean_one(v, ax, op, us, clean[ax]) for ax in range(naxes)]
+            found = [self._window_one(v, ax, op, us, windows[ax]) for ax in range(naxes)]
             for ax in range(naxes):
-                clean[ax][v] = flags[ax]
-            if all(flags):
-                answers[v] = tuple([x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size for x in xs])
+                windows[ax][v] = found[ax]
+            if None not in found:
+                answers[v] = tuple([_edges_cover(x, w) for x, w in zip(xs, found)])
 
-    def _clean_one(self, v, axis, op, us, clean) -> bool:
+    def _window_one(self, v, axis, op, us, windows):
         x = self._states[v][axis]
         if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
                 and _integral(x.jump)):
-            return False
+            return None
         if op.source:
-            return True
-        if not us or not all(clean[u] for u in us):
-            return False
+            return (0, x.size)
+        if not us:
+            return None
+        w = windows[us[0]]
+        if w is None or any(windows[u] != w for u in us):
+            return None
         if op.join or op.pointwise:
-            return True
+            return w
         if len(us) != 1:
-            return False
+            return None
         y = self._states[us[0]][axis]
         if op.taps is None:  # hooks: certified only where the summary pins the semantics down
             if x is y or x.global_from == v:  # passed through; or the union of all input features
-                return True
+                return w
             # over a global input whose features all read the same pixels: so do its own
-            return (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
+            same = (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
                     and x.lo == y.lo and x.hi == y.hi)
-        regular = self._regular_taps(v, axis, y.n, x.n)
-        if regular is None:
-            return False
-        left, right = regular
-        return (not left or y.lo <= 0) and (not right or y.hi + (y.n - 1) * y.jump >= y.size)
+            return w if same else None
+        if not self._regular_taps(v, axis, y.n, x.n):
+            return None
+        return (max(w[0], int(y.lo)), min(w[1], int(y.hi + (y.n - 1) * y.jump)))
 
-    def _regular_taps(self, v, axis, m, n):
-        """``(reads left padding, reads right padding)`` when every feature's taps are one run of
-        consecutive indices (the same run shifted by a fixed stride from feature to feature)
-        with at least one inside the input and no mask; else None. Cached per op parameters and
-        sizes: a network has few distinct convolutions."""
+    def _regular_taps(self, v, axis, m, n) -> bool:
+        """Every feature's taps are one run of consecutive indices (the same run shifted by a
+        fixed stride from feature to feature) with at least one inside the input, and no mask.
+        Cached per op parameters and sizes: a network has few distinct convolutions."""
         plan = self._plans[v]
         key = (id(plan), axis, m, n)
         if key not in self._regular:
@@ -238,28 +248,34 @@ def _integral(v) -> bool:
     return type(v) is int or float(v).is_integer()
 
 
-def _regular(taps, m):
+def _regular(taps, m) -> bool:
     """See :meth:`ExactBounds._regular_taps`."""
     if not taps or any(mask is not None and not np.all(mask) for _, mask in taps):
-        return None
+        return False
     first, last = taps[0][0], taps[-1][0]
     n = len(first)
     if len(taps) > 1 and not (np.stack([t for t, _ in taps]) - first == np.arange(len(taps))[:, None]).all():
-        return None  # tap t of every feature must read input feature first + t
+        return False  # tap t of every feature must read input feature first + t
     if n > 1 and not (np.diff(first) == first[1] - first[0]).all() or first[-1] < first[0]:
-        return None  # the run moves by a fixed, non-negative stride
+        return False  # the run moves by a fixed, non-negative stride
     # runs move right with the feature: the first and the last feature decide
-    if int(last[0]) < 0 or int(first[-1]) > m - 1:
-        return None  # some feature reads only padding
-    return bool(first[0] < 0), bool(last[-1] > m - 1)
+    return int(last[0]) >= 0 and int(first[-1]) <= m - 1  # else some feature reads only padding
 
 
-def _affine(x):
-    """Bounds that follow the affine summary: feature ``i`` spans ``[lo + i*jump, hi + i*jump)``."""
+def _edges_cover(x, window) -> bool:
+    """A certified node is global along this axis: its window is the whole axis and its first
+    and last features' hulls reach both ends."""
+    return window == (0, x.size) and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size
+
+
+def _affine(x, window=None):
+    """Bounds that follow the affine summary: feature ``i`` spans ``[lo + i*jump, hi + i*jump)``,
+    cut to ``window`` (default the whole axis) for the clipped pair."""
+    a, b = (0, x.size) if window is None else window
     i = np.arange(x.n, dtype=np.float64) * x.jump
     lo = np.floor(x.lo + i).astype(np.int64)
     hi = np.ceil(x.hi + i).astype(np.int64) - 1
-    return lo, hi, np.maximum(lo, 0), np.minimum(hi, x.size - 1)
+    return lo, hi, np.maximum(lo, a), np.minimum(hi, b - 1)
 
 
 def _through_taps(taps, n, y, parts):

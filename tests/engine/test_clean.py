@@ -1,8 +1,9 @@
 """The no-holes certificate (:meth:`ExactBounds.clean`) against the exact per-feature computation.
 
 Why it is sound (one axis; ``I(i) = [lo + i*jump, hi + i*jump)``, ``clip`` cuts to the input):
-a node is *clean* when feature ``i`` reads exactly ``clip(I(i))``. The input is clean. For a clean
-input ``u`` and an exact, contiguous summary of ``v``:
+a node is *clean* when feature ``i`` reads exactly ``clip(I(i))``, ``clip`` cutting to the node's
+window ``W`` (the whole axis for the input). For a clean input ``u`` and an exact, contiguous
+summary of ``v``:
 
 * join / pointwise: ``v``'s feature reads the union of clean hulls, ``U clip(I_k) = clip(U I_k)``
   (clipping distributes over a union) and ``U I_k`` is one interval (the summary says contiguous);
@@ -10,11 +11,15 @@ input ``u`` and an exact, contiguous summary of ``v``:
   one interval by the summary, the same for every feature (jump 0); over an input that is already
   global (jump 0, every feature the same pixels) with the same hull, the same pixels again;
 * taps: feature ``o`` reads the inside part ``a'..b'`` of a run ``a..b`` of consecutive input
-  features, ``U clip(I_u(i))`` over ``a'..b'`` is ``clip([lo_u + a'j, hi_u + b'j))``; when the run
-  reaches into the left padding (``a < 0 = a'``) the input's feature 0 starts at or before pixel
-  0 (``lo_u <= 0``), so nothing is lost on the left; the same on the right with the last feature.
+  features, ``U clip(I_u(i))`` over ``a'..b'`` is ``[lo_u + a'j, hi_u + b'j)`` cut to ``W_u``.
+  ``v``'s window is ``W_u`` cut to ``[lo_u, hi_u + (m-1)j)``, the hull of all input features (no
+  input feature reads outside it, so no feature of ``v`` does): when the run reaches into the
+  left padding (``a < 0 = a'``), ``[lo_u + aj, lo_u)`` lies left of the window, so cutting the
+  whole run's hull to it equals cutting the inside part's; the same on the right.
+* joins need one window for all inputs (each input's features cut to the same ``W``).
 
-So a clean node is global exactly when its two edge features cover the input. The tests below
+So a clean node is global exactly when its window is the whole axis and its two edge features
+cover it. The tests below
 check the certificate never changes an answer: every bound, every coverage and every is_global of
 random DAGs and of real networks equal those of the uncertified computation.
 """
@@ -47,7 +52,7 @@ def _compare(G, monkeypatch):
     fast, with_cert = _answers(G)
     certified = sum(fast._exact.clean(v, ax) for v in fast.order for ax in range(len(fast.input_size)))
     with monkeypatch.context() as m:
-        m.setattr(ExactBounds, "clean", lambda self, node, axis: False)
+        m.setattr(ExactBounds, "_window_one", lambda self, *args: None)
         _, without = _answers(G)
     assert with_cert == without
     return certified
@@ -68,15 +73,16 @@ def test_certificate_is_used_on_most_random_nodes(monkeypatch):
     assert certified > total / 3  # it is a fast path that matters, not a corner case
 
 
-def test_dropped_pixel_read_only_through_padding_is_not_certified():
+def test_a_dropped_pixel_narrows_the_window():
     # input 5, conv k2 s2: features read 0-1 and 2-3, pixel 4 is dropped; the next conv (k3 p1)
     # reaches pixel 4's place only through its padding: feature 1's hull ends at pixel 5, but it
-    # reads pixels 0..3 only
-    G = rfgraph.chain([("a", "conv", 2, 2, 0), ("b", "conv", 3, 1, 1)], (5,))
+    # reads pixels 0..3 only -- the window [0, 4) says so, and no feature of b is global
+    G = rfgraph.chain([("a", "conv", 2, 2, 0), ("b", "conv", 3, 1, 1), ("c", "conv", 3, 1, 1)], (5,))
     a = rfgraph.analyze(G)
-    assert a._exact.clean("a", 0) and not a._exact.clean("b", 0)
+    assert a._exact.window("a", 0) == (0, 5) and a._exact.window("b", 0) == (0, 4)
     assert a.bounds("b", 0)[1].tolist() == [3, 3]
-    assert a.is_global("b") == (False,)
+    assert a.is_global("b") == (False,) and a.is_global("c") == (False,)
+    assert a["c"].rf == (10,) and a.bounds("c", 0)[1].max() == 3  # a hull over all 5 pixels; 4 unread
 
 
 def test_dilated_holes_are_not_certified():
@@ -85,7 +91,7 @@ def test_dilated_holes_are_not_certified():
     assert a._exact.clean("a", 0) and not a._exact.clean("b", 0)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "googlenet"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "googlenet", "squeezenet1_0"])
 def test_certificate_changes_no_answer_on_torchvision(name, monkeypatch):
     torch = pytest.importorskip("torch")
     tv = pytest.importorskip("torchvision")
