@@ -13,7 +13,7 @@ Pure functions of shapes and tags; no torch import.
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -384,3 +384,97 @@ def window_mixing(tag, others):
             return None
         plan[t.axis] = ("block" if t.fine else "grid", t.factor)
     return plan
+
+
+class Rows(frozenset):
+    """Tag of a dim holding ``rows`` positions of ``tag`` in order, ``width`` elements each (a
+    :class:`Merged` ``((tag, rows), (None, width))``), then padded at its end: element ``i`` holds
+    position ``i // width``, none from ``rows * width`` on. The first step of the
+    relative-to-absolute skew of relative position logits (BoTNet's and HaloNet's
+    ``rel_logits_1d``); for every other op a scrambled tag.
+
+    >>> r = Rows(Part(1, 4, True), 4, 12)
+    >>> r == frozenset({1}), r.rows, r.width
+    (True, 4, 12)
+    """
+
+    __slots__ = ("tag", "rows", "width")
+
+    def __new__(cls, tag, rows, width):
+        self = super().__new__(cls, spatial_axes(tag))
+        self.tag, self.rows, self.width = tag, rows, width
+        return self
+
+    def __repr__(self):
+        return f"Rows({self.tag!r}, {self.rows}, {self.width})"
+
+    def __reduce__(self):
+        return (Rows, (self.tag, self.rows, self.width))
+
+
+def padded_rows(tag, before, after):
+    """The tag of a dim tagged ``tag`` after constant padding ``(before, after)``: a
+    :class:`Rows` when ``tag`` is positions in order times a non-spatial width padded at the end
+    only, else None.
+
+    >>> padded_rows(Merged(((Part(1, 4, True), 4), (None, 12))), 0, 7)
+    Rows(Part(1, 4, fine), 4, 12)
+    >>> padded_rows(Merged(((0, 4), (1, 4))), 0, 7) is None
+    True
+    """
+    if before or after <= 0 or not isinstance(tag, Merged) or len(tag) != 2:
+        return None
+    (t, rows), (none, width) = tag
+    if none is not None or not (isinstance(t, Part) or isinstance(t, int) and not isinstance(t, bool)):
+        return None
+    return Rows(t, rows, width)
+
+
+class Skew(frozenset):
+    """Tag of one of the two dims a :class:`Rows` dim is viewed into, ``ncols`` elements a row:
+    element ``(r, c)`` (of the kept ``rrange`` x ``crange``) is flat element ``r * ncols + c``.
+    For every other op a scrambled tag; :func:`skew_slice` resolves it once the kept elements of
+    each row all come from one position."""
+
+    __slots__ = ("src", "ncols", "rrange", "crange", "is_row")
+
+    def __new__(cls, src, ncols, rrange, crange, is_row):
+        self = super().__new__(cls, src)
+        self.src, self.ncols, self.rrange, self.crange, self.is_row = src, ncols, rrange, crange, is_row
+        return self
+
+    def __repr__(self):
+        return f"Skew({self.src!r}, {self.ncols}, {self.rrange}, {self.crange}, {'row' if self.is_row else 'col'})"
+
+    def __reduce__(self):
+        return (Skew, (self.src, self.ncols, self.rrange, self.crange, self.is_row))
+
+
+def skew_view(src, nrows, ncols):
+    """The tags of the two dims ``(nrows, ncols)`` a :class:`Rows` dim ``src`` is viewed into."""
+    rr, cc = range(nrows), range(ncols)
+    return Skew(src, ncols, rr, cc, True), Skew(src, ncols, rr, cc, False)
+
+
+def skew_slice(tag, kept):
+    """The tags of a skewed pair of dims ``(row, col)`` after keeping ``kept`` (a range of the
+    current elements) of the dim tagged ``tag``: the row dim holds the source's positions in
+    order and the column dim none when element ``(r, c)`` comes from position ``r`` for every
+    kept row and column, and the rows are all the source's; else the skewed tags.
+
+    ``rel_logits_1d``: ``W`` rows of ``2w - 1`` logits padded by one column (rows of ``2w``),
+    flattened, padded by ``2w - 1 - W`` and viewed as ``(W + 1, 2w - 1)``; ``[:W, w - 1:]`` keeps,
+    in row ``r``, flat elements ``r (2w - 1) + w - 1 .. r (2w - 1) + 2w - 2``, whose source row
+    ``(r (2w - 1) + c) // 2w`` is ``r`` for ``c`` in ``w - 1 .. 2w - 2``: all of source row ``r``.
+
+    >>> row, col = skew_view(Rows(Part(1, 4, True), 4, 12), 5, 11)
+    >>> row, col = skew_slice(row, range(0, 4))
+    >>> skew_slice(col, range(5, 11))
+    (Part(1, 4, fine), None)
+    """
+    rr = tag.rrange[kept.start:kept.stop:kept.step] if tag.is_row else tag.rrange
+    cc = tag.crange if tag.is_row else tag.crange[kept.start:kept.stop:kept.step]
+    src = tag.src
+    if rr == range(src.rows) and all((r * tag.ncols + c) // src.width == r for r in rr for c in cc) and len(cc):
+        return src.tag, None
+    return Skew(src, tag.ncols, rr, cc, True), Skew(src, tag.ncols, rr, cc, False)

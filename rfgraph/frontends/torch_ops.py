@@ -760,10 +760,60 @@ def _matmul(ctx):
             # often on a coarser grid): no one grid holds it
             return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
                                    "with every key position: treated as global", inputs=inputs)
+    if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node:
+        if _blocks_onto_positions(ctx, (t1, tags1), (t2, tags2), tags1[-2], tags2[-1]) or \
+                _blocks_onto_positions(ctx, (t2, tags2), (t1, tags1), tags1[-2], tags2[-1]):
+            return
     if len(inputs) > 1 and _grids_known_to_differ(ctx, inputs):
         return ctx.global_over(range(ctx.naxes), tags, f"{ctx.short} of inputs with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags, short=ctx.short)
+
+
+def _pieces(tag, size):
+    return list(tag) if isinstance(tag, L.Merged) else [(tag, size)]
+
+
+def _blocks_onto_positions(ctx, fine, coarse, rows, cols):
+    """Emit a product whose operand ``fine`` is partitioned into blocks (its batch dims hold the
+    coarse pieces of axes split by ``f``, its matrix dims the fine pieces) and whose operand
+    ``coarse`` holds, in the same batch dims, one feature per block on a grid ``f`` times
+    coarser (halo attention: queries in ``b x b`` blocks, keys and values the overlapping
+    window unfolded at each block): output ``(block, place)`` reads the ``fine`` position and
+    the block's ``coarse`` feature, a nearest upsample by ``f`` of ``coarse`` joined to
+    ``fine``. Returns the node, or None (nothing emitted) when the layout is not that.
+    """
+    (ta, tags_a), (tb, tags_b) = fine, coarse
+    n = ctx.naxes
+    if len(tags_a) != len(tags_b) or len(tags_a) < 3 or any(L.spatial_axes(t) for t in tags_b[-2:]):
+        return None
+    factor = {}
+    for da, db in zip(tags_a[:-2], tags_b[:-2]):
+        pa, pb = _pieces(da, None), _pieces(db, None)
+        if len(pa) != len(pb):
+            return None
+        for (x, na), (y, nb) in zip(pa, pb):
+            if na != nb:
+                return None
+            if x is None and y is None:
+                continue
+            if not (isinstance(x, L.Part) and not x.fine and isinstance(y, int) and not isinstance(y, bool)
+                    and x.axis == y and y not in factor):
+                return None
+            factor[y] = x.factor
+    fines = [x for t in tags_a[-2:] for x, _ in _pieces(t, None) if x is not None]
+    if not factor or sorted((x.axis, x.factor) for x in fines if isinstance(x, L.Part) and x.fine) != \
+            sorted(factor.items()) or len(fines) != len(factor):
+        return None
+    ga, gb = ctx.b.grid.get(ta.node), ctx.b.grid.get(tb.node)
+    if ga is None or gb is None or any(ga[a] != gb[a] * factor.get(a, 1) for a in range(n)):
+        return None
+    scale = tuple(float(factor.get(a, 1)) for a in range(n))
+    up = _helper(ctx, "upsample", {"scale": scale, "mode": "nearest"}, [tb.node], ctx.short + "_blocks")
+    where = ", ".join(f"axis {a}: blocks of {f}" for a, f in sorted(factor.items()))
+    return ctx.emit("add", {}, [ta.node, up], tags_a[:-2] + (rows, cols),
+                    note=f"{ctx.aten}: each position of a block reads itself and its block's feature of a grid "
+                         f"{'x'.join(str(int(v)) for v in scale)} times coarser ({where}), exactly")
 
 
 def _window_mix(ctx, plan, inputs, tags, what):
@@ -997,7 +1047,16 @@ def _as_strided(ctx):
 @op("view", "_unsafe_view", "reshape", "_reshape_alias", "view_as", "flatten", "unflatten")
 def _view(ctx):
     out = ctx.out_tensor()
-    tags = L.view_tags(tuple(ctx.x.shape), ctx.tags, tuple(out.shape))
+    shape = tuple(ctx.x.shape)
+    rows = [d for d, t in enumerate(ctx.tags) if isinstance(t, L.Rows)]
+    if len(rows) == 1:
+        d = rows[0]
+        if tuple(out.shape[:d]) == shape[:d] and tuple(out.shape[d + 2:]) == shape[d + 1:] and \
+                out.dim() == len(shape) + 1:
+            # padded rows viewed with another row length (the skew): a slice may resolve them
+            tags = ctx.tags[:d] + L.skew_view(ctx.tags[d], out.shape[d], out.shape[d + 1]) + ctx.tags[d + 1:]
+            return ctx.passthrough(tags=tags)
+    tags = L.view_tags(shape, ctx.tags, tuple(out.shape))
     standard = (None,) * (out.dim() - ctx.naxes) + tuple(range(ctx.naxes))
     s2d = L.space_to_depth(tags, ctx.naxes)
     if s2d is not None:
@@ -1127,6 +1186,13 @@ def _slice(ctx):
     kept = range(*slice(start, end, step).indices(n))
     if kept == range(n):
         return ctx.passthrough()
+    if isinstance(tag, L.Skew):
+        pair = [d for d in (dim - 1, dim + 1) if 0 <= d < len(ctx.tags) and isinstance(ctx.tags[d], L.Skew)
+                and ctx.tags[d].src is tag.src and ctx.tags[d].is_row != tag.is_row]
+        if len(pair) == 1:
+            row, col = L.skew_slice(tag, kept)
+            first = min(dim, pair[0])
+            return ctx.passthrough(tags=ctx.tags[:first] + (row, col) + ctx.tags[first + 2:])
     if not isinstance(tag, int):
         if len(kept) == 1:  # x[:, :1]: one token of a token or flattened dim
             return _one_position(ctx, dim, kept[0], ctx.tags[:dim] + (None,) + ctx.tags[dim + 1:], "slice")
@@ -1254,6 +1320,7 @@ def _pad(ctx):
     pairs = [(0, 0)] * ctx.naxes
     nd = len(ctx.tags)
     touched = False
+    tags = ctx.tags
     for k in range(len(pad) // 2):
         d = nd - 1 - k
         before, after = pad[2 * k], pad[2 * k + 1]
@@ -1263,13 +1330,19 @@ def _pad(ctx):
         if isinstance(tag, int):
             pairs[tag] = (before, after)
             touched = True
+        elif mode == "constant" and L.padded_rows(tag, before, after) is not None:
+            # rows of positions padded at the end (the relative-to-absolute skew): a view and a
+            # slice may give every row back its position (see torch_layout.skew_slice)
+            tags = list(tags)
+            tags[d] = L.padded_rows(tag, before, after)
         elif isinstance(tag, frozenset):
             if mode != "constant":
                 return ctx.global_over(tag, ctx.tags, f"{mode} padding of scrambled spatial dims")
+    tags = tuple(tags)
     if not touched:
-        return ctx.passthrough()
+        return ctx.passthrough(tags=tags)
     note = "circular padding: features near a border read the opposite border" if mode == "circular" else None
-    ctx.emit("pad", {"padding": tuple(pairs), "mode": mode}, [ctx.node], ctx.tags, short="pad", note=note)
+    ctx.emit("pad", {"padding": tuple(pairs), "mode": mode}, [ctx.node], tags, short="pad", note=note)
 
 
 def _reordered_axes(ctx, dims):

@@ -367,3 +367,30 @@ def test_torchvision_swin_stage_equals_gradient_support(v2):
     net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
     G, rec = check(net, (3, 20, 20))
     assert not [v for v in G if G.nodes[v]["op"] == "global"]
+
+
+# -- halo attention: queries in blocks, keys and values the overlapping window of each block -----
+
+
+@pytest.mark.parametrize("stride, block, halo", [(1, 4, 1), (2, 4, 1), (1, 4, 2)])
+def test_halo_attention_reads_its_block_window_exactly(stride, block, halo):
+    # HaloAttn: q in b x b blocks; k, v unfolded windows of b + 2*halo every b (padding halo);
+    # position (i, j) reads itself and its block's window: on 16 x 16 after a 3x3 conv, a block
+    # of 4 with halo 1 reads rows 4*(i//4) - 1 - 1 .. 4*(i//4) + 4 + 1 (rf 6 + 2 = 8, clipped)
+    halo_attn = pytest.importorskip("timm.layers.halo_attn")
+    layer = halo_attn.HaloAttn(8, 8, num_heads=2, dim_head=4, block_size=block, halo_size=halo, stride=stride)
+    G, rec = check(nn.Sequential(conv(1, 8, 3, padding=1), layer), (1, 16, 16))
+    assert "global" not in ops(G) and not any(rec.is_global)
+    assert rec.rf == (block + 2 * halo + 2,) * 2 and rec.n == (16 // stride,) * 2
+
+
+def test_relative_logits_skew_keeps_each_query_position():
+    # rel_logits_1d's pad / flatten / pad / view / slice: every logit of a query comes from it
+    from rfgraph.frontends import torch_layout as TL
+
+    halo_attn = pytest.importorskip("timm.layers.halo_attn")
+    pos = halo_attn.PosEmbedRel(block_size=4, win_size=6, dim_head=4, scale=1.0)
+    net = Fn(lambda x, m: m(x.permute(0, 2, 3, 1).reshape(1, 1, 16, 4)).sum(-1).reshape(1, 1, 4, 4), pos)
+    G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), net), (1, 4, 4))
+    assert rec.rf == (3, 3) and not any(rec.is_global)
+    assert TL.padded_rows(TL.Merged(((0, 4), (None, 3))), 1, 1) is None
