@@ -105,14 +105,10 @@ SAMPLE = [
 
 # What disagrees, measured on this code: attention the front-end calls global where it is
 # local (a global with its reason, never a smaller RF than the truth). Swin's windows, BoTNet's
-# and MobileViT's maps after attention were findings here and are fixed (their sizes and windows
-# now equal torch's and the gradient support).
-KNOWN = {
-    "halonet26t":
-        "halo attention called global: stages.2 is global from stages.2.1.self_attn (q·kᵀ between the "
-        "query blocks and the unfolded halo windows), but feature (8, 8)'s gradient support is 61..255 "
-        "on both axes of 256",
-}
+# and MobileViT's maps after attention, and halonet's halo attention (each query block reads its
+# unfolded window) were findings here and are fixed (their sizes and windows now equal torch's and
+# the gradient support).
+KNOWN = {}
 
 MAX_STAGES = 6  # convmixer lists all 32 blocks: the first, the last and some between are enough
 
