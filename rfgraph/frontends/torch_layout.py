@@ -13,7 +13,7 @@ Pure functions of shapes and tags; no torch import.
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -478,3 +478,28 @@ def skew_slice(tag, kept):
     if rr == range(src.rows) and all((r * tag.ncols + c) // src.width == r for r in rr for c in cc) and len(cc):
         return src.tag, None
     return Skew(src, tag.ncols, rr, cc, True), Skew(src, tag.ncols, rr, cc, False)
+
+
+class Prefixed(frozenset):
+    """Tag of a token dim made by concatenating constant tokens (class, register tokens) to a
+    dim tagged ``tag``: elements ``before .. before + size - 1`` are that dim, the others hold
+    no positions. A scrambled tag for every op but the slice taking the grid back
+    (``x[:, 1:]``), which gives ``tag`` again.
+
+    >>> p = Prefixed(Merged(((0, 3), (1, 4))), 1, 12)
+    >>> p == frozenset({0, 1}), p.before, p.size
+    (True, 1, 12)
+    """
+
+    __slots__ = ("tag", "before", "size")
+
+    def __new__(cls, tag, before, size):
+        self = super().__new__(cls, spatial_axes(tag))
+        self.tag, self.before, self.size = tag, before, size
+        return self
+
+    def __repr__(self):
+        return f"Prefixed({self.tag!r}, {self.before}, {self.size})"
+
+    def __reduce__(self):
+        return (Prefixed, (self.tag, self.before, self.size))

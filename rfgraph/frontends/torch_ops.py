@@ -602,6 +602,9 @@ def _cat(ctx):
         # dim holds positions of several origins, in no order the view after it could undo
         tags = tags[:dim] + (along,) + tags[dim + 1:]
         if len(inputs) == 1:  # constant tokens (parameters) joined to one grid: its positions stay
+            grid = _prefixed(ctx, dim)
+            if grid is not None:
+                tags = tags[:dim] + (grid,) + tags[dim + 1:]
             return ctx.passthrough(tags=tags)
         return ctx.global_over(along, tags, "concatenation of token sequences (class tokens or token grids "
                                "of different sizes): treated as global", inputs=inputs)
@@ -612,6 +615,26 @@ def _cat(ctx):
         return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
                                "positions: treated as global", inputs=inputs)
     ctx.emit("concat", {}, inputs, tags, short="cat")
+
+
+def _prefixed(ctx, dim):
+    """The :class:`~rfgraph.frontends.torch_layout.Prefixed` tag of a concatenation along ``dim``
+    of one traced tensor (a token grid, in an order its tag tells) and constant tokens, else None."""
+    import torch
+
+    parts = [t for t in ctx.a.get("tensors", ()) if isinstance(t, torch.Tensor)]
+    traced = [i for i, t in enumerate(parts) if ctx.b.get(t) is not None]
+    if len(traced) != 1:
+        return None
+    t = parts[traced[0]]
+    if t.dim() != ctx.out_tensor().dim():
+        return None
+    tag = ctx.b.get(t).tags[dim]
+    if not (isinstance(tag, (int, L.Merged)) and not isinstance(tag, bool)) or \
+            isinstance(tag, L.Merged) and _size(tag) != t.shape[dim]:
+        return None
+    before = sum(int(p.shape[dim]) for p in parts[:traced[0]] if p.dim() == t.dim())
+    return L.Prefixed(tag, before, int(t.shape[dim]))
 
 
 def _one_feature_spread(ctx, inputs):
@@ -1186,6 +1209,9 @@ def _slice(ctx):
     kept = range(*slice(start, end, step).indices(n))
     if kept == range(n):
         return ctx.passthrough()
+    if isinstance(tag, L.Prefixed) and kept == range(tag.before, tag.before + tag.size):
+        # the constant tokens sliced off again (coat's, crossvit's x[:, 1:]): the grid's positions
+        return ctx.passthrough(tags=ctx.tags[:dim] + (tag.tag,) + ctx.tags[dim + 1:])
     if isinstance(tag, L.Skew):
         pair = [d for d in (dim - 1, dim + 1) if 0 <= d < len(ctx.tags) and isinstance(ctx.tags[d], L.Skew)
                 and ctx.tags[d].src is tag.src and ctx.tags[d].is_row != tag.is_row]

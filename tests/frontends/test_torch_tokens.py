@@ -153,3 +153,23 @@ def test_one_token_of_a_local_token_sequence_is_global_and_says_why():
     rec = rfgraph.analyze(G)[out]
     assert rec.n == (1, 1) and all(rec.is_global)
     assert "which position is not known" in G.nodes[out]["note"]
+
+
+def test_grid_tokens_sliced_back_off_a_class_token_keep_their_positions():
+    # coat / crossvit: cat a class token, per-token layers, x[:, 1:] back to a map, a 3x3 conv:
+    # each output reads its own 3x3 (then 5x5) neighbourhood, not the whole map
+    from test_torch_semantics import check, ops
+
+    class ClsThenConv(nn.Module):
+        def __init__(self, c=4):
+            super().__init__()
+            self.cls, self.fc, self.conv = nn.Parameter(torch.ones(1, 1, c)), nn.Linear(c, c), nn.Conv2d(c, c, 3, padding=1)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            t = torch.cat([self.cls.expand(n, -1, -1), x.flatten(2).transpose(1, 2)], 1)
+            t = self.fc(t)[:, 1:]
+            return self.conv(t.transpose(1, 2).reshape(n, c, h, w))
+
+    G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), ClsThenConv()), (1, 7, 6))
+    assert "global" not in ops(G) and rec.rf == (5, 5)
