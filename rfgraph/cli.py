@@ -428,14 +428,21 @@ def _positive(text):
     return v
 
 
-def _seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return v
+def _positive_number(what):
+    """An argparse type: a finite number > 0, ``what`` naming it in the error."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            v = 0.0
+        if not v > 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+        return v
+    return parse
+
+
+_seconds = _positive_number("expected a positive number of seconds")
+_sample_rate = _positive_number("sample rate must be a positive number of Hz")
 
 
 def _version():
@@ -666,16 +673,6 @@ def _cmd_analyze(args, out):
         return _write_streaming(args, out, analysis, nodes, modules)
     out.write(get_format(args.format, "text").render(analysis, nodes=nodes, modules=modules))
     return 0
-
-
-def _sample_rate(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"sample rate must be a positive number of Hz, got {text!r}")
-    return v
 
 
 def _write_queries(args, out, analysis):
