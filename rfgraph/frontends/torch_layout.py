@@ -114,7 +114,25 @@ def reduce_tags(tags, dims, keepdim):
     return tuple(t for i, t in enumerate(tags) if i not in dims), mixed
 
 
-class Part(frozenset):
+class _Tag(frozenset):
+    """A scrambled tag (the frozenset of spatial axes every op that does not care reads) that
+    also keeps the named fields it was made from (``_fields``, the constructor's arguments, in
+    order), for the few ops that know its kind. ``_axes(*fields)`` gives the axes it holds."""
+
+    __slots__ = ()
+    _fields: tuple = ()
+
+    def __new__(cls, *values):
+        self = super().__new__(cls, cls._axes(*values))
+        for name, value in zip(cls._fields, values):
+            setattr(self, name, value)
+        return self
+
+    def __reduce__(self):
+        return (type(self), tuple(getattr(self, f) for f in self._fields))
+
+
+class Part(_Tag):
     """Tag of one piece of a spatial axis split in two by a view (``H -> (H/f, f)``): a scrambled
     tag (a frozenset, for every op that does not care) that remembers which piece it is, so that
     space-to-depth (the fine pieces moved into channels) and the view undoing the split stay exact.
@@ -126,18 +144,14 @@ class Part(frozenset):
     (True, 4, True)
     """
 
-    __slots__ = ("axis", "factor", "fine")
+    __slots__ = _fields = ("axis", "factor", "fine")
 
-    def __new__(cls, axis, factor, fine):
-        self = super().__new__(cls, (axis,))
-        self.axis, self.factor, self.fine = axis, factor, fine
-        return self
+    @staticmethod
+    def _axes(axis, factor, fine):
+        return (axis,)
 
     def __repr__(self):
         return f"Part({self.axis}, {self.factor}, {'fine' if self.fine else 'coarse'})"
-
-    def __reduce__(self):
-        return (Part, (self.axis, self.factor, self.fine))
 
 
 def rejoined(parts):
@@ -386,7 +400,7 @@ def window_mixing(tag, others):
     return plan
 
 
-class Rows(frozenset):
+class Rows(_Tag):
     """Tag of a dim holding ``rows`` positions of ``tag`` in order, ``width`` elements each (a
     :class:`Merged` ``((tag, rows), (None, width))``), then padded at its end: element ``i`` holds
     position ``i // width``, none from ``rows * width`` on. The first step of the
@@ -398,18 +412,14 @@ class Rows(frozenset):
     (True, 4, 12)
     """
 
-    __slots__ = ("tag", "rows", "width")
+    __slots__ = _fields = ("tag", "rows", "width")
 
-    def __new__(cls, tag, rows, width):
-        self = super().__new__(cls, spatial_axes(tag))
-        self.tag, self.rows, self.width = tag, rows, width
-        return self
+    @staticmethod
+    def _axes(tag, rows, width):
+        return spatial_axes(tag)
 
     def __repr__(self):
         return f"Rows({self.tag!r}, {self.rows}, {self.width})"
-
-    def __reduce__(self):
-        return (Rows, (self.tag, self.rows, self.width))
 
 
 def padded_rows(tag, before, after):
@@ -430,24 +440,20 @@ def padded_rows(tag, before, after):
     return Rows(t, rows, width)
 
 
-class Skew(frozenset):
+class Skew(_Tag):
     """Tag of one of the two dims a :class:`Rows` dim is viewed into, ``ncols`` elements a row:
     element ``(r, c)`` (of the kept ``rrange`` x ``crange``) is flat element ``r * ncols + c``.
     For every other op a scrambled tag; :func:`skew_slice` resolves it once the kept elements of
     each row all come from one position."""
 
-    __slots__ = ("src", "ncols", "rrange", "crange", "is_row")
+    __slots__ = _fields = ("src", "ncols", "rrange", "crange", "is_row")
 
-    def __new__(cls, src, ncols, rrange, crange, is_row):
-        self = super().__new__(cls, src)
-        self.src, self.ncols, self.rrange, self.crange, self.is_row = src, ncols, rrange, crange, is_row
-        return self
+    @staticmethod
+    def _axes(src, ncols, rrange, crange, is_row):
+        return src
 
     def __repr__(self):
         return f"Skew({self.src!r}, {self.ncols}, {self.rrange}, {self.crange}, {'row' if self.is_row else 'col'})"
-
-    def __reduce__(self):
-        return (Skew, (self.src, self.ncols, self.rrange, self.crange, self.is_row))
 
 
 def skew_view(src, nrows, ncols):
@@ -480,7 +486,7 @@ def skew_slice(tag, kept):
     return Skew(src, tag.ncols, rr, cc, True), Skew(src, tag.ncols, rr, cc, False)
 
 
-class Prefixed(frozenset):
+class Prefixed(_Tag):
     """Tag of a token dim made by concatenating constant tokens (class, register tokens) to a
     dim tagged ``tag``: elements ``before .. before + size - 1`` are that dim, the others hold
     no positions. A scrambled tag for every op but the slice taking the grid back
@@ -491,15 +497,11 @@ class Prefixed(frozenset):
     (True, 1, 12)
     """
 
-    __slots__ = ("tag", "before", "size")
+    __slots__ = _fields = ("tag", "before", "size")
 
-    def __new__(cls, tag, before, size):
-        self = super().__new__(cls, spatial_axes(tag))
-        self.tag, self.before, self.size = tag, before, size
-        return self
+    @staticmethod
+    def _axes(tag, before, size):
+        return spatial_axes(tag)
 
     def __repr__(self):
         return f"Prefixed({self.tag!r}, {self.before}, {self.size})"
-
-    def __reduce__(self):
-        return (Prefixed, (self.tag, self.before, self.size))
