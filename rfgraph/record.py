@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional
 
 __all__ = ["RF", "Branch", "Misalignment"]
@@ -199,19 +199,43 @@ class RF:
 _RF_FIELDS = frozenset(f.name for f in fields(RF))
 
 
-def make_record(**values) -> RF:
-    """An :class:`RF` from every one of its fields, without the frozen dataclass's per-field
-    ``object.__setattr__`` (4 of a record's 7 microseconds; analyses build them by the thousand).
-    The result is the same frozen value: equal, hashable and immutable like any other.
+_DEFAULTS = {f.name: f.default for f in fields(RF)}  # MISSING where a field has no default
 
-    >>> r = make_record(**{f: () for f in _RF_FIELDS})
-    >>> r == RF(**{f: () for f in _RF_FIELDS})
+
+def record_template(**values) -> dict:
+    """Every field of an :class:`RF` by name, in a dict to copy and complete: ``values``, the
+    defaults for the rest; ``name`` and ``op`` are None until the caller sets them, every other
+    field without a default must be in ``values``. See :func:`record_from`.
+
+    >>> t = record_template(**{f: () for f in ("n", "jump", "rf", "start", "padding", "global_from",
+    ...                                        "exact", "contiguous", "gaps")})
+    >>> t["name"], t["op"], t["branches"], sorted(t) == sorted(_RF_FIELDS)
+    (None, None, (), True)
+    """
+    out = dict(_DEFAULTS, name=None, op=None)
+    unknown = values.keys() - out.keys()
+    if unknown:
+        raise TypeError(f"RF has no field(s) {sorted(unknown)}")
+    out.update(values)
+    missing = sorted(k for k, v in out.items() if v is MISSING)
+    if missing:
+        raise TypeError(f"an RF needs every field: missing {missing}")
+    return out
+
+
+def record_from(values: dict) -> RF:
+    """An :class:`RF` whose fields are a completed :func:`record_template` (taken as its
+    ``__dict__``, not copied), without the frozen dataclass's per-field ``object.__setattr__``
+    (most of a record's cost; analyses build them by the thousand). The result is the same
+    frozen value: equal, hashable and immutable like any other.
+
+    >>> values = record_template(**{f: () for f in _RF_FIELDS if f not in ("name", "op", "_exact")})
+    >>> values.update(name="c", op="conv")
+    >>> record_from(values) == RF(**{f: () for f in _RF_FIELDS if f != "_exact"} | {"name": "c", "op": "conv"})
     True
     """
-    if values.keys() != _RF_FIELDS:
-        raise TypeError(f"make_record needs every field of RF: missing {sorted(_RF_FIELDS - values.keys())}, "
-                        f"unknown {sorted(values.keys() - _RF_FIELDS)}")
+    if len(values) != len(_DEFAULTS):
+        raise TypeError(f"an RF has {len(_DEFAULTS)} fields, got {len(values)}: {sorted(values.keys() - _RF_FIELDS)}")
     rec = object.__new__(RF)
-    rec.__dict__.update(values)
+    object.__setattr__(rec, "__dict__", values)
     return rec
-

@@ -36,6 +36,7 @@ class ExactBounds:
         self._coverage: dict = {}
         self._global: dict = {}
         self._clean: list = []  # per axis: node -> its window, None when not certified
+        self._alias: dict = {}  # pointwise node -> the node whose answers it shares (see _certify)
         self._regular: dict = {}
 
     def inputs(self, v) -> list:
@@ -72,6 +73,9 @@ class ExactBounds:
         return cache[key]
 
     def _exact_one(self, v, axis):
+        rep = self._alias.get(v)
+        if rep is not None:  # computed already: an ancestor
+            return self._bounds[(rep, axis)]
         plan = self._plans[v]
         x = self._states[v][axis]
         window = self.window(v, axis)
@@ -93,10 +97,35 @@ class ExactBounds:
             self._certify()  # also answers every node certified on all axes
         out = self._global.get(node)
         if out is None:
-            out = self._global[node] = tuple(
-                _edges_cover(x, self._clean[ax][node]) if self.clean(node, ax) else self._covers(node, ax, x)
-                for ax, x in enumerate(self._states[node]))
+            rep = self._alias.get(node)
+            if rep is not None:
+                out = self.is_global(rep)
+            else:
+                out = tuple(_edges_cover(x, self._clean[ax][node]) if self.clean(node, ax)
+                            else self._global_by_input(node, ax) or self._covers(node, ax, x)
+                            for ax, x in enumerate(self._states[node]))
+            self._global[node] = out
         return out
+
+    def _global_by_input(self, v, ax) -> bool:
+        """Global because an input already is (answered before ``v``: asked in topological
+        order, as records are) and every feature reads some feature of it.
+
+        Every op reads, per feature, a set of its inputs' features and the union of their
+        pixels (what taps, joins, global and pass-through hooks compute), so a feature that reads
+        any feature of a global input reads every pixel. A join reads every input's feature;
+        a one-input op reads one where the feature reads any pixel at all (its clipped bounds
+        are not empty). False means "not decided here"."""
+        us = self.inputs(v)
+        answers = self._global
+        if not any(answers.get(u, (False,) * (ax + 1))[ax] for u in us):
+            return False
+        if self._plans.op(v).join:
+            return True
+        if len(us) != 1:
+            return False
+        _, _, lo, hi = self.exact(v, ax)
+        return bool((lo <= hi).all())
 
     def _covers(self, v, ax, x) -> bool:
         if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
@@ -118,6 +147,9 @@ class ExactBounds:
         return cache[(node, axis)]
 
     def _coverage_one(self, v, axis):
+        rep = self._alias.get(v)
+        if rep is not None:
+            return self._coverage[(rep, axis)]
         if self.clean(v, axis):  # its hulls are what it reads; the inputs' coverage is not needed
             _, _, lo, hi = self.exact(v, axis)
             empty = lo > hi
@@ -173,20 +205,44 @@ class ExactBounds:
     def _certify(self):
         """One pass over the whole graph, every axis at once: O(1) per node. A node certified on
         every axis gets its is_global answer on the way."""
-        states, answers = self._states, self._global
+        states, answers, alias = self._states, self._global, self._alias
         naxes = len(self.input_size)
         windows = self._clean = [{} for _ in range(naxes)]
-        for v in self._order:
-            op = self._plans.op(v)
+        for v, plan in zip(self._order, self._plans.in_order):
+            op = plan.op
             us = self.inputs(v)
             xs = states[v]
-            found = [self._window_one(v, ax, op, us, windows[ax]) for ax in range(naxes)]
+            u = self._passes_through(op, us, xs)
+            if u is not None:
+                alias[v] = alias.get(u, u)
+                for ax in range(naxes):
+                    windows[ax][v] = windows[ax][u]
+                if u in answers:
+                    answers[v] = answers[u]
+                continue
+            found = [self._window_one(v, ax, plan, us, windows[ax]) for ax in range(naxes)]
             for ax in range(naxes):
                 windows[ax][v] = found[ax]
             if None not in found:
                 answers[v] = tuple([_edges_cover(x, w) for x, w in zip(xs, found)])
 
-    def _window_one(self, v, axis, op, us, windows):
+    def alias(self, node):
+        """The node whose bounds, coverage and answers ``node`` shares (a pointwise node that
+        passes its input's states on: see :meth:`_passes_through`), or None."""
+        if not self._clean:
+            self._certify()
+        return self._alias.get(node)
+
+    def _passes_through(self, op, us, xs):
+        """The input whose window, bounds, coverage and answer a node shares, or None: a pointwise
+        op (each feature is its input's feature) that returns its input's states unchanged (the
+        generic rule would give it the input's window too)."""
+        if op.pointwise and len(us) == 1 and self._states[us[0]] is xs:
+            return us[0]
+        return None
+
+    def _window_one(self, v, axis, plan, us, windows):
+        op = plan.op
         x = self._states[v][axis]
         if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
                 and _integral(x.jump)):
@@ -210,19 +266,26 @@ class ExactBounds:
             same = (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
                     and x.lo == y.lo and x.hi == y.hi)
             return w if same else None
-        if not self._regular_taps(v, axis, y.n, x.n):
+        if not self._regular_taps(v, plan, axis, y.n, x.n):
             return None
         return (max(w[0], int(y.lo)), min(w[1], int(y.hi + (y.n - 1) * y.jump)))
 
-    def _regular_taps(self, v, axis, m, n) -> bool:
+    def _regular_taps(self, v, plan, axis, m, n) -> bool:
         """Every feature's taps are one run of consecutive indices (the same run shifted by a
         fixed stride from feature to feature) with at least one inside the input, and no mask.
         Cached per op parameters and sizes: a network has few distinct convolutions."""
-        plan = self._plans[v]
         key = (id(plan), axis, m, n)
-        if key not in self._regular:
-            self._regular[key] = _regular(plan.op.taps(plan.named(v), axis, m, n), m)
-        return self._regular[key]
+        found = self._regular.get(key)
+        if found is None:
+            op, node = plan.op, plan.named(v)
+            runs = op.runs(node, axis, m, n) if op.runs is not None else None
+            if runs is not None:  # the closed form: feature o reads offset + o*stride + t, t < length
+                offset, stride, length = runs
+                found = length >= 1 and stride >= 0 and offset + length - 1 >= 0 and offset + (n - 1) * stride <= m - 1
+            else:
+                found = _regular(op.taps(node, axis, m, n), m)
+            self._regular[key] = found
+        return found
 
     def _uncached(self, node, axis, cache) -> list:
         """``node`` and its ancestors not yet in ``cache``, in topological order.

@@ -48,6 +48,7 @@ class Plans:
         self.keyed: dict = {}  # param_key -> Plan
         self.unkeyed: dict = {}  # node -> Plan
         self.ops: dict = {}  # op name -> Op, of the plans above
+        self.in_order: list = []  # the plan of each node of the propagation order, in that order
 
     def __getitem__(self, v) -> Plan:
         plan = self.unkeyed.get(v)
@@ -116,6 +117,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
     naxes = len(input_state)
     plans = result.plans = Plans(nodes)
     keyed, unkeyed = plans.keyed, plans.unkeyed
+    in_order = plans.in_order
     states, mis, notes = result.states, result.misalignment, result.notes
     if as_inserted:
         # networkx keeps the attribute and predecessor dicts in the same (insertion) order: walk
@@ -134,6 +136,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
                 keyed[key] = plan
             else:
                 unkeyed[v] = plan
+        in_order.append(plan)
         fast = plan.fast
         if fast is not None:
             ins = None

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import GraphError
-from ..record import RF, Branch, Misalignment, make_record, num
+from ..record import RF, Branch, Misalignment, num, record_from, record_template
 from .bounds import ExactBounds
 from .propagate import propagate
 
@@ -44,6 +44,8 @@ class Analysis:
         self._notes = prop.notes
         self._records: dict = {}
         self._front: dict = {}  # exact node -> its feature 0's numbers, for join branches
+        self._by_states: dict = {}  # id of an exact states tuple -> its records' per-axis fields
+        self._by_node: dict = {}  # node -> the per-axis fields of the pointwise nodes it feeds
         self._exact = ExactBounds(G._pred, self.order, self._plans, self._states, self.input_size)
 
     # -- access ---------------------------------------------------------------------------------
@@ -233,8 +235,59 @@ class Analysis:
     def _make_record(self, v) -> RF:
         axes = self._states[v]
         attrs = self.graph._node[v]
-        naxes = len(axes)
-        # one pass over the axes (records are built by the hundred thousand)
+        values = self._axis_fields(v, axes).copy()  # every field, the per-axis ones filled in
+        values["name"] = v
+        values["op"] = attrs["op"]  # the op's name, as the node spells it (no plan lookup)
+        values["note"] = self._note(v)
+        values["module"] = attrs.get("module")
+        values["source"] = attrs.get("source")
+        mis = self._mis.get(v)
+        if mis is not None:
+            naxes = len(axes)
+            found = [self._misalignment(v, ax, m) for ax, m in enumerate(mis)]
+            at = tuple(w for _, w in found)
+            preds = self._exact.inputs(v)
+            states = self._states
+            if not any(at) and all(x.exact for x in axes) and all(y.exact for u in preds for y in states[u]):
+                # the usual join (exact, so its hull is its branches' hull at every feature): the
+                # offsets are the same at every feature, feature 0's
+                centre = [(x.lo + x.hi) / 2 for x in axes]
+                blist = []
+                for u in preds:
+                    rf_u, start_u, centre_u = self._feature0(u)
+                    blist.append(Branch(u, rf_u, start_u, tuple([num(c - w) for c, w in zip(centre_u, centre)])))
+            else:
+                blist = self._branches(v, preds, at, naxes)
+            rfs = [b.rf for b in blist]
+            values["branches"] = tuple(blist)
+            values["misalignment"] = tuple(num(m) for m, _ in found)
+            values["misaligned_at"] = at
+            values["rf_range"] = tuple((min(r[ax] for r in rfs), max(r[ax] for r in rfs)) for ax in range(naxes))
+        return record_from(values)
+
+    def _axis_fields(self, v, axes) -> dict:
+        """A record's fields with the per-axis ones (n, jump, rf, start, padding, rf_extent,
+        global_from, exact, contiguous, gaps) filled in, the rest at their defaults: a template
+        the caller copies.
+
+        Shared where they must be equal: by every node whose states are the same objects when
+        all axes are exact (the numbers follow from the states alone; most nodes of a network
+        pass their input's states on), and by a pointwise node with its input (the same
+        features, so the same exact bounds)."""
+        if all(x.exact for x in axes):
+            found = self._by_states.get(id(axes))  # the states dict keeps them alive: ids stay theirs
+            if found is None:
+                found = self._by_states[id(axes)] = self._compute_fields(v, axes)
+            return found
+        rep = self._exact.alias(v)
+        if rep is None:
+            return self._compute_fields(v, axes)
+        found = self._by_node.get(rep)
+        if found is None:
+            found = self._by_node[rep] = self._compute_fields(rep, self._states[rep])
+        return found
+
+    def _compute_fields(self, v, axes) -> dict:
         n, jump, rf, start, padding, extent, glob, exact, contiguous, gaps = ([] for _ in range(10))
         for ax, x in enumerate(axes):
             n.append(x.n)
@@ -263,36 +316,10 @@ class Analysis:
                 contiguous.append(False)
                 gaps.append(tuple((num(hi0 - x.lo), num(lo1 - x.lo - 1))
                                   for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:])))
-        branches = ()
-        mis = self._mis.get(v)
-        rf_range = at = None
-        if mis is not None:
-            found = [self._misalignment(v, ax, m) for ax, m in enumerate(mis)]
-            mis = tuple(num(m) for m, _ in found)
-            at = tuple(w for _, w in found)
-            preds = self._exact.inputs(v)
-            states = self._states
-            if not any(at) and all(x.exact for x in axes) and all(y.exact for u in preds for y in states[u]):
-                # the usual join (exact, so its hull is its branches' hull at every feature): the
-                # offsets are the same at every feature, feature 0's
-                centre = [(x.lo + x.hi) / 2 for x in axes]
-                blist = []
-                for u in preds:
-                    rf_u, start_u, centre_u = self._feature0(u)
-                    blist.append(Branch(u, rf_u, start_u, tuple([num(c - w) for c, w in zip(centre_u, centre)])))
-            else:
-                blist = self._branches(v, preds, at, naxes)
-            branches = tuple(blist)
-            rfs = [b.rf for b in blist]
-            rf_range = tuple((min(r[ax] for r in rfs), max(r[ax] for r in rfs)) for ax in range(naxes))
-        return make_record(
-            name=v, op=attrs["op"],  # the op's name, as the node spells it (no plan lookup)
+        return record_template(
             n=tuple(n), jump=tuple(jump), rf=tuple(rf), start=tuple(start), padding=tuple(padding),
             rf_extent=tuple(extent), global_from=tuple(glob), exact=tuple(exact),
-            contiguous=tuple(contiguous), gaps=tuple(gaps),
-            branches=branches, misalignment=mis, misaligned_at=at, rf_range=rf_range,
-            note=self._note(v), module=attrs.get("module"), source=attrs.get("source"), _exact=self._exact,
-        )
+            contiguous=tuple(contiguous), gaps=tuple(gaps), _exact=self._exact)
 
     def _feature0(self, u):
         """``(rf, start, centre)`` of exact node ``u``'s feature 0, per axis (cached: a DenseNet

@@ -269,6 +269,13 @@ class Op:
     taps : callable, optional
         ``taps(node, axis, n_in, n_out) -> [(index, mask), ...]``: the exact index map along one
         axis (see :mod:`rfgraph.arith`), from which exact per-position bounds follow.
+    runs : callable, optional
+        ``runs(node, axis, n_in, n_out) -> (offset, stride, length) or None``: the same index
+        map in closed form, when output feature ``o`` reads input features
+        ``offset + o*stride + t`` for ``t < length`` with no mask (a sliding window of
+        consecutive features; indices outside the input are padding). The engine's no-holes
+        certificate reads it instead of building tap arrays; None where the map has another
+        shape (the taps decide).
     bounds, coverage : callable, optional
         Per-position hooks for ops whose map is not a tap list (joins, global, input):
         ``bounds(node, axis, state, inputs)`` with each input's ``(lo, hi, lo_clipped,
@@ -302,6 +309,7 @@ class Op:
     parse: Optional[Callable] = None
     accepts: Optional[frozenset] = None
     taps: Optional[Callable] = None
+    runs: Optional[Callable] = None
     bounds: Optional[Callable] = None
     coverage: Optional[Callable] = None
     fast: Optional[Callable] = None

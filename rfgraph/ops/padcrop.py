@@ -28,6 +28,11 @@ def _pad_taps(node, ax, n_in, n_out):
     return arith.pad_taps(n_in, n_out, before, node.params["mode"], after)
 
 
+def _pad_runs(node, ax, n_in, n_out):
+    """Constant padding in closed form: output ``o`` is input ``o - before``."""
+    return (-node.params["padding"][ax][0], 1, 1) if node.params["mode"] == "constant" else None
+
+
 def _pad(node, inputs):
     """Shift by the padding before; constant padding is exact, other modes re-read pixels near
     the border (exact per position)."""
@@ -70,6 +75,11 @@ def _slice_taps(node, ax, n_in, n_out):
     return arith.slice_taps(n_out, r.start, r.step)
 
 
+def _slice_runs(node, ax, n_in, n_out):
+    r = _slice_range(node, ax, n_in)
+    return r.start, r.step, 1
+
+
 def _slice(node, inputs):
     """Python slicing start:stop:step along each axis: jump*step, feature 0 = input feature start."""
     out = []
@@ -84,9 +94,10 @@ def _slice(node, inputs):
     return tuple(out)
 
 
-DEFAULT.add(Op("pad", _pad, parse=_parse_pad, accepts={"padding", "mode"}, taps=_pad_taps,
+DEFAULT.add(Op("pad", _pad, parse=_parse_pad, accepts={"padding", "mode"}, taps=_pad_taps, runs=_pad_runs,
                label_params=(("padding", "p"), ("mode", "")), defaults={"padding": 0},
                doc=_pad.__doc__.splitlines()[0]))
 DEFAULT.add(Op("slice", _slice, parse=_parse_slice, accepts={"start", "stop", "step"}, taps=_slice_taps,
+               runs=_slice_runs,
                label_params=(("start", "start"), ("stop", "stop"), ("step", "step")),
                doc=_slice.__doc__.splitlines()[0]))

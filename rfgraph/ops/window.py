@@ -17,7 +17,7 @@ from __future__ import annotations
 from .. import arith
 from .base import DEFAULT, AxisState, Op, too_small
 
-__all__ = ["window_padding", "window_summary", "window_taps", "window_fast"]
+__all__ = ["window_padding", "window_summary", "window_taps", "window_runs", "window_fast"]
 
 
 def _parse(r, op):
@@ -53,6 +53,16 @@ def window_taps(node, ax, n_in, n_out):
     p = node.params
     pl, _ = window_padding(node, ax, n_in)
     return arith.window_taps(n_out, p["kernel"][ax], p["stride"][ax], p["dilation"][ax], pl)
+
+
+def window_runs(node, ax, n_in, n_out):
+    """``window_taps`` in closed form: ``o*s - pl + t`` for ``t < k`` when the kernel's taps are
+    consecutive (no dilation, or one tap)."""
+    p = node.params
+    k, d = p["kernel"][ax], p["dilation"][ax]
+    if k > 1 and d != 1:
+        return None
+    return -window_padding(node, ax, n_in)[0], p["stride"][ax], k
 
 
 def window_summary(node, inputs):
@@ -129,5 +139,5 @@ for _name, _accepts, _defaults in (
         ("maxpool", _COMMON | {"dilation", "ceil_mode"}, {"padding": 0, "dilation": 1}),
         ("avgpool", _COMMON | {"ceil_mode"}, {"padding": 0})):
     DEFAULT.add(Op(_name, window_summary, parse=lambda r, _op=_name: _parse(r, _op), accepts=_accepts,
-                   taps=window_taps, fast=window_fast, label_params=_LABEL, defaults=_defaults,
+                   taps=window_taps, runs=window_runs, fast=window_fast, label_params=_LABEL, defaults=_defaults,
                    doc=window_summary.__doc__.splitlines()[0]))

@@ -51,8 +51,10 @@ def _answers(G):
 def _compare(G, monkeypatch):
     fast, with_cert = _answers(G)
     certified = sum(fast._exact.clean(v, ax) for v in fast.order for ax in range(len(fast.input_size)))
-    with monkeypatch.context() as m:
+    with monkeypatch.context() as m:  # every shortcut off: the exact per-feature computation
         m.setattr(ExactBounds, "_window_one", lambda self, *args: None)
+        m.setattr(ExactBounds, "_passes_through", lambda self, *args: None)
+        m.setattr(ExactBounds, "_global_by_input", lambda self, *args: False)
         _, without = _answers(G)
     assert with_cert == without
     return certified
@@ -91,7 +93,8 @@ def test_dilated_holes_are_not_certified():
     assert a._exact.clean("a", 0) and not a._exact.clean("b", 0)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "googlenet", "squeezenet1_0"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "densenet121", "googlenet", "squeezenet1_0",
+                                  "swin_t"])
 def test_certificate_changes_no_answer_on_torchvision(name, monkeypatch):
     torch = pytest.importorskip("torch")
     tv = pytest.importorskip("torchvision")
@@ -99,4 +102,6 @@ def test_certificate_changes_no_answer_on_torchvision(name, monkeypatch):
         model = getattr(tv.models, name)(weights=None, **({"aux_logits": False, "init_weights": False}
                                                           if name == "googlenet" else {}))
     G = rfgraph.from_torch(model.eval(), (1, 3, 96, 96))
-    assert _compare(G, monkeypatch) > len(G)  # most node-axes certified
+    certified = _compare(G, monkeypatch)
+    if name != "swin_t":  # shifted windows: position-dependent after the first block, never certified
+        assert certified > len(G)  # most node-axes certified
