@@ -38,6 +38,7 @@ class ExactBounds:
         self._clean: list = []  # per axis: node -> its window, None when not certified
         self._alias: dict = {}  # pointwise node -> the node whose answers it shares (see _certify)
         self._regular: dict = {}
+        self._maps: dict = {}
 
     def inputs(self, v) -> list:
         """``v``'s inputs in join order."""
@@ -88,7 +89,36 @@ class ExactBounds:
         if op.taps is None or len(ins) != 1:
             return _affine(x)  # an op without an index map: its affine summary is all there is
         y = self._states[self.inputs(v)[0]][axis]
-        return _through_taps(op.taps(plan.named(v), axis, y.n, x.n), x.n, y, ins[0])
+        idx, taps = self._index_map(v, plan, axis, y.n, x.n)
+        if idx is not None:  # every tap inside, none masked: a gather and a reduction per array
+            if len(idx) == 1:
+                return tuple([a[idx[0]] for a in ins[0]])
+            lo, hi, lo_c, hi_c = (a[idx] for a in ins[0])
+            return lo.min(axis=0), hi.max(axis=0), lo_c.min(axis=0), hi_c.max(axis=0)
+        return _through_taps(taps, x.n, y, ins[0])
+
+    def _index_map(self, v, plan, axis, m, n):
+        """``(idx, taps)``: ``idx`` a ``(taps, n)`` array of input features when every tap of
+        every feature lies inside the input and none is masked (from the op's closed form when
+        it has one), else None with the op's taps. Cached per op parameters and sizes (bounds
+        and coverage both read it); None, None on long axes, where the general path works in
+        slices."""
+        key = (id(plan), axis, m, n)
+        found = self._maps.get(key)
+        if found is None:
+            op, node = plan.op, plan.named(v)
+            runs = op.runs(node, axis, m, n) if op.runs is not None and n <= coverage.CHUNK else None
+            if runs is not None and runs[0] >= 0 and runs[0] + (n - 1) * runs[1] + runs[2] <= m:
+                offset, stride, length = runs
+                idx = (np.arange(n, dtype=np.int64) * stride + offset)[None, :] + np.arange(length)[:, None]
+                found = (idx, None)
+            else:
+                taps = op.taps(node, axis, m, n)
+                inside = n <= coverage.CHUNK and len(taps) > 0 and all(
+                    mask is None and len(t) and t.min() >= 0 and t.max() < m for t, mask in taps)
+                found = (np.stack([t for t, _ in taps]), None) if inside else (None, taps)
+            self._maps[key] = found
+        return found
 
     # -- coverage -------------------------------------------------------------------------------
     def is_global(self, node) -> tuple:
@@ -164,7 +194,9 @@ class ExactBounds:
             lo, hi = self.bounds(v, axis)
             return coverage.Coverage(np.where(lo < 0, _BIG, lo), np.where(lo < 0, -_BIG, hi))
         m = len(ins[0].lo)
-        taps = op.taps(plan.named(v), axis, m, x.n)
+        idx, taps = self._index_map(v, plan, axis, m, x.n)
+        if idx is not None:
+            return coverage.gather_inside(ins[0], idx)
         return coverage.gather([(ins[0], idx, mask) for idx, mask in taps], x.n)
 
     # -- the no-holes certificate ------------------------------------------------------------------
@@ -212,13 +244,13 @@ class ExactBounds:
             op = plan.op
             us = self.inputs(v)
             xs = states[v]
-            u = self._passes_through(op, us, xs)
-            if u is not None:
-                alias[v] = alias.get(u, u)
+            rep = self._passes_through(op, us, xs)
+            if rep is not None:
+                alias[v] = rep
                 for ax in range(naxes):
-                    windows[ax][v] = windows[ax][u]
-                if u in answers:
-                    answers[v] = answers[u]
+                    windows[ax][v] = windows[ax][rep]
+                if rep in answers:
+                    answers[v] = answers[rep]
                 continue
             found = [self._window_one(v, ax, plan, us, windows[ax]) for ax in range(naxes)]
             for ax in range(naxes):
@@ -228,18 +260,33 @@ class ExactBounds:
 
     def alias(self, node):
         """The node whose bounds, coverage and answers ``node`` shares (a pointwise node that
-        passes its input's states on: see :meth:`_passes_through`), or None."""
+        passes its input's states on, a join of such copies of one node: see
+        :meth:`_passes_through`), never itself an alias; or None."""
         if not self._clean:
             self._certify()
         return self._alias.get(node)
 
     def _passes_through(self, op, us, xs):
-        """The input whose window, bounds, coverage and answer a node shares, or None: a pointwise
-        op (each feature is its input's feature) that returns its input's states unchanged (the
-        generic rule would give it the input's window too)."""
-        if op.pointwise and len(us) == 1 and self._states[us[0]] is xs:
-            return us[0]
-        return None
+        """The node whose window, bounds, coverage and answer a node with inputs ``us`` and
+        states ``xs`` shares (an ancestor that is no alias itself), or None:
+
+        * a pointwise op (each feature is its input's feature) that returns its input's states;
+        * a join whose inputs all share one node's answers (``q @ k`` of one token map, ``x +
+          mlp(x)``) and whose states equal that node's: the union of equal pixel sets.
+
+        The generic rules would give each the same window (see :meth:`window`)."""
+        alias = self._alias
+        if len(us) == 1:
+            if op.pointwise and self._states[us[0]] is xs:
+                return alias.get(us[0], us[0])
+            return None
+        if not op.join:
+            return None
+        rep = alias.get(us[0], us[0])
+        for u in us:
+            if alias.get(u, u) != rep:
+                return None
+        return rep if self._states[rep] == xs else None
 
     def _window_one(self, v, axis, plan, us, windows):
         op = plan.op

@@ -46,6 +46,7 @@ class Analysis:
         self._front: dict = {}  # exact node -> its feature 0's numbers, for join branches
         self._by_states: dict = {}  # id of an exact states tuple -> its records' per-axis fields
         self._by_node: dict = {}  # node -> the per-axis fields of the pointwise nodes it feeds
+        self._numbers_of: dict = {}  # (node, axis) -> _numbers of a position-dependent axis
         self._exact = ExactBounds(G._pred, self.order, self._plans, self._states, self.input_size)
 
     # -- access ---------------------------------------------------------------------------------
@@ -185,23 +186,34 @@ class Analysis:
         if x.exact:
             rf = num(x.hi - x.lo)
             return rf, num((x.lo + x.hi) / 2), num(-x.lo), (rf, rf)
-        lo, hi = self._exact.bounds(v, ax, clip=False)
-        valid = lo <= hi  # a feature no input reaches (a transposed conv's gap) has no RF
-        if not valid[0]:
+        rep = self._exact.alias(v)
+        if rep is not None:  # a pointwise node has its input's bounds
+            v = rep
+        found = self._numbers_of.get((v, ax))
+        if found is None:
+            found = self._numbers_of[(v, ax)] = self._numbers_from_bounds(x, *self._exact.exact(v, ax)[:2])
+        return found
+
+    @staticmethod
+    def _numbers_from_bounds(x, lo, hi):
+        if lo[0] > hi[0]:  # a feature no input reaches (a transposed conv's gap) has no RF
             rf = num(x.hi - x.lo)
             first = (rf, num((x.lo + x.hi) / 2), num(-x.lo))
         else:
             first = (int(hi[0] - lo[0] + 1), num((int(lo[0]) + int(hi[0]) + 1) / 2), int(-lo[0]))
-        widths = (hi - lo + 1)[valid]
-        extent = (int(widths.min()), int(widths.max())) if len(widths) else (first[0], first[0])
-        return first + (extent,)
+        widths = hi - lo + 1
+        least, most = int(widths.min()), int(widths.max())
+        if least <= 0:  # leave the features without an RF out
+            widths = widths[widths > 0]
+            least, most = (int(widths.min()), int(widths.max())) if len(widths) else (first[0], first[0])
+        return first + ((least, most),)
 
     def _centres(self, u, ax, n):
         """Centre of each of ``n`` features of ``u`` along ``ax`` (exact bounds when needed)."""
         y = self._states[u][ax]
         if y.exact:
             return (y.lo + y.hi) / 2 + np.arange(n) * y.jump
-        lo, hi = self._exact.bounds(u, ax, clip=False)
+        lo, hi = self._exact.exact(u, ax)[:2]  # read only: no copies
         return (lo + hi + 1) / 2
 
     def _span(self, u, ax, i):
@@ -210,7 +222,7 @@ class Analysis:
         i = i if y.n > 1 else 0
         if y.exact:
             return y.lo + i * y.jump, y.hi + i * y.jump
-        lo, hi = self._exact.bounds(u, ax, clip=False)
+        lo, hi = self._exact.exact(u, ax)[:2]
         return int(lo[i]), int(hi[i]) + 1
 
     def _misalignment(self, v, ax, summary):

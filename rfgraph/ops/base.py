@@ -135,9 +135,10 @@ class Params:
 
     def int(self, value, key, minimum=None):
         # bool is an int subclass; True as a kernel size is a bug, not a 1.
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            self.fail(f"{key} must be an integer, got {value!r}")
-        value = int(value)
+        if type(value) is not int:  # the usual case skips the abstract-class checks
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                self.fail(f"{key} must be an integer, got {value!r}")
+            value = int(value)
         if minimum is not None and value < minimum:
             self.fail(f"{key} must be >= {minimum}, got {value}")
         return value

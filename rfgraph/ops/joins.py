@@ -79,12 +79,20 @@ def _join(node, inputs):
 
 
 def _join_fast(inputs):
-    """:func:`_join` for the common case, or None: every input has the same ``n`` and ``jump``
-    on every axis, none is global and all are exact. Identical to the summary's result (min and
+    """:func:`_join` for the common cases, or None: every input has the same ``n`` and ``jump``
+    on every axis, none is global and all are exact; or all are equal, global with jump 0. Identical to the summary's result (min and
     max keep the first of equal values, as the builtins do)."""
     out, mis = [], []
     for xs in zip(*inputs):  # per axis, the inputs' states
         x0 = xs[0]
+        if x0.global_from is not None:
+            # equal global inputs (x + attention(x) in a transformer): the summary's union of
+            # one contiguous hull with itself, so the input's own state
+            if x0.jump == 0 and x0.pattern is None and all(x == x0 for x in xs):
+                out.append(x0)
+                mis.append(0.0)
+                continue
+            return None
         n, j, lo, hi = x0.n, x0.jump, x0.lo, x0.hi
         least = most = (lo + hi) / 2  # smallest and largest branch centre
         for x in xs:

@@ -384,3 +384,28 @@ def test_benchmark_graphs(shape):
     # the RF grows with depth and stays a box (the inception union is its 3x3 branch's box)
     last = recs[-1]
     assert min(last.rf) > 1000 and last.contiguous == (True, True)
+
+
+def test_join_fast_of_equal_global_inputs_matches_the_rule():
+    # x + attention(x) in a transformer: equal global inputs of jump 0 take the fast path
+    rng = random.Random(2)
+    taken = 0
+    for _ in range(500):
+        naxes = rng.choice([1, 2])
+        axes = []
+        for _ in range(naxes):
+            x = random_axis(rng, glob_ok=True)
+            glob = x.global_from if x.global_from is not None else "g"
+            axes.append(AxisState(rng.randint(1, 5), 0, x.lo, x.hi, None, glob, rng.random() < 0.8, x.size))
+        k = rng.randint(2, 4)
+        inputs = [tuple(AxisState(x.n, x.jump, x.lo, x.hi, x.pattern, x.global_from, x.exact, x.size) for x in axes)
+                  for _ in range(k)]
+        op = get_op(rng.choice(["add", "mul", "concat"]))
+        spec = op.read("v", {"op": op.name}, naxes)
+        fast = op.fast(spec.params)(inputs)
+        slow = op.summary(spec, inputs)
+        assert fast is not None
+        taken += 1
+        assert same_axes(fast.states, slow.states) and fast.misalignment == slow.misalignment and not slow.note
+        assert [type(m) for m in fast.misalignment] == [type(m) for m in slow.misalignment]
+    assert taken == 500
