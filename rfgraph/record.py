@@ -202,6 +202,10 @@ _RF_FIELDS = frozenset(f.name for f in fields(RF))
 _DEFAULTS = {f.name: f.default for f in fields(RF)}  # MISSING where a field has no default
 
 
+_TEMPLATE = dict(_DEFAULTS, name=None, op=None)
+_REQUIRED = frozenset(k for k, v in _TEMPLATE.items() if v is MISSING)
+
+
 def record_template(**values) -> dict:
     """Every field of an :class:`RF` by name, in a dict to copy and complete: ``values``, the
     defaults for the rest; ``name`` and ``op`` are None until the caller sets them, every other
@@ -212,14 +216,11 @@ def record_template(**values) -> dict:
     >>> t["name"], t["op"], t["branches"], sorted(t) == sorted(_RF_FIELDS)
     (None, None, (), True)
     """
-    out = dict(_DEFAULTS, name=None, op=None)
-    unknown = values.keys() - out.keys()
-    if unknown:
-        raise TypeError(f"RF has no field(s) {sorted(unknown)}")
+    if not (_REQUIRED <= values.keys() <= _TEMPLATE.keys()):
+        raise TypeError(f"an RF needs every field: missing {sorted(_REQUIRED - values.keys())}, "
+                        f"unknown {sorted(values.keys() - _TEMPLATE.keys())}")
+    out = _TEMPLATE.copy()
     out.update(values)
-    missing = sorted(k for k, v in out.items() if v is MISSING)
-    if missing:
-        raise TypeError(f"an RF needs every field: missing {missing}")
     return out
 
 

@@ -291,8 +291,10 @@ class ExactBounds:
     def _window_one(self, v, axis, plan, us, windows):
         op = plan.op
         x = self._states[v][axis]
-        if not (x.exact and x.pattern is None and x.jump >= 0 and _integral(x.lo) and _integral(x.hi)
-                and _integral(x.jump)):
+        if not (x.exact and x.pattern is None and x.jump >= 0):
+            return None
+        if not (type(x.lo) is int and type(x.hi) is int and type(x.jump) is int) and not (
+                _integral(x.lo) and _integral(x.hi) and _integral(x.jump)):
             return None
         if op.source:
             return (0, x.size)

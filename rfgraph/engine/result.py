@@ -46,6 +46,7 @@ class Analysis:
         self._front: dict = {}  # exact node -> its feature 0's numbers, for join branches
         self._by_states: dict = {}  # id of an exact states tuple -> its records' per-axis fields
         self._by_node: dict = {}  # node -> the per-axis fields of the pointwise nodes it feeds
+        self._by_axis: dict = {}  # id of an exact axis state -> its fields (see _exact_axis)
         self._numbers_of: dict = {}  # (node, axis) -> _numbers of a position-dependent axis
         self._exact = ExactBounds(G._pred, self.order, self._plans, self._states, self.input_size)
 
@@ -233,8 +234,11 @@ class Analysis:
         number, at feature 0). Otherwise (nearest upsampling in an FPN top-down path, mixed jumps)
         the centres are compared feature by feature from the exact unclipped bounds.
         """
+        x = self._states[v][ax]
+        if x.exact and x.global_from is None:
+            return summary, 0  # exact join of exact inputs with one jump: the summary's number
         preds = self._exact.inputs(v)
-        n = self._states[v][ax].n
+        n = x.n
         full = [u for u in preds if self._states[u][ax].n == n and self._states[u][ax].global_from is None]
         if len(full) < 2 or all(self._states[u][ax].exact for u in full) and \
                 len({self._states[u][ax].jump for u in full}) == 1:
@@ -266,15 +270,17 @@ class Analysis:
                 centre = [(x.lo + x.hi) / 2 for x in axes]
                 blist = []
                 for u in preds:
-                    rf_u, start_u, centre_u = self._feature0(u)
-                    blist.append(Branch(u, rf_u, start_u, tuple([num(c - w) for c, w in zip(centre_u, centre)])))
+                    rf_u, start_u, centre_u, centred = self._feature0(u)
+                    if centre_u == centre:  # on the join's centre (a DenseNet layer in every later concat)
+                        blist.append(centred)
+                    else:
+                        blist.append(Branch(u, rf_u, start_u, tuple([num(c - w) for c, w in zip(centre_u, centre)])))
             else:
                 blist = self._branches(v, preds, at, naxes)
-            rfs = [b.rf for b in blist]
             values["branches"] = tuple(blist)
             values["misalignment"] = tuple(num(m) for m, _ in found)
             values["misaligned_at"] = at
-            values["rf_range"] = tuple((min(r[ax] for r in rfs), max(r[ax] for r in rfs)) for ax in range(naxes))
+            values["rf_range"] = tuple((min(r), max(r)) for r in zip(*[b.rf for b in blist]))
         return record_from(values)
 
     def _axis_fields(self, v, axes) -> dict:
@@ -300,47 +306,44 @@ class Analysis:
         return found
 
     def _compute_fields(self, v, axes) -> dict:
-        n, jump, rf, start, padding, extent, glob, exact, contiguous, gaps = ([] for _ in range(10))
-        for ax, x in enumerate(axes):
-            n.append(x.n)
-            jump.append(num(x.jump))
-            glob.append(x.global_from)
-            exact.append(x.exact)
-            if x.exact:  # every feature alike: the summary's numbers
-                r = num(x.hi - x.lo)
-                rf.append(r)
-                start.append(num((x.lo + x.hi) / 2))
-                padding.append(num(-x.lo))
-                extent.append((r, r))
-            else:
-                r, s, p, e = self._numbers(v, ax)
-                rf.append(r)
-                start.append(s)
-                padding.append(p)
-                extent.append(e)
-            if not x.exact:
-                contiguous.append(None)
-                gaps.append(())
-            elif x.pattern is None:
-                contiguous.append(True)
-                gaps.append(())
-            else:
-                contiguous.append(False)
-                gaps.append(tuple((num(hi0 - x.lo), num(lo1 - x.lo - 1))
-                                  for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:])))
+        per_axis = [self._exact_axis(x) if x.exact else self._dependent_axis(v, ax, x) for ax, x in enumerate(axes)]
+        n, jump, rf, start, padding, extent, glob, exact, contiguous, gaps = zip(*per_axis)
         return record_template(
-            n=tuple(n), jump=tuple(jump), rf=tuple(rf), start=tuple(start), padding=tuple(padding),
-            rf_extent=tuple(extent), global_from=tuple(glob), exact=tuple(exact),
-            contiguous=tuple(contiguous), gaps=tuple(gaps), _exact=self._exact)
+            n=n, jump=jump, rf=rf, start=start, padding=padding, rf_extent=extent, global_from=glob,
+            exact=exact, contiguous=contiguous, gaps=gaps, _exact=self._exact)
+
+    def _exact_axis(self, x) -> tuple:
+        """One exact axis's ``(n, jump, rf, start, padding, rf_extent, global_from, exact,
+        contiguous, gaps)``: every feature alike, the summary's numbers (cached per state:
+        networks share axis states between nodes and between axes)."""
+        found = self._by_axis.get(id(x))
+        if found is None:
+            r = num(x.hi - x.lo)
+            if x.pattern is None:
+                contiguous, gaps = True, ()
+            else:
+                contiguous = False
+                gaps = tuple((num(hi0 - x.lo), num(lo1 - x.lo - 1))
+                             for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:]))
+            found = self._by_axis[id(x)] = (x.n, num(x.jump), r, num((x.lo + x.hi) / 2), num(-x.lo), (r, r),
+                                            x.global_from, True, contiguous, gaps)
+        return found
+
+    def _dependent_axis(self, v, ax, x) -> tuple:
+        """The same for a position-dependent axis: feature 0's numbers and the range over features."""
+        r, s, p, e = self._numbers(v, ax)
+        return (x.n, num(x.jump), r, s, p, e, x.global_from, False, None, ())
 
     def _feature0(self, u):
-        """``(rf, start, centre)`` of exact node ``u``'s feature 0, per axis (cached: a DenseNet
-        layer is a branch of every later concat of its block)."""
+        """``(rf, start, centre, branch)`` of exact node ``u``'s feature 0, per axis, and ``u`` as
+        a branch centred on its join (cached: a DenseNet layer is a branch of every later concat
+        of its block)."""
         f = self._front.get(u)
         if f is None:
             ys = self._states[u]
             centre = [(y.lo + y.hi) / 2 for y in ys]
-            f = self._front[u] = (tuple([num(y.hi - y.lo) for y in ys]), tuple([num(c) for c in centre]), centre)
+            rf, start = tuple([num(y.hi - y.lo) for y in ys]), tuple([num(c) for c in centre])
+            f = self._front[u] = (rf, start, centre, Branch(u, rf, start, (0,) * len(ys)))
         return f
 
     def _branches(self, v, preds, at, naxes) -> list:
