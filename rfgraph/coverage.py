@@ -1,7 +1,8 @@
 """Which input pixels each feature really reads, along one axis, in O(features) memory.
 
-A :class:`Coverage` holds, per feature, the hull ``[lo, hi]`` (inclusive pixel indices; ``lo > hi``
-for a feature that reads only padding) of the pixels it reads, plus the exact pieces of the few
+A :class:`Coverage` holds, per feature, the hull ``[lo, hi]`` (inclusive pixel indices; ``lo = BIG,
+hi = -BIG`` for a feature that reads only padding, which unions and ``min``/``max`` rely on) of the
+pixels it reads, plus the exact pieces of the few
 features whose pixels are not one interval (holes from dilation or strides, wrap-around padding).
 Contiguous features cost two integers; a feature with holes costs its intervals, never a row of
 the input's length. The engine uses it to tell whether every feature reads every pixel.
@@ -181,21 +182,21 @@ def gather_inside(cov: Coverage, idx) -> Coverage:
     >>> gather_inside(gather_inside(identity(6), np.array([[0, 3], [1, 4]])), np.array([[0], [1]])).parts
     {0: ((0, 1), (3, 4))}
     """
-    keys = np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts)) if cov.parts else None
-    if len(idx) == 1:  # one input feature each: its pixels
+    holey_in = None  # per input feature: it has holes
+    if cov.parts:
+        holey_in = np.zeros(len(cov.lo), dtype=bool)
+        holey_in[np.fromiter(cov.parts, dtype=np.int64, count=len(cov.parts))] = True
+    if len(idx) == 1:  # one input feature each: its pixels (empties stay as the input has them)
         i = idx[0]
-        lo, hi = cov.lo[i], cov.hi[i]
-        empty = lo > hi
-        lo, hi = np.where(empty, _BIG, lo), np.where(empty, -_BIG, hi)
         parts = {}
-        if keys is not None:
-            for o in np.flatnonzero(np.isin(i, keys)).tolist():
+        if holey_in is not None:
+            for o in np.flatnonzero(holey_in[i]).tolist():
                 parts[o] = cov.parts[int(i[o])]
-        return Coverage(lo, hi, parts)
+        return Coverage(cov.lo[i], cov.hi[i], parts)
     L, H = cov.lo[idx], cov.hi[idx]
     empty = L > H
     L[empty], H[empty] = _BIG, -_BIG
-    holey = np.isin(idx, keys).any(axis=0) if keys is not None else np.zeros(idx.shape[1], dtype=bool)
+    holey = holey_in[idx].any(axis=0) if holey_in is not None else np.zeros(idx.shape[1], dtype=bool)
     lo, hi, need = _hull_and_need(L, H, holey)
     parts = {}
     for o in np.flatnonzero(need).tolist():

@@ -68,10 +68,20 @@ class ExactBounds:
         """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
         cache = self._bounds
         key = (node, axis)
-        if key not in cache:
-            for v in self._uncached(node, axis, cache):
-                cache[(v, axis)] = self._exact_one(v, axis)
-        return cache[key]
+        found = cache.get(key)
+        if found is None:
+            self._fill(node, axis, cache, self._exact_one)
+            found = cache[key]
+        return found
+
+    def _fill(self, node, axis, cache, one):
+        """Put ``one(v, axis)`` into ``cache`` for ``node`` and every ancestor it lacks, in
+        topological order (asked in that order, as records are, only the node itself)."""
+        if node in self._states and all((u, axis) in cache for u in self._pred[node]):
+            cache[(node, axis)] = one(node, axis)
+            return
+        for v in self._uncached(node, axis, cache):
+            cache[(v, axis)] = one(v, axis)
 
     def _exact_one(self, v, axis):
         rep = self._alias.get(v)
@@ -160,7 +170,7 @@ class ExactBounds:
     def _covers(self, v, ax, x) -> bool:
         if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
             return False  # cheap: even the theoretical RF of some feature misses part of the input
-        lo, hi = self.bounds(v, ax, clip=True)
+        _, _, lo, hi = self.exact(v, ax)  # clipped; a feature reading nothing fails either test
         if not ((lo == 0).all() and (hi == x.size - 1).all()):
             return False
         # the hull covers, but a pixel may still be unread inside it (holes that only padding
@@ -171,10 +181,11 @@ class ExactBounds:
         """What each feature of ``node`` really reads along ``axis`` (cached apart from the
         bounds: only asked when a hull covers the whole input)."""
         cache = self._coverage
-        if (node, axis) not in cache:
-            for v in self._uncached(node, axis, cache):
-                cache[(v, axis)] = self._coverage_one(v, axis)
-        return cache[(node, axis)]
+        found = cache.get((node, axis))
+        if found is None:
+            self._fill(node, axis, cache, self._coverage_one)
+            found = cache[(node, axis)]
+        return found
 
     def _coverage_one(self, v, axis):
         rep = self._alias.get(v)

@@ -243,8 +243,11 @@ class Analysis:
         if len(full) < 2 or all(self._states[u][ax].exact for u in full) and \
                 len({self._states[u][ax].jump for u in full}) == 1:
             return summary, 0
-        centres = np.array([self._centres(u, ax, n) for u in full])
-        spread = centres.max(axis=0) - centres.min(axis=0)
+        if len(full) == 2:  # the usual residual add: one difference
+            spread = np.abs(self._centres(full[0], ax, n) - self._centres(full[1], ax, n))
+        else:
+            centres = np.array([self._centres(u, ax, n) for u in full])
+            spread = centres.max(axis=0) - centres.min(axis=0)
         at = int(spread.argmax())
         return float(spread[at]), at
 
