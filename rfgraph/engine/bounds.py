@@ -251,9 +251,11 @@ class ExactBounds:
         states, answers, alias = self._states, self._global, self._alias
         naxes = len(self.input_size)
         windows = self._clean = [{} for _ in range(naxes)]
+        pred = self._pred
         for v, plan in zip(self._order, self._plans.in_order):
             op = plan.op
-            us = self.inputs(v)
+            p = pred[v]
+            us = list(p) if len(p) < 2 else inputs_in_order(p)
             xs = states[v]
             rep = self._passes_through(op, us, xs)
             if rep is not None:

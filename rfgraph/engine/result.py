@@ -295,10 +295,11 @@ class Analysis:
         all axes are exact (the numbers follow from the states alone; most nodes of a network
         pass their input's states on), and by a pointwise node with its input (the same
         features, so the same exact bounds)."""
+        found = self._by_states.get(id(axes))  # exact states only; the states dict keeps them alive
+        if found is not None:
+            return found
         if all(x.exact for x in axes):
-            found = self._by_states.get(id(axes))  # the states dict keeps them alive: ids stay theirs
-            if found is None:
-                found = self._by_states[id(axes)] = self._compute_fields(v, axes)
+            found = self._by_states[id(axes)] = self._compute_fields(v, axes)
             return found
         rep = self._exact.alias(v)
         if rep is None:

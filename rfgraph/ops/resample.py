@@ -76,6 +76,14 @@ def _adaptive_taps(node, ax, n_in, n_out):
     return arith.adaptive_taps(n_in, n_out)
 
 
+def _adaptive_runs(node, ax, n_in, n_out):
+    """When ``n_out`` divides ``n_in``: windows of ``n_in / n_out`` side by side, a plain pool."""
+    if n_in % n_out:
+        return None
+    k = n_in // n_out
+    return 0, k, k
+
+
 def _adaptive(node, inputs):
     """Window [floor(o*N/n), ceil((o+1)*N/n)); exact (a plain pool) when n divides N."""
     p = node.params
@@ -96,5 +104,5 @@ def _adaptive(node, inputs):
 
 for _name in ("adaptive_avgpool", "adaptive_maxpool"):
     DEFAULT.add(Op(_name, _adaptive, parse=lambda r: {"output_size": r.per_axis("output_size", minimum=1)},
-                   accepts={"output_size"}, taps=_adaptive_taps, label_params=(("output_size", "out"),),
+                   accepts={"output_size"}, taps=_adaptive_taps, runs=_adaptive_runs, label_params=(("output_size", "out"),),
                    doc=_adaptive.__doc__.splitlines()[0]))
