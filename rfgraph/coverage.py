@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Coverage", "identity", "gather", "gather_inside", "sweep", "covers_all", "merge"]
+__all__ = ["Coverage", "identity", "gather", "gather_inside", "padded", "sweep", "covers_all", "merge"]
 
 _BIG = np.iinfo(np.int64).max // 4
 #: Output features handled at once by :func:`gather` (bounds its temporaries on long inputs).
@@ -207,6 +207,21 @@ def gather_inside(cov: Coverage, idx) -> Coverage:
         if len(merged) > 1:
             parts[o] = merged
     return Coverage(lo, hi, parts)
+
+
+def padded(cov: Coverage, left: int, right: int) -> Coverage:
+    """``cov`` with ``left`` features before and ``right`` after it that read nothing (padding):
+    index ``i`` of the input is index ``i + left`` of the result.
+
+    >>> c = padded(identity(2), 1, 2)
+    >>> [c.intervals(i) for i in range(5)]
+    [(), ((0, 0),), ((1, 1),), (), ()]
+    """
+    if not left and not right:
+        return cov
+    lo = np.concatenate((np.full(left, _BIG, dtype=np.int64), cov.lo, np.full(right, _BIG, dtype=np.int64)))
+    hi = np.concatenate((np.full(left, -_BIG, dtype=np.int64), cov.hi, np.full(right, -_BIG, dtype=np.int64)))
+    return Coverage(lo, hi, {o + left: iv for o, iv in cov.parts.items()})
 
 
 def sweep(cov: Coverage, n: int) -> Coverage:

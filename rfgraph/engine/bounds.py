@@ -99,34 +99,50 @@ class ExactBounds:
         if op.taps is None or len(ins) != 1:
             return _affine(x)  # an op without an index map: its affine summary is all there is
         y = self._states[self.inputs(v)[0]][axis]
-        idx, taps = self._index_map(v, plan, axis, y.n, x.n)
-        if idx is not None:  # every tap inside, none masked: a gather and a reduction per array
-            if len(idx) == 1:
-                return tuple([a[idx[0]] for a in ins[0]])
-            lo, hi, lo_c, hi_c = (a[idx] for a in ins[0])
-            return lo.min(axis=0), hi.max(axis=0), lo_c.min(axis=0), hi_c.max(axis=0)
-        return _through_taps(taps, x.n, y, ins[0])
+        idx, left, right, taps = self._index_map(v, plan, axis, y.n, x.n)
+        if idx is None or (left or right) and not (type(y.jump) is int or float(y.jump).is_integer()):
+            return _through_taps(taps if taps is not None else self._taps(v, plan, axis, y.n, x.n), x.n, y, ins[0])
+        parts = ins[0]
+        if left or right:  # taps into the padding: the arrays extended by it (see _through_taps)
+            parts = _padded(parts, left, right, int(y.jump))
+        if len(idx) == 1:  # a gather per array
+            return tuple([a[idx[0]] for a in parts])
+        lo, hi, lo_c, hi_c = (a[idx] for a in parts)  # and a reduction over the taps
+        return lo.min(axis=0), hi.max(axis=0), lo_c.min(axis=0), hi_c.max(axis=0)
+
+    def _taps(self, v, plan, axis, m, n):
+        return plan.op.taps(plan.named(v), axis, m, n)
 
     def _index_map(self, v, plan, axis, m, n):
-        """``(idx, taps)``: ``idx`` a ``(taps, n)`` array of input features when every tap of
-        every feature lies inside the input and none is masked (from the op's closed form when
-        it has one), else None with the op's taps. Cached per op parameters and sizes (bounds
-        and coverage both read it); None, None on long axes, where the general path works in
-        slices."""
+        """``(idx, left, right, taps)``: when no tap is masked (on axes of at most
+        ``coverage.CHUNK`` features), ``idx`` is a ``(taps, n)`` array of input features shifted
+        by ``left``, the most any tap reaches into the padding before the input (``right``:
+        after it), from the op's closed form when it has one, and ``taps`` None; else ``idx`` is
+        None and ``taps`` the op's taps. Cached per op parameters and sizes (bounds and coverage
+        both read it)."""
         key = (id(plan), axis, m, n)
         found = self._maps.get(key)
         if found is None:
             op, node = plan.op, plan.named(v)
             runs = op.runs(node, axis, m, n) if op.runs is not None and n <= coverage.CHUNK else None
-            if runs is not None and runs[0] >= 0 and runs[0] + (n - 1) * runs[1] + runs[2] <= m:
+            if runs is not None:
                 offset, stride, length = runs
                 idx = (np.arange(n, dtype=np.int64) * stride + offset)[None, :] + np.arange(length)[:, None]
-                found = (idx, None)
+                first, last = offset, offset + (n - 1) * stride + length - 1
+                taps = None
             else:
                 taps = op.taps(node, axis, m, n)
-                inside = n <= coverage.CHUNK and len(taps) > 0 and all(
-                    mask is None and len(t) and t.min() >= 0 and t.max() < m for t, mask in taps)
-                found = (np.stack([t for t, _ in taps]), None) if inside else (None, taps)
+                if n <= coverage.CHUNK and taps and all(mask is None for _, mask in taps):
+                    idx = np.stack([t for t, _ in taps])
+                    first, last = int(idx.min()), int(idx.max())
+                    taps = None
+                else:
+                    idx = first = last = None
+            if idx is None:
+                found = (None, 0, 0, taps)
+            else:
+                left, right = max(0, -first), max(0, last - (m - 1))
+                found = (idx + left if left else idx, left, right, None)
             self._maps[key] = found
         return found
 
@@ -205,9 +221,9 @@ class ExactBounds:
             lo, hi = self.bounds(v, axis)
             return coverage.Coverage(np.where(lo < 0, _BIG, lo), np.where(lo < 0, -_BIG, hi))
         m = len(ins[0].lo)
-        idx, taps = self._index_map(v, plan, axis, m, x.n)
+        idx, left, right, taps = self._index_map(v, plan, axis, m, x.n)
         if idx is not None:
-            return coverage.gather_inside(ins[0], idx)
+            return coverage.gather_inside(coverage.padded(ins[0], left, right), idx)
         return coverage.gather([(ins[0], idx, mask) for idx, mask in taps], x.n)
 
     # -- the no-holes certificate ------------------------------------------------------------------
@@ -401,6 +417,19 @@ def _affine(x, window=None):
     lo = np.floor(x.lo + i).astype(np.int64)
     hi = np.ceil(x.hi + i).astype(np.int64) - 1
     return lo, hi, np.maximum(lo, a), np.minimum(hi, b - 1)
+
+
+def _padded(parts, left, right, jump):
+    """Bounds arrays extended by ``left`` virtual features before the input and ``right`` after
+    it (padding): unclipped bounds extrapolated from the edge feature by the (integral) jump,
+    clipped ones empty -- what :func:`_through_taps` gives a tap outside the input."""
+    lo, hi, lo_c, hi_c = parts
+    before = np.arange(-left, 0, dtype=np.int64) * jump
+    after = np.arange(1, right + 1, dtype=np.int64) * jump
+    return (np.concatenate((lo[0] + before, lo, lo[-1] + after)),
+            np.concatenate((hi[0] + before, hi, hi[-1] + after)),
+            np.concatenate((np.full(left, _BIG, dtype=np.int64), lo_c, np.full(right, _BIG, dtype=np.int64))),
+            np.concatenate((np.full(left, -_BIG, dtype=np.int64), hi_c, np.full(right, -_BIG, dtype=np.int64))))
 
 
 def _through_taps(taps, n, y, parts):
