@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Coverage", "identity", "gather", "gather_inside", "padded", "sweep", "covers_all", "merge"]
+__all__ = ["Coverage", "identity", "gather", "gather_inside", "union", "padded", "sweep", "covers_all", "merge"]
 
 _BIG = np.iinfo(np.int64).max // 4
 #: Output features handled at once by :func:`gather` (bounds its temporaries on long inputs).
@@ -203,6 +203,38 @@ def gather_inside(cov: Coverage, idx) -> Coverage:
         pieces = []
         for i in idx[:, o].tolist():
             pieces.extend(cov.intervals(i))
+        merged = merge(pieces)
+        if len(merged) > 1:
+            parts[o] = merged
+    return Coverage(lo, hi, parts)
+
+
+def union(covs, n: int) -> Coverage:
+    """Per feature, the union of the inputs' features (a join); an input of one feature is
+    read by every feature (broadcast). :func:`gather` of ``(cov, None, None)`` sources, in a
+    handful of array operations.
+
+    >>> c = union([gather_inside(identity(4), np.array([[0, 2]])), padded(identity(2), 0, 0)], 2)
+    >>> [c.intervals(o) for o in range(2)]
+    [((0, 0),), ((1, 2),)]
+    """
+    if len(covs) == 1 and len(covs[0].lo) == n:
+        return covs[0]
+    L = np.stack([np.broadcast_to(c.lo, (n,)) for c in covs])
+    H = np.stack([np.broadcast_to(c.hi, (n,)) for c in covs])
+    holey = np.zeros(n, dtype=bool)
+    for c in covs:
+        if c.parts:
+            if len(c.lo) == n:
+                holey[np.fromiter(c.parts, dtype=np.int64, count=len(c.parts))] = True
+            else:
+                holey[:] = True
+    lo, hi, need = _hull_and_need(L, H, holey)
+    parts = {}
+    for o in np.flatnonzero(need).tolist():
+        pieces = []
+        for c in covs:
+            pieces.extend(c.intervals(o if len(c.lo) == n else 0))
         merged = merge(pieces)
         if len(merged) > 1:
             parts[o] = merged

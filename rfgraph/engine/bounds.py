@@ -39,6 +39,7 @@ class ExactBounds:
         self._alias: dict = {}  # pointwise node -> the node whose answers it shares (see _certify)
         self._regular: dict = {}
         self._maps: dict = {}
+        self._identity: dict = {}
 
     def inputs(self, v) -> list:
         """``v``'s inputs in join order."""
@@ -273,7 +274,7 @@ class ExactBounds:
             p = pred[v]
             us = list(p) if len(p) < 2 else inputs_in_order(p)
             xs = states[v]
-            rep = self._passes_through(op, us, xs)
+            rep = self._passes_through(plan, us, xs)
             if rep is not None:
                 alias[v] = rep
                 for ax in range(naxes):
@@ -295,18 +296,21 @@ class ExactBounds:
             self._certify()
         return self._alias.get(node)
 
-    def _passes_through(self, op, us, xs):
+    def _passes_through(self, plan, us, xs):
         """The node whose window, bounds, coverage and answer a node with inputs ``us`` and
         states ``xs`` shares (an ancestor that is no alias itself), or None:
 
-        * a pointwise op (each feature is its input's feature) that returns its input's states;
+        * a pointwise op (each feature is its input's feature), or an index map that is the
+          identity on every axis (a 1x1 stride-1 convolution: ``runs`` says ``(0, 1, 1)``),
+          that returns its input's states;
         * a join whose inputs all share one node's answers (``q @ k`` of one token map, ``x +
           mlp(x)``) and whose states equal that node's: the union of equal pixel sets.
 
         The generic rules would give each the same window (see :meth:`window`)."""
         alias = self._alias
+        op = plan.op
         if len(us) == 1:
-            if op.pointwise and self._states[us[0]] is xs:
+            if self._states[us[0]] is xs and (op.pointwise or self._identity_map(plan, xs)):
                 return alias.get(us[0], us[0])
             return None
         if not op.join:
@@ -316,6 +320,18 @@ class ExactBounds:
             if alias.get(u, u) != rep:
                 return None
         return rep if self._states[rep] == xs else None
+
+    def _identity_map(self, plan, xs) -> bool:
+        """Feature ``o`` reads input feature ``o`` on every axis (input and output of one size)."""
+        op = plan.op
+        if op.runs is None:
+            return False
+        key = (id(plan), tuple([x.n for x in xs]))
+        found = self._identity.get(key)
+        if found is None:
+            found = self._identity[key] = all(
+                op.runs(plan.node, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs))
+        return found
 
     def _window_one(self, v, axis, plan, us, windows):
         op = plan.op

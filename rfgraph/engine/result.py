@@ -197,16 +197,17 @@ class Analysis:
 
     @staticmethod
     def _numbers_from_bounds(x, lo, hi):
-        if lo[0] > hi[0]:  # a feature no input reaches (a transposed conv's gap) has no RF
+        l0, h0 = int(lo[0]), int(hi[0])
+        if l0 > h0:  # a feature no input reaches (a transposed conv's gap) has no RF
             rf = num(x.hi - x.lo)
             first = (rf, num((x.lo + x.hi) / 2), num(-x.lo))
         else:
-            first = (int(hi[0] - lo[0] + 1), num((int(lo[0]) + int(hi[0]) + 1) / 2), int(-lo[0]))
-        widths = hi - lo + 1
-        least, most = int(widths.min()), int(widths.max())
+            first = (h0 - l0 + 1, num((l0 + h0 + 1) / 2), -l0)
+        widths = hi - lo  # one less than each RF size
+        least, most = int(widths.min()) + 1, int(widths.max()) + 1
         if least <= 0:  # leave the features without an RF out
-            widths = widths[widths > 0]
-            least, most = (int(widths.min()), int(widths.max())) if len(widths) else (first[0], first[0])
+            widths = widths[widths >= 0]
+            least, most = (int(widths.min()) + 1, int(widths.max()) + 1) if len(widths) else (first[0], first[0])
         return first + ((least, most),)
 
     def _centres(self, u, ax, n):
@@ -353,16 +354,13 @@ class Analysis:
     def _branches(self, v, preds, at, naxes) -> list:
         """Each branch's feature-0 numbers and its offset from the join's centre, measured at the
         feature where the branches differ most (``at``)."""
-        offsets = {u: [] for u in preds}
-        for ax, w in enumerate(at):
-            spans = {u: self._span(u, ax, w) for u in preds}
-            middle = (min(lo for lo, _ in spans.values()) + max(hi for _, hi in spans.values())) / 2
-            for u, (lo, hi) in spans.items():
-                offsets[u].append(num((lo + hi) / 2 - middle))
+        spans = [[self._span(u, ax, w) for u in preds] for ax, w in enumerate(at)]
+        middles = [(min([lo for lo, _ in sp]) + max([hi for _, hi in sp])) / 2 for sp in spans]
         blist = []
-        for u in preds:
+        for k, u in enumerate(preds):
             nums = [self._numbers(u, ax) for ax in range(naxes)]
-            blist.append(Branch(u, tuple(b[0] for b in nums), tuple(b[1] for b in nums), tuple(offsets[u])))
+            offset = tuple([num((sp[k][0] + sp[k][1]) / 2 - mid) for sp, mid in zip(spans, middles)])
+            blist.append(Branch(u, tuple([b[0] for b in nums]), tuple([b[1] for b in nums]), offset))
         return blist
 
     def _note(self, v) -> str:

@@ -129,17 +129,18 @@ def _plan(params):
 
 def _bounds(node, axis, state, inputs):
     """Union per feature: min of the lower, max of the upper bounds (size-1 inputs broadcast)."""
-    n = state.n
-    if any(len(p[0]) != n for p in inputs):
-        inputs = [tuple(np.broadcast_to(a, (n,)) for a in p) for p in inputs]
-    return tuple(np.minimum.reduce([p[i] for p in inputs]) if i % 2 == 0
-                 else np.maximum.reduce([p[i] for p in inputs]) for i in range(4))
+    first, *rest = inputs
+    if not rest:  # concat of one input
+        return first
+    lo, hi, lo_c, hi_c = first
+    for p in rest:  # pairwise: numpy broadcasts a size-1 input
+        lo, hi, lo_c, hi_c = np.minimum(lo, p[0]), np.maximum(hi, p[1]), np.minimum(lo_c, p[2]), np.maximum(hi_c, p[3])
+    return lo, hi, lo_c, hi_c
 
 
 def _coverage(node, axis, state, inputs):
     """Union per feature; a size-1 input (broadcast) is read by every feature."""
-    n = state.n
-    return coverage.gather([(c, None if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in inputs], n)
+    return coverage.union(inputs, state.n)
 
 
 # add and mul of one input would be a join of nothing (write identity); concat of one is fine

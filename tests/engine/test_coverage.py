@@ -79,3 +79,39 @@ def test_sweep_is_the_union_of_every_feature():
         out = C.sweep(cov, 3)
         assert as_sets(out, 3) == [union] * 3
         assert C.covers_all(out, size) == (union == set(range(size)))
+
+
+def _check(got, want):
+    for o, px in enumerate(want):  # the hull and the pieces agree with the sets
+        if px:
+            assert (got.lo[o], got.hi[o]) == (min(px), max(px))
+            assert (o in got.parts) == (len(px) != max(px) - min(px) + 1)
+        else:
+            assert got.lo[o] > got.hi[o]
+
+
+def test_union_of_joined_inputs_equals_the_union_of_sets():
+    # a join: feature o reads feature o of every input, feature 0 of a broadcast (size-1) one
+    rng = random.Random(7)
+    for _ in range(300):
+        n, size = rng.randint(1, 12), rng.randint(2, 30)
+        covs = [random_coverage(rng, n if rng.random() < 0.8 else 1, size) for _ in range(rng.randint(1, 4))]
+        got = C.union(covs, n)
+        want = brute([(c, None if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in covs], n)
+        assert as_sets(got, n) == want
+        _check(got, want)
+
+
+def test_gather_inside_and_padded_equal_the_union_of_sets():
+    # an index map whose taps are all unmasked, some into the padding (the engine's one-gather path)
+    rng = random.Random(8)
+    for _ in range(300):
+        n, size = rng.randint(1, 12), rng.randint(2, 30)
+        cov = random_coverage(rng, rng.randint(1, 12), size)
+        m = len(cov.lo)
+        idx = np.array([[rng.randint(-3, m + 2) for _ in range(n)] for _ in range(rng.randint(1, 4))], dtype=np.int64)
+        left, right = max(0, -int(idx.min())), max(0, int(idx.max()) - (m - 1))
+        got = C.gather_inside(C.padded(cov, left, right), idx + left)
+        want = brute([(cov, t, None) for t in idx], n)
+        assert as_sets(got, n) == want
+        _check(got, want)
