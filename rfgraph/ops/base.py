@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import math
 import numbers
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
@@ -166,6 +167,10 @@ class Params:
         """An int broadcast to every axis, or a per-axis tuple of ints."""
         if value is None:
             value = self.require(key) if default is None else self.attrs.get(key, default)
+        if type(value) is tuple and len(value) == self.naxes:  # the usual case: plain ints, checked at once
+            lowest = minimum if minimum is not None else -sys.maxsize
+            if all([type(v) is int and v >= lowest for v in value]):
+                return value
         if isinstance(value, (list, tuple)):
             return tuple(self.int(v, key, minimum) for v in self._entries(value, key))
         return (self.int(value, key, minimum),) * self.naxes
