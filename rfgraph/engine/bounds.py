@@ -40,6 +40,7 @@ class ExactBounds:
         self._regular: dict = {}
         self._maps: dict = {}
         self._identity: dict = {}
+        self._fulls: dict = {}
 
     def inputs(self, v) -> list:
         """``v``'s inputs in join order."""
@@ -190,9 +191,77 @@ class ExactBounds:
         _, _, lo, hi = self.exact(v, ax)  # clipped; a feature reading nothing fails either test
         if not ((lo == 0).all() and (hi == x.size - 1).all()):
             return False
+        if self._all_full(v, ax):
+            return True
         # the hull covers, but a pixel may still be unread inside it (holes that only padding
         # would have filled, wrap-around padding): look at what every feature really reads
         return coverage.covers_all(self.coverage(v, ax), x.size)
+
+    def _all_full(self, v, ax) -> bool:
+        """Every feature of ``v`` reads some input feature known to read every pixel (see
+        :meth:`_full`): a cheap proof of globality where a global map was padded, rolled or
+        cropped and a window brings it back (Swin V2's padded windows)."""
+        return bool(self._full(v, ax).all())
+
+    def _full(self, node, axis):
+        """Per feature of ``node``: known to read every input pixel along ``axis`` (a bool array;
+        False means "not known"). Sound, not complete: a feature is known full when the node is
+        global, when its certified hull covers the input, or when it reads (through taps, a
+        join, a pass-through or a global op) an input feature known full -- the union of what
+        it reads then holds every pixel. Cached, computed for the ancestors it needs."""
+        cache = self._fulls
+        found = cache.get((node, axis))
+        if found is None:
+            self._fill(node, axis, cache, self._full_one)
+            found = cache[(node, axis)]
+        return found
+
+    def _full_one(self, v, axis):
+        x = self._states[v][axis]
+        answer = self._global.get(v)
+        if answer is not None and answer[axis]:
+            return np.ones(x.n, dtype=bool)
+        rep = self._alias.get(v)
+        if rep is not None:
+            return self._fulls[(rep, axis)]
+        if self.clean(v, axis):
+            _, _, lo, hi = self.exact(v, axis)
+            return (lo <= 0) & (hi >= x.size - 1)
+        us = self.inputs(v)
+        if not us:
+            return np.full(x.n, x.size == 1)  # the input: pixel i reads pixel i only
+        ins = [self._fulls[(u, axis)] for u in us]
+        plan = self._plans[v]
+        op = plan.op
+        if op.join:
+            out = ins[0]
+            for f in ins[1:]:
+                out = out | f  # a size-1 input broadcasts
+            return np.broadcast_to(out, (x.n,))
+        if len(us) != 1:
+            return np.zeros(x.n, dtype=bool)
+        f = ins[0]
+        y = self._states[us[0]][axis]
+        if op.taps is not None:
+            idx, left, right, taps = self._index_map(v, plan, axis, y.n, x.n)
+            if idx is not None:
+                if left or right:
+                    f = np.concatenate((np.zeros(left, dtype=bool), f, np.zeros(right, dtype=bool)))
+                return f[idx].any(axis=0)
+            out = np.zeros(x.n, dtype=bool)
+            for t, mask in taps:
+                inside = (t >= 0) & (t < y.n)
+                hit = inside & f[np.clip(t, 0, y.n - 1)]
+                out |= hit if mask is None else hit & mask
+            return out
+        if op.pointwise or x is y:  # each feature is its input's feature
+            return f
+        if op.coverage is not None:
+            # the op's own coverage of a probe that reads pixel 0 exactly where the input's
+            # feature is known full: a feature reads pixel 0 iff it reads such a feature
+            probe = coverage.Coverage(np.where(f, 0, _BIG), np.where(f, 0, -_BIG))
+            return op.coverage(plan.named(v), axis, x, [probe]).lo == 0
+        return np.zeros(x.n, dtype=bool)
 
     def coverage(self, node, axis) -> coverage.Coverage:
         """What each feature of ``node`` really reads along ``axis`` (cached apart from the

@@ -55,6 +55,7 @@ def _compare(G, monkeypatch):
         m.setattr(ExactBounds, "_window_one", lambda self, *args: None)
         m.setattr(ExactBounds, "_passes_through", lambda self, *args: None)
         m.setattr(ExactBounds, "_global_by_input", lambda self, *args: False)
+        m.setattr(ExactBounds, "_all_full", lambda self, *args: False)
         m.setattr(ExactBounds, "_index_map",
                   lambda self, v, plan, axis, m_, n: (None, 0, 0, plan.op.taps(plan.named(v), axis, m_, n)))
         _, without = _answers(G)
@@ -107,3 +108,22 @@ def test_certificate_changes_no_answer_on_torchvision(name, monkeypatch):
     certified = _compare(G, monkeypatch)
     if name != "swin_t":  # shifted windows: position-dependent after the first block, never certified
         assert certified > len(G)  # most node-axes certified
+
+
+@pytest.mark.parametrize("closing", [("avgpool", {"kernel": 3}), ("global", {})])
+def test_a_padded_global_map_brought_back_by_a_window_is_global(closing, monkeypatch):
+    # a global map, padded (its border features read nothing: not global), then a window over
+    # all of it: each feature reads a feature known to read every pixel (Swin V2's padded
+    # windows) -- decided without the exact coverage, and the same as the exact answer
+    G = rfgraph.chain([("g", "conv", 8, 1, 0)], (8,))
+    G.add_node("p", op="pad", padding=[(1, 1)])
+    op, attrs = closing
+    G.add_node("w", op=op, **attrs)
+    G.add_edges_from([("g", "p"), ("p", "w")])
+    a = rfgraph.analyze(G)
+    asked = []
+    monkeypatch.setattr(ExactBounds, "coverage", lambda self, *args: asked.append(args))
+    assert a.is_global("g") == (True,) and a.is_global("p") == (False,) and a.is_global("w") == (True,)
+    assert not asked  # no exact coverage needed
+    monkeypatch.undo()
+    _compare(G, monkeypatch)
