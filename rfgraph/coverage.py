@@ -220,6 +220,8 @@ def union(covs, n: int) -> Coverage:
     """
     if len(covs) == 1 and len(covs[0].lo) == n:
         return covs[0]
+    if n > CHUNK:  # long axes: gather works in slices, so its temporaries stay small
+        return gather([(c, None if len(c.lo) == n else np.zeros(n, dtype=np.int64), None) for c in covs], n)
     L = np.stack([np.broadcast_to(c.lo, (n,)) for c in covs])
     H = np.stack([np.broadcast_to(c.hi, (n,)) for c in covs])
     holey = np.zeros(n, dtype=bool)

@@ -200,7 +200,10 @@ class ExactBounds:
     def _all_full(self, v, ax) -> bool:
         """Every feature of ``v`` reads some input feature known to read every pixel (see
         :meth:`_full`): a cheap proof of globality where a global map was padded, rolled or
-        cropped and a window brings it back (Swin V2's padded windows)."""
+        cropped and a window brings it back (Swin V2's padded windows). Not tried on axes longer
+        than ``coverage.CHUNK`` features (audio), whose coverage works in slices."""
+        if self._states[v][ax].n > coverage.CHUNK:
+            return False
         return bool(self._full(v, ax).all())
 
     def _full(self, node, axis):

@@ -90,8 +90,10 @@ def _check(got, want):
             assert got.lo[o] > got.hi[o]
 
 
-def test_union_of_joined_inputs_equals_the_union_of_sets():
+@pytest.mark.parametrize("chunk", [3, 1 << 16])
+def test_union_of_joined_inputs_equals_the_union_of_sets(chunk, monkeypatch):
     # a join: feature o reads feature o of every input, feature 0 of a broadcast (size-1) one
+    monkeypatch.setattr(C, "CHUNK", chunk)  # long axes go through gather's slices
     rng = random.Random(7)
     for _ in range(300):
         n, size = rng.randint(1, 12), rng.randint(2, 30)
