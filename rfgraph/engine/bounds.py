@@ -1,8 +1,14 @@
 """Exact per-position answers: every feature's RF bounds, and whether every feature reads every
 input pixel (through :mod:`rfgraph.coverage`, in memory proportional to the features).
 
-Computed on demand from the propagated states and each op's index map (``taps``) or its own
-hooks (``bounds``, ``coverage``), for a node and all its ancestors at once, and cached. An
+Computed on demand from the propagated states and each op's index map (``taps``, or ``runs`` in
+closed form) or its own hooks (``bounds``, ``coverage``), for a node and all its ancestors at
+once, and cached. Shortcuts that change no answer (checked against the plain computation in
+``tests/engine/test_clean.py``) keep most nodes at O(1): the no-holes certificate
+(:meth:`ExactBounds.window`, closed-form bounds and ``is_global``), aliases (a pointwise node or a
+join of copies shares its input's arrays), globality inherited from a global input
+(:meth:`ExactBounds._global_by_input`) or from features known to read every pixel
+(:meth:`ExactBounds._full`), and one gather per array for unmasked index maps. An
 :class:`ExactBounds` holds the graph's adjacency, the plans and the states, never the analysis or
 its records, so records can keep a handle to it without making a reference cycle.
 """
@@ -68,22 +74,21 @@ class ExactBounds:
 
     def exact(self, node, axis):
         """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
-        cache = self._bounds
-        key = (node, axis)
-        found = cache.get(key)
-        if found is None:
-            self._fill(node, axis, cache, self._exact_one)
-            found = cache[key]
-        return found
+        return self._cached(node, axis, self._bounds, self._exact_one)
 
-    def _fill(self, node, axis, cache, one):
-        """Put ``one(v, axis)`` into ``cache`` for ``node`` and every ancestor it lacks, in
-        topological order (asked in that order, as records are, only the node itself)."""
-        if node in self._states and all((u, axis) in cache for u in self._pred[node]):
-            cache[(node, axis)] = one(node, axis)
-            return
-        for v in self._uncached(node, axis, cache):
-            cache[(v, axis)] = one(v, axis)
+    def _cached(self, node, axis, cache, one):
+        """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
+        ancestor it lacks, in topological order (asked in that order, as records are: only the
+        node itself)."""
+        found = cache.get((node, axis))
+        if found is None:
+            if node in self._states and all((u, axis) in cache for u in self._pred[node]):
+                found = cache[(node, axis)] = one(node, axis)
+            else:
+                for v in self._uncached(node, axis, cache):
+                    cache[(v, axis)] = one(v, axis)
+                found = cache[(node, axis)]
+        return found
 
     def _exact_one(self, v, axis):
         rep = self._alias.get(v)
@@ -210,14 +215,11 @@ class ExactBounds:
         """Per feature of ``node``: known to read every input pixel along ``axis`` (a bool array;
         False means "not known"). Sound, not complete: a feature is known full when the node is
         global, when its certified hull covers the input, or when it reads (through taps, a
-        join, a pass-through or a global op) an input feature known full -- the union of what
-        it reads then holds every pixel. Cached, computed for the ancestors it needs."""
-        cache = self._fulls
-        found = cache.get((node, axis))
-        if found is None:
-            self._fill(node, axis, cache, self._full_one)
-            found = cache[(node, axis)]
-        return found
+        join, a pass-through or the op's own coverage hook, e.g. a global op) an input feature
+        known full -- the union of what it reads then holds every pixel (the per-feature form of
+        :meth:`_global_by_input`, which decides the common case in O(1)). Cached, computed for
+        the ancestors it needs."""
+        return self._cached(node, axis, self._fulls, self._full_one)
 
     def _full_one(self, v, axis):
         x = self._states[v][axis]
@@ -269,12 +271,7 @@ class ExactBounds:
     def coverage(self, node, axis) -> coverage.Coverage:
         """What each feature of ``node`` really reads along ``axis`` (cached apart from the
         bounds: only asked when a hull covers the whole input)."""
-        cache = self._coverage
-        found = cache.get((node, axis))
-        if found is None:
-            self._fill(node, axis, cache, self._coverage_one)
-            found = cache[(node, axis)]
-        return found
+        return self._cached(node, axis, self._coverage, self._coverage_one)
 
     def _coverage_one(self, v, axis):
         rep = self._alias.get(v)

@@ -41,6 +41,15 @@ def random_coverage(rng, n, size):
     return C.Coverage(lo, hi, parts)
 
 
+def _check(got, want):
+    for o, px in enumerate(want):  # the hull and the pieces agree with the sets
+        if px:
+            assert (got.lo[o], got.hi[o]) == (min(px), max(px))
+            assert (o in got.parts) == (len(px) != max(px) - min(px) + 1)
+        else:
+            assert got.lo[o] > got.hi[o]
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 1 << 16])
 def test_gather_equals_the_union_of_sets(chunk, monkeypatch):
     monkeypatch.setattr(C, "CHUNK", chunk)  # slices of features must give the same answer
@@ -62,12 +71,7 @@ def test_gather_equals_the_union_of_sets(chunk, monkeypatch):
         got = C.gather(sources, n)
         want = brute(sources, n)
         assert as_sets(got, n) == want
-        for o, px in enumerate(want):  # the hull and the pieces agree with the sets
-            if px:
-                assert (got.lo[o], got.hi[o]) == (min(px), max(px))
-                assert (o in got.parts) == (len(px) != max(px) - min(px) + 1)
-            else:
-                assert got.lo[o] > got.hi[o]
+        _check(got, want)
 
 
 def test_sweep_is_the_union_of_every_feature():
@@ -79,15 +83,6 @@ def test_sweep_is_the_union_of_every_feature():
         out = C.sweep(cov, 3)
         assert as_sets(out, 3) == [union] * 3
         assert C.covers_all(out, size) == (union == set(range(size)))
-
-
-def _check(got, want):
-    for o, px in enumerate(want):  # the hull and the pieces agree with the sets
-        if px:
-            assert (got.lo[o], got.hi[o]) == (min(px), max(px))
-            assert (o in got.parts) == (len(px) != max(px) - min(px) + 1)
-        else:
-            assert got.lo[o] > got.hi[o]
 
 
 @pytest.mark.parametrize("chunk", [3, 1 << 16])
