@@ -498,6 +498,10 @@ def _affine(x, window=None):
     """Bounds that follow the affine summary: feature ``i`` spans ``[lo + i*jump, hi + i*jump)``,
     cut to ``window`` (default the whole axis) for the clipped pair."""
     a, b = (0, x.size) if window is None else window
+    if type(x.jump) is int and type(x.lo) is int and type(x.hi) is int:  # integers: no rounding
+        i = np.arange(x.lo, x.lo + x.n * x.jump, x.jump, dtype=np.int64) if x.jump else np.full(x.n, x.lo, dtype=np.int64)
+        lo, hi = i, i + (x.hi - x.lo - 1)
+        return lo, hi, np.maximum(lo, a), np.minimum(hi, b - 1)
     i = np.arange(x.n, dtype=np.float64) * x.jump
     lo = np.floor(x.lo + i).astype(np.int64)
     hi = np.ceil(x.hi + i).astype(np.int64) - 1
