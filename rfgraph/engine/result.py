@@ -185,8 +185,7 @@ class Analysis:
         """
         x = self._states[v][ax]
         if x.exact:
-            rf = num(x.hi - x.lo)
-            return rf, num((x.lo + x.hi) / 2), num(-x.lo), (rf, rf)
+            return self._exact_axis(x)[2:6]
         rep = self._exact.alias(v)
         if rep is not None:  # a pointwise node has its input's bounds
             v = rep
@@ -346,9 +345,9 @@ class Analysis:
         f = self._front.get(u)
         if f is None:
             ys = self._states[u]
-            centre = [(y.lo + y.hi) / 2 for y in ys]
-            rf, start = tuple([num(y.hi - y.lo) for y in ys]), tuple([num(c) for c in centre])
-            f = self._front[u] = (rf, start, centre, Branch(u, rf, start, (0,) * len(ys)))
+            fields = [self._exact_axis(y) for y in ys]
+            rf, start = tuple([f[2] for f in fields]), tuple([f[3] for f in fields])
+            f = self._front[u] = (rf, start, [(y.lo + y.hi) / 2 for y in ys], Branch(u, rf, start, (0,) * len(ys)))
         return f
 
     def _branches(self, v, preds, at, naxes) -> list:
