@@ -265,11 +265,14 @@ class _Builder:
         return self.add("convtranspose", [x], **attrs)
 
 
-def random_dag(seed):
-    """A random valid graph for ``seed``: 1-D (length 20..60) or 2-D (10..24 per side)."""
+def random_dag(seed, square=False):
+    """A random valid graph for ``seed``: 1-D (length 20..60) or 2-D (10..24 per side); with
+    ``square``, 2-D with equal sides (most parameters then treat both axes alike)."""
     rng = random.Random(seed)
-    ndim = rng.choice([1, 2])
+    ndim = 2 if square else rng.choice([1, 2])
     size = (rng.randint(20, 60),) if ndim == 1 else tuple(rng.randint(10, 24) for _ in range(2))
+    if square:
+        size = (size[0], size[0])
     b = _Builder(rng, size, n_inputs=2 if rng.random() < 0.15 else 1)
     tip = "in0"
     if "in1" in b.G:

@@ -8,7 +8,9 @@ once, and cached. Shortcuts that change no answer (checked against the plain com
 (:meth:`ExactBounds.window`, closed-form bounds and ``is_global``), aliases (a pointwise node or a
 join of copies shares its input's arrays), globality inherited from a global input
 (:meth:`ExactBounds._global_by_input`) or from features known to read every pixel
-(:meth:`ExactBounds._full`), and one gather per array for unmasked index maps. An
+(:meth:`ExactBounds._full`), axes computed once when they are alike (:meth:`ExactBounds.twin`:
+a square map through ops that treat both axes the same), and one gather per array for unmasked
+index maps. An
 :class:`ExactBounds` holds the graph's adjacency, the plans and the states, never the analysis or
 its records, so records can keep a handle to it without making a reference cycle.
 """
@@ -43,17 +45,28 @@ class ExactBounds:
         self._global: dict = {}
         self._clean: list = []  # per axis: node -> its window, None when not certified
         self._alias: dict = {}  # pointwise node -> the node whose answers it shares (see _certify)
+        self._copies: dict = {}  # the other way: node -> its aliases
         self._regular: dict = {}
         self._maps: dict = {}
         self._identity: dict = {}
         self._fulls: dict = {}
+        self._tokens: dict = {}  # (node, axis) -> the number of its answers (see token)
+        self._interned: dict = {}
+        self._maps_by_axis: dict = {}
+        self._plan_of = None
 
     def inputs(self, v) -> list:
         """``v``'s inputs in join order."""
         return inputs_in_order(self._pred[v])
 
     def node(self, v):
-        return self._plans[v].named(v)
+        return self._plan(v).named(v)
+
+    def _plan(self, v):
+        """``v``'s plan, by name (the plans look a node up by its parameter key)."""
+        if self._plan_of is None:
+            self._plan_of = dict(zip(self._order, self._plans.in_order))
+        return self._plan_of[v]
 
     # -- bounds ---------------------------------------------------------------------------------
     def bounds(self, node, axis: int = 0, clip: bool = True):
@@ -76,25 +89,117 @@ class ExactBounds:
         """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
         return self._cached(node, axis, self._bounds, self._exact_one)
 
-    def _cached(self, node, axis, cache, one):
+    def _cached(self, node, axis, cache, one, share=True):
         """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
         ancestor it lacks, in topological order (asked in that order, as records are: only the
-        node itself)."""
+        node itself). With ``share``, a node whose answers along ``axis`` are those along a
+        lower axis (:meth:`twin`) takes that axis's entry."""
         found = cache.get((node, axis))
         if found is None:
-            if node in self._states and all((u, axis) in cache for u in self._pred[node]):
-                found = cache[(node, axis)] = one(node, axis)
+            todo = [node] if node in self._states and all((u, axis) in cache for u in self._pred[node]) \
+                else self._uncached(node, axis, cache)
+            copies = self._copies
+            for v in todo:
+                if (v, axis) in cache:  # an alias, filled with its rep
+                    continue
+                found = cache[(v, axis)] = self._one(v, axis, cache, one) if share else one(v, axis)
+                for w in copies.get(v, ()):  # its aliases share it (and their successors find it)
+                    cache[(w, axis)] = found
+            found = cache[(node, axis)]
+        return found
+
+    def _one(self, v, axis, cache, one):
+        if axis:
+            a = self.twin(v, axis)
+            if a is not None:
+                return self._cached(v, a, cache, one)
+        return one(v, axis)
+
+    # -- axes with the same answers ---------------------------------------------------------------
+    def twin(self, node, axis):
+        """A lower axis along which every per-position answer of ``node`` (bounds, coverage,
+        is_global) equals its answer along ``axis``, or None: a square map of a network that
+        treats its axes alike (Swin's windows) is computed once. See :meth:`token`."""
+        if not axis:
+            return None
+        lower = [self.token(node, a) for a in range(axis)]  # first: taps are named by the lowest axis
+        t = self.token(node, axis)
+        return lower.index(t) if t in lower else None
+
+    def token(self, node, axis) -> int:
+        """A number for what ``node``'s answers along ``axis`` are computed from: equal numbers
+        (on any two axes) mean equal bounds, coverage and is_global (cached).
+
+        A node's answers along an axis follow from its inputs' answers along it and its own
+        index map there, so the number stands for that pair: the map in closed form (``runs``
+        with the sizes and the input's jump, which extends bounds into the padding), or the
+        op's taps (compared between axes), or its hooks' :attr:`~rfgraph.ops.Op.axis_key` and
+        state, or its state alone (the affine summary); and the inputs' numbers. A map that is
+        the identity keeps its input's number (Swin's patch merging slices one axis, then the
+        other: the two axes meet again), and so does an alias. A join takes the union of its
+        inputs, so their numbers count as a set (the four slices Swin's patch merging
+        concatenates are the same set along both axes)."""
+        if not self._clean:
+            self._certify()  # the aliases
+        return self._cached(node, axis, self._tokens, self._token_one, share=False)
+
+    def _token_one(self, v, axis):
+        rep = self._alias.get(v)
+        if rep is not None:
+            return self._tokens[(rep, axis)]
+        us = self.inputs(v)
+        ins = tuple([self._tokens[(u, axis)] for u in us])
+        plan = self._plan(v)
+        op = plan.op
+        if op.join:  # a union of its inputs' features: their order and repeats do not matter
+            ins = tuple(sorted(set(ins)))
+        x = self._states[v][axis]
+        if op.bounds is not None or op.coverage is not None:
+            if op.axis_key is None:
+                return self._fresh()
+            key = ("hooks", id(op), op.axis_key(plan.named(v), axis), _fields(x), op.taps is not None and
+                   self._map_key(v, plan, axis, self._states[us[0]][axis] if len(us) == 1 else None, x.n))
+        elif op.taps is not None and len(us) == 1:
+            y = self._states[us[0]][axis]
+            key = self._map_key(v, plan, axis, y, x.n)
+            if key is _IDENTITY:
+                return ins[0]
+        else:
+            key = ("affine", _fields(x))
+        return self._interned.setdefault((key, ins), len(self._interned))
+
+    def _fresh(self) -> int:
+        n = len(self._interned)
+        self._interned[object()] = n  # a number no other key gets
+        return n
+
+    def _map_key(self, v, plan, axis, y, n):
+        """What ``v``'s index map along ``axis`` is, as a key equal on every axis where the map
+        is the same (cached per op parameters and sizes); ``_IDENTITY`` for the identity."""
+        if y is None:
+            return None
+        key = (id(plan), axis, y.n, n, y.jump)
+        found = self._maps_by_axis.get(key)
+        if found is None:
+            op, node, m = plan.op, plan.named(v), y.n
+            runs = op.runs(node, axis, m, n) if op.runs is not None else None
+            if runs is not None:
+                found = _IDENTITY if runs == (0, 1, 1) and m == n else ("runs", runs, m, n, y.jump)
             else:
-                for v in self._uncached(node, axis, cache):
-                    cache[(v, axis)] = one(v, axis)
-                found = cache[(node, axis)]
+                for a in range(axis):  # the lowest axis with the same taps names the map
+                    if (id(plan), a, m, n, y.jump) in self._maps_by_axis and _same_taps(op, node, a, axis, m, n):
+                        found = self._maps_by_axis[(id(plan), a, m, n, y.jump)]
+                        break
+                else:
+                    found = ("taps", id(plan), axis, m, n, y.jump)
+            self._maps_by_axis[key] = found
         return found
 
     def _exact_one(self, v, axis):
         rep = self._alias.get(v)
         if rep is not None:  # computed already: an ancestor
             return self._bounds[(rep, axis)]
-        plan = self._plans[v]
+        plan = self._plan(v)
         x = self._states[v][axis]
         window = self.window(v, axis)
         if window is not None:
@@ -164,9 +269,17 @@ class ExactBounds:
             if rep is not None:
                 out = self.is_global(rep)
             else:
-                out = tuple(_edges_cover(x, self._clean[ax][node]) if self.clean(node, ax)
-                            else self._global_by_input(node, ax) or self._covers(node, ax, x)
-                            for ax, x in enumerate(self._states[node]))
+                out = []
+                for ax, x in enumerate(self._states[node]):
+                    window = self._clean[ax][node]
+                    if window is not None:
+                        out.append(_edges_cover(x, window))
+                    elif self._global_by_input(node, ax):
+                        out.append(True)
+                    else:
+                        a = self.twin(node, ax)
+                        out.append(out[a] if a is not None else self._covers(node, ax, x))
+                out = tuple(out)
             self._global[node] = out
         return out
 
@@ -236,7 +349,7 @@ class ExactBounds:
         if not us:
             return np.full(x.n, x.size == 1)  # the input: pixel i reads pixel i only
         ins = [self._fulls[(u, axis)] for u in us]
-        plan = self._plans[v]
+        plan = self._plan(v)
         op = plan.op
         if op.join:
             out = ins[0]
@@ -281,7 +394,7 @@ class ExactBounds:
             _, _, lo, hi = self.exact(v, axis)
             empty = lo > hi
             return coverage.Coverage(np.where(empty, _BIG, lo), np.where(empty, -_BIG, hi))
-        plan = self._plans[v]
+        plan = self._plan(v)
         x = self._states[v][axis]
         ins = [self._coverage[(u, axis)] for u in self.inputs(v)]
         op = plan.op
@@ -334,7 +447,7 @@ class ExactBounds:
     def _certify(self):
         """One pass over the whole graph, every axis at once: O(1) per node. A node certified on
         every axis gets its is_global answer on the way."""
-        states, answers, alias = self._states, self._global, self._alias
+        states, answers, alias, copies = self._states, self._global, self._alias, self._copies
         naxes = len(self.input_size)
         windows = self._clean = [{} for _ in range(naxes)]
         pred = self._pred
@@ -346,6 +459,7 @@ class ExactBounds:
             rep = self._passes_through(plan, us, xs)
             if rep is not None:
                 alias[v] = rep
+                copies.setdefault(rep, []).append(v)
                 for ax in range(naxes):
                     windows[ax][v] = windows[ax][rep]
                 if rep in answers:
@@ -468,6 +582,21 @@ class ExactBounds:
                 self._rank = {v: i for i, v in enumerate(self._order)}
             todo.sort(key=self._rank.__getitem__)
         return todo
+
+
+_IDENTITY = ("identity",)
+
+
+def _fields(x) -> tuple:
+    return (x.n, x.jump, x.lo, x.hi, x.pattern, x.global_from, x.exact, x.size)
+
+
+def _same_taps(op, node, a, b, m, n) -> bool:
+    """The op's taps along axes ``a`` and ``b`` are the same."""
+    ta, tb = op.taps(node, a, m, n), op.taps(node, b, m, n)
+    return len(ta) == len(tb) and all(
+        np.array_equal(ia, ib) and (ma is None and mb is None or ma is not None and mb is not None and np.array_equal(ma, mb))
+        for (ia, ma), (ib, mb) in zip(ta, tb))
 
 
 def _integral(v) -> bool:

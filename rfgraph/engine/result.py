@@ -48,6 +48,7 @@ class Analysis:
         self._by_node: dict = {}  # node -> the per-axis fields of the pointwise nodes it feeds
         self._by_axis: dict = {}  # id of an exact axis state -> its fields (see _exact_axis)
         self._numbers_of: dict = {}  # (node, axis) -> _numbers of a position-dependent axis
+        self._twins: dict = {}  # (node, axis, branches) -> _twin
         self._exact = ExactBounds(G._pred, self.order, self._plans, self._states, self.input_size)
 
     # -- access ---------------------------------------------------------------------------------
@@ -186,12 +187,37 @@ class Analysis:
         x = self._states[v][ax]
         if x.exact:
             return self._exact_axis(x)[2:6]
-        rep = self._exact.alias(v)
-        if rep is not None:  # a pointwise node has its input's bounds
-            v = rep
-        found = self._numbers_of.get((v, ax))
+        rep = self._exact.alias(v)  # a pointwise node has its input's bounds
+        key = (v if rep is None else rep, ax)
+        found = self._numbers_of.get(key)
         if found is None:
-            found = self._numbers_of[(v, ax)] = self._numbers_from_bounds(x, *self._exact.exact(v, ax)[:2])
+            a = self._twin(v, ax)
+            if a is not None:  # the same answers as along a lower axis
+                found = self._numbers(v, a)
+            else:  # bounds asked of v itself, so v's entry is filled too (an alias's is the rep's)
+                found = self._numbers_from_bounds(x, *self._exact.exact(v, ax)[:2])
+            self._numbers_of[key] = found
+        return found
+
+    def _twin(self, v, ax, branches=False):
+        """A lower axis whose record numbers ``v`` shares along ``ax``: the same exact answers
+        (:meth:`ExactBounds.twin`) and the same state; with ``branches``, also each input's
+        (a join's misalignment compares them one by one); or None."""
+        key = (v, ax, branches)
+        found = self._twins.get(key, -1)
+        if found != -1:
+            return found
+        exact = self._exact
+        found = a = exact.twin(v, ax)
+        states = self._states
+        if a is not None and not states[v][a] == states[v][ax]:
+            found = None
+        elif a is not None and branches:
+            for u in exact.inputs(v):
+                if exact.token(u, a) != exact.token(u, ax) or not states[u][a] == states[u][ax]:
+                    found = None
+                    break
+        self._twins[key] = found
         return found
 
     @staticmethod
@@ -263,7 +289,10 @@ class Analysis:
         mis = self._mis.get(v)
         if mis is not None:
             naxes = len(axes)
-            found = [self._misalignment(v, ax, m) for ax, m in enumerate(mis)]
+            found = []
+            for ax, m in enumerate(mis):
+                a = self._twin(v, ax, branches=True) if ax and not axes[ax].exact else None
+                found.append(found[a] if a is not None else self._misalignment(v, ax, m))
             at = tuple(w for _, w in found)
             preds = self._exact.inputs(v)
             states = self._states

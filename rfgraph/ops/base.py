@@ -65,8 +65,10 @@ class AxisState:
         return AxisState(**values)
 
     def __eq__(self, other):
-        return isinstance(other, AxisState) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+        return self is other or isinstance(other, AxisState) and (
+            self.n == other.n and self.jump == other.jump and self.lo == other.lo and self.hi == other.hi
+            and self.pattern == other.pattern and self.global_from == other.global_from
+            and self.exact == other.exact and self.size == other.size)
 
     __hash__ = None
 
@@ -288,6 +290,13 @@ class Op:
         hi_clipped)`` arrays, and ``coverage(node, axis, state, inputs)`` with each input's
         :class:`rfgraph.coverage.Coverage` (the pixels each feature really reads). Without taps
         or hooks, bounds follow the affine summary.
+    axis_key : callable, optional
+        ``axis_key(node, axis) -> hashable``, for ops with ``bounds``/``coverage`` hooks:
+        everything the hooks read of the node's parameters along ``axis`` (``()`` when they
+        read the axis only through its state and inputs). Two axes with equal keys, equal states
+        and inputs that agree on both get the same answers, so the engine computes them once (a
+        square map's second axis). Without it such an op's axes are never shared; ops with only
+        taps need none (their index maps are compared).
     fast : callable, optional
         ``fast(params) -> plan or None``; ``plan(inputs)`` returns the same states as ``summary``
         for usual inputs, or None to let ``summary`` handle (and report) the rest.
@@ -318,6 +327,7 @@ class Op:
     runs: Optional[Callable] = None
     bounds: Optional[Callable] = None
     coverage: Optional[Callable] = None
+    axis_key: Optional[Callable] = None
     fast: Optional[Callable] = None
     arity: tuple = (1, 1)
     source: bool = False

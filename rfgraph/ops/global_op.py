@@ -63,6 +63,10 @@ def _coverage(node, axis, state, inputs):
     return coverage.sweep(inputs[0], state.n)
 
 
+def _axis_key(node, axis):
+    return axis in node.params["axes"]  # reduced along it or not (its size is the state's n)
+
+
 def _label(attrs, naxes):
     bits = ["global"]
     if attrs.get("size", 1) != 1:
@@ -77,4 +81,4 @@ def _label(attrs, naxes):
 
 
 DEFAULT.add(Op("global", _summary, parse=_parse, accepts={"axes", "size"}, bounds=_bounds, coverage=_coverage,
-               label=_label, doc=_summary.__doc__.splitlines()[0]))
+               axis_key=_axis_key, label=_label, doc=_summary.__doc__.splitlines()[0]))

@@ -143,7 +143,11 @@ def _coverage(node, axis, state, inputs):
     return coverage.union(inputs, state.n)
 
 
+def _no_params(node, axis):
+    return ()  # the hooks read an axis only through its state and inputs
+
+
 # add and mul of one input would be a join of nothing (write identity); concat of one is fine
 for _name, _least in (("add", 2), ("mul", 2), ("concat", 1)):
     DEFAULT.add(Op(_name, _join, accepts=frozenset(), parse=lambda r: {}, bounds=_bounds, coverage=_coverage,
-                   fast=_plan, arity=(_least, None), join=True, doc=_join.__doc__.splitlines()[0]))
+                   axis_key=_no_params, fast=_plan, arity=(_least, None), join=True, doc=_join.__doc__.splitlines()[0]))

@@ -21,6 +21,10 @@ def _pass_through(node, axis, state, inputs):
     return inputs[0]
 
 
+def _no_params(node, axis):
+    return ()
+
+
 def _plan(params):
     return _first
 
@@ -30,4 +34,4 @@ def _first(inputs):
 
 
 DEFAULT.add(Op("identity", _same, accepts=frozenset(), parse=lambda r: {}, bounds=_pass_through,
-               coverage=_pass_through, fast=_plan, pointwise=True, doc=_same.__doc__))
+               coverage=_pass_through, axis_key=_no_params, fast=_plan, pointwise=True, doc=_same.__doc__))

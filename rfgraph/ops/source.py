@@ -37,10 +37,14 @@ def _coverage(node, axis, state, inputs):
     return coverage.identity(state.n)
 
 
+def _axis_key(node, axis):
+    return ()  # its size along the axis is its state's n
+
+
 def _label(attrs, naxes):
     size = attrs.get("size", "")
     return "input " + ("x".join(map(str, size)) if isinstance(size, (list, tuple)) else str(size))
 
 
 DEFAULT.add(Op("input", _summary, parse=_parse, accepts={"size"}, bounds=_bounds, coverage=_coverage,
-               arity=(0, 0), source=True, label=_label, doc="the network's input (its pixels)"))
+               axis_key=_axis_key, arity=(0, 0), source=True, label=_label, doc="the network's input (its pixels)"))

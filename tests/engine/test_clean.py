@@ -45,6 +45,7 @@ def _answers(G):
             out[(v, ax)] = (lo.tolist(), hi.tolist(), clo.tolist(), chi.tolist(),
                             [cov.intervals(o) for o in range(len(lo))])
         out[v] = a.is_global(v)
+    out["records"] = [r.as_dict() for r in a.records()]
     return a, out
 
 
@@ -56,6 +57,7 @@ def _compare(G, monkeypatch):
         m.setattr(ExactBounds, "_passes_through", lambda self, *args: None)
         m.setattr(ExactBounds, "_global_by_input", lambda self, *args: False)
         m.setattr(ExactBounds, "_all_full", lambda self, *args: False)
+        m.setattr(ExactBounds, "twin", lambda self, *args: None)
         m.setattr(ExactBounds, "_index_map",
                   lambda self, v, plan, axis, m_, n: (None, 0, 0, plan.op.taps(plan.named(v), axis, m_, n)))
         _, without = _answers(G)
@@ -66,6 +68,20 @@ def _compare(G, monkeypatch):
 @pytest.mark.parametrize("seed", range(120))
 def test_certificate_changes_no_answer_on_random_dags(seed, monkeypatch):
     _compare(random_dag(seed), monkeypatch)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_shared_axes_change_no_answer_on_square_random_dags(seed, monkeypatch):
+    _compare(random_dag(seed, square=True), monkeypatch)
+
+
+def test_axes_are_shared_on_most_square_random_nodes():
+    shared = total = 0
+    for seed in range(20):
+        a = rfgraph.analyze(random_dag(seed, square=True))
+        total += len(a.order)
+        shared += sum(a._exact.twin(v, 1) == 0 for v in a.order)
+    assert shared > total / 5  # not a corner case (the random params differ per axis a third of the time)
 
 
 def test_certificate_is_used_on_most_random_nodes(monkeypatch):
@@ -127,3 +143,79 @@ def test_a_padded_global_map_brought_back_by_a_window_is_global(closing, monkeyp
     assert not asked  # no exact coverage needed
     monkeypatch.undo()
     _compare(G, monkeypatch)
+
+
+def _square(*nodes, size=8):
+    """A chain on a ``size`` x ``size`` input: ``(name, op, attrs, inputs)`` rows (inputs
+    default to the previous node)."""
+    import networkx as nx
+
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(size, size))
+    last = "x"
+    for name, op, attrs, *ins in nodes:
+        G.add_node(name, op=op, **attrs)
+        for i, u in enumerate(ins[0] if ins else [last]):
+            G.add_edge(u, name, index=i)
+        last = name
+    return G
+
+
+def test_patch_merging_slices_meet_again_on_both_axes(monkeypatch):
+    # Swin's patch merging: x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2], each
+    # traced as a slice of one axis, then of the other, then concatenated: after the second
+    # slice the two axes of x[0::2, 0::2] are alike again, and the concat reads the same set of
+    # slices along both axes (nearest upsampling first: the answers are position-dependent)
+    rows = [("up", "upsample", {"scale": 2}, ["x"])]
+    tips = []
+    for i, (s0, s1) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):
+        rows.append((f"a{i}", "slice", {"start": (s0, None), "step": (2, 1)}, ["up"]))
+        rows.append((f"b{i}", "slice", {"start": (None, s1), "step": (1, 2)}, [f"a{i}"]))
+        tips.append(f"b{i}")
+    rows.append(("cat", "concat", {}, tips))
+    G = _square(*rows)
+    a = rfgraph.analyze(G)
+    twins = {v: a._exact.twin(v, 1) for v in a.order}
+    assert twins["up"] == 0 and twins["a0"] is None and twins["b0"] == 0 and twins["b3"] == 0
+    assert twins["b1"] is None and twins["cat"] == 0
+    assert not all(a["cat"].exact)  # position-dependent: the shared arrays are real work
+    _compare(G, monkeypatch)
+
+
+@pytest.mark.parametrize("op, attrs, shared", [
+    ("flip", {"axes": 0}, False), ("flip", {}, True),
+    ("roll", {"axes": (0, 1), "shifts": (3, 3)}, True), ("roll", {"axes": (0, 1), "shifts": (3, 2)}, False),
+    ("global", {"axes": 0, "size": None}, False), ("global", {}, True)])
+def test_an_op_that_treats_the_axes_differently_is_not_shared(op, attrs, shared, monkeypatch):
+    G = _square(("up", "upsample", {"scale": 2, "mode": "bilinear"}), ("o", op, attrs),
+                ("c", "conv", {"kernel": 3, "padding": 1}))
+    a = rfgraph.analyze(G)
+    assert (a._exact.twin("o", 1) == 0) is shared and (a._exact.twin("c", 1) == 0) is shared
+    _compare(G, monkeypatch)
+
+
+def test_an_op_with_hooks_is_shared_only_when_it_names_its_axis_key():
+    # a user op whose bounds hook reads a per-axis parameter of its own: without an axis_key the
+    # engine cannot know the two axes agree, so it computes both; with one, equal keys share
+    from rfgraph.ops import Op, get_op
+
+    ident = get_op("identity")
+
+    def widen(node, axis, state, inputs):
+        lo, hi, lo_c, hi_c = inputs[0]
+        w = node.params["by"][axis]
+        return lo - w, hi + w, lo_c, hi_c
+
+    def parse(r):
+        return {"by": r.per_axis("by")}
+
+    results = {}
+    for key in (None, lambda node, axis: node.params["by"][axis]):
+        op = Op("widen", ident.summary, parse=parse, accepts={"by"}, bounds=widen, coverage=ident.coverage,
+                axis_key=key)
+        for by in ((1, 1), (1, 2)):
+            G = _square(("up", "upsample", {"scale": 2}), ("w", "widen", {"by": by}))
+            a = rfgraph.analyze(G, extra_ops=[op])
+            results[(key is None, by)] = a._exact.twin("w", 1)
+            assert (a.bounds("w", 1, clip=False)[0] - a.bounds("up", 1, clip=False)[0] == -by[1]).all()
+    assert results == {(True, (1, 1)): None, (True, (1, 2)): None, (False, (1, 1)): 0, (False, (1, 2)): None}
