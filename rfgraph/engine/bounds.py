@@ -465,7 +465,7 @@ class ExactBounds:
                 if rep in answers:
                     answers[v] = answers[rep]
                 continue
-            found = [self._window_one(v, ax, plan, us, windows[ax]) for ax in range(naxes)]
+            found = [self._window_one(v, ax, x, plan, us, windows[ax]) for ax, x in enumerate(xs)]
             for ax in range(naxes):
                 windows[ax][v] = found[ax]
             if None not in found:
@@ -516,21 +516,25 @@ class ExactBounds:
                 op.runs(plan.node, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs))
         return found
 
-    def _window_one(self, v, axis, plan, us, windows):
-        op = plan.op
-        x = self._states[v][axis]
+    def _window_one(self, v, axis, x, plan, us, windows):
+        """:meth:`window` of ``v`` (state ``x`` along ``axis``) from its inputs' ``windows``."""
         if not (x.exact and x.pattern is None and x.jump >= 0):
             return None
         if not (type(x.lo) is int and type(x.hi) is int and type(x.jump) is int) and not (
                 _integral(x.lo) and _integral(x.hi) and _integral(x.jump)):
             return None
+        op = plan.op
         if op.source:
             return (0, x.size)
         if not us:
             return None
         w = windows[us[0]]
-        if w is None or any(windows[u] != w for u in us):
+        if w is None:
             return None
+        if len(us) > 1:
+            for u in us:
+                if windows[u] != w:
+                    return None
         if op.join or op.pointwise:
             return w
         if len(us) != 1:
@@ -543,7 +547,10 @@ class ExactBounds:
             same = (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
                     and x.lo == y.lo and x.hi == y.hi)
             return w if same else None
-        if not self._regular_taps(v, plan, axis, y.n, x.n):
+        regular = self._regular.get((id(plan), axis, y.n, x.n))
+        if regular is None:
+            regular = self._regular_taps(v, plan, axis, y.n, x.n)
+        if not regular:
             return None
         return (max(w[0], int(y.lo)), min(w[1], int(y.hi + (y.n - 1) * y.jump)))
 

@@ -103,7 +103,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
     result = Propagation()
     result.order = order
     nodes, pred = G._node, G._pred  # the dicts themselves: networkx's views cost a call per lookup
-    source_ops = tuple(name for name in registry if registry.get(name).source)
+    source_ops = registry.sources()
     sources = [v for v, attrs in nodes.items() if attrs.get("op") in source_ops]
     if len(sources) > 1 and not as_inserted:  # list them in topological order
         rank = {v: i for i, v in enumerate(order)}

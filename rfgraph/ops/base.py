@@ -390,6 +390,7 @@ class Registry:
 
     def __init__(self, ops=()):
         self._ops: dict[str, Op] = {}
+        self._sources = None
         for op in ops:
             self.add(op)
 
@@ -399,11 +400,19 @@ class Registry:
         if op.name in self._ops and not replace:
             raise ValueError(f"op {op.name!r} is already registered; pass replace=True to override it")
         self._ops[op.name] = op
+        self._sources = None
         return op
+
+    def sources(self) -> tuple:
+        """Names of the source ops (a network's inputs), in registration order (cached)."""
+        if self._sources is None:
+            self._sources = tuple([name for name, op in self._ops.items() if op.source])
+        return self._sources
 
     def copy(self) -> "Registry":
         new = Registry()
         new._ops = dict(self._ops)
+        new._sources = self._sources
         return new
 
     def __contains__(self, name):
