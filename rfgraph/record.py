@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 __all__ = ["RF", "Branch", "Misalignment"]
@@ -199,40 +199,39 @@ class RF:
 _RF_FIELDS = frozenset(f.name for f in fields(RF))
 
 
-_DEFAULTS = {f.name: f.default for f in fields(RF)}  # MISSING where a field has no default
+_DEFAULTS = {f.name: f.default for f in fields(RF)}  # dataclasses.MISSING where a field has no default
 
 
 _TEMPLATE = dict(_DEFAULTS, name=None, op=None)
-_REQUIRED = frozenset(k for k, v in _TEMPLATE.items() if v is MISSING)
 
 
-def record_template(**values) -> dict:
-    """Every field of an :class:`RF` by name, in a dict to copy and complete: ``values``, the
-    defaults for the rest; ``name`` and ``op`` are None until the caller sets them, every other
-    field without a default must be in ``values``. See :func:`record_from`.
+def record_fields(n, jump, rf, start, padding, rf_extent, global_from, exact, contiguous, gaps, _exact) -> dict:
+    """Every field of an :class:`RF` by name, in a dict to copy and complete (see
+    :func:`record_from`): the per-axis ones and the exact bounds from the arguments, the
+    defaults for the rest; ``name`` and ``op`` are None until the caller sets them. Positional:
+    an analysis builds one for every distinct node.
 
-    >>> t = record_template(**{f: () for f in ("n", "jump", "rf", "start", "padding", "global_from",
-    ...                                        "exact", "contiguous", "gaps")})
+    >>> t = record_fields(*[()] * 10, None)
     >>> t["name"], t["op"], t["branches"], sorted(t) == sorted(_RF_FIELDS)
     (None, None, (), True)
     """
-    if not (_REQUIRED <= values.keys() <= _TEMPLATE.keys()):
-        raise TypeError(f"an RF needs every field: missing {sorted(_REQUIRED - values.keys())}, "
-                        f"unknown {sorted(values.keys() - _TEMPLATE.keys())}")
     out = _TEMPLATE.copy()
-    out.update(values)
+    out["n"], out["jump"], out["rf"], out["start"], out["padding"] = n, jump, rf, start, padding
+    out["rf_extent"], out["global_from"], out["exact"], out["contiguous"], out["gaps"] = \
+        rf_extent, global_from, exact, contiguous, gaps
+    out["_exact"] = _exact
     return out
 
 
 def record_from(values: dict) -> RF:
-    """An :class:`RF` whose fields are a completed :func:`record_template` (taken as its
+    """An :class:`RF` whose fields are a completed :func:`record_fields` (taken as its
     ``__dict__``, not copied), without the frozen dataclass's per-field ``object.__setattr__``
     (most of a record's cost; analyses build them by the thousand). The result is the same
     frozen value: equal, hashable and immutable like any other.
 
-    >>> values = record_template(**{f: () for f in _RF_FIELDS if f not in ("name", "op", "_exact")})
+    >>> values = record_fields(*[()] * 10, None)
     >>> values.update(name="c", op="conv")
-    >>> record_from(values) == RF(**{f: () for f in _RF_FIELDS if f != "_exact"} | {"name": "c", "op": "conv"})
+    >>> record_from(values) == RF(**{k: v for k, v in values.items() if k != "_exact"})
     True
     """
     if len(values) != len(_DEFAULTS):

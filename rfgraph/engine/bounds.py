@@ -452,7 +452,6 @@ class ExactBounds:
         windows = self._clean = [{} for _ in range(naxes)]
         pred = self._pred
         for v, plan in zip(self._order, self._plans.in_order):
-            op = plan.op
             p = pred[v]
             us = list(p) if len(p) < 2 else inputs_in_order(p)
             xs = states[v]

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import schema
 from ..errors import GraphError
-from ..record import RF, Branch, Misalignment, num, record_from, record_template
+from ..record import RF, Branch, Misalignment, num, record_fields, record_from
 from .bounds import ExactBounds
 from .propagate import propagate
 
@@ -283,7 +283,9 @@ class Analysis:
         values = self._axis_fields(v, axes).copy()  # every field, the per-axis ones filled in
         values["name"] = v
         values["op"] = attrs["op"]  # the op's name, as the node spells it (no plan lookup)
-        values["note"] = self._note(v)
+        own, rule = attrs.get("note"), self._notes.get(v)  # see _note
+        if own or rule:
+            values["note"] = self._note(v)
         values["module"] = attrs.get("module")
         values["source"] = attrs.get("source")
         mis = self._mis.get(v)
@@ -340,10 +342,7 @@ class Analysis:
 
     def _compute_fields(self, v, axes) -> dict:
         per_axis = [self._exact_axis(x) if x.exact else self._dependent_axis(v, ax, x) for ax, x in enumerate(axes)]
-        n, jump, rf, start, padding, extent, glob, exact, contiguous, gaps = zip(*per_axis)
-        return record_template(
-            n=n, jump=jump, rf=rf, start=start, padding=padding, rf_extent=extent, global_from=glob,
-            exact=exact, contiguous=contiguous, gaps=gaps, _exact=self._exact)
+        return record_fields(*zip(*per_axis), self._exact)
 
     def _exact_axis(self, x) -> tuple:
         """One exact axis's ``(n, jump, rf, start, padding, rf_extent, global_from, exact,
@@ -351,15 +350,20 @@ class Analysis:
         networks share axis states between nodes and between axes)."""
         found = self._by_axis.get(id(x))
         if found is None:
-            r = num(x.hi - x.lo)
+            lo, hi, jump = x.lo, x.hi, x.jump
             if x.pattern is None:
                 contiguous, gaps = True, ()
             else:
                 contiguous = False
-                gaps = tuple((num(hi0 - x.lo), num(lo1 - x.lo - 1))
-                             for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:]))
-            found = self._by_axis[id(x)] = (x.n, num(x.jump), r, num((x.lo + x.hi) / 2), num(-x.lo), (r, r),
-                                            x.global_from, True, contiguous, gaps)
+                gaps = tuple((num(hi0 - lo), num(lo1 - lo - 1)) for (_, hi0), (lo1, _) in zip(x.pattern, x.pattern[1:]))
+            if type(lo) is int and type(hi) is int and type(jump) is int:  # no float to show as an int
+                r, twice = hi - lo, lo + hi
+                start = twice / 2 if twice & 1 else twice >> 1
+                found = (x.n, jump, r, start, -lo, (r, r), x.global_from, True, contiguous, gaps)
+            else:
+                r = num(hi - lo)
+                found = (x.n, num(jump), r, num((lo + hi) / 2), num(-lo), (r, r), x.global_from, True, contiguous, gaps)
+            self._by_axis[id(x)] = found
         return found
 
     def _dependent_axis(self, v, ax, x) -> tuple:
