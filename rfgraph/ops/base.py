@@ -346,12 +346,14 @@ class Op:
         object.__setattr__(self, "arity", tuple(self.arity))
         if self.accepts is not None:
             object.__setattr__(self, "accepts", frozenset(self.accepts))
+        # what read() lets through (not a field: the same for equal ops)
+        object.__setattr__(self, "_allowed", None if self.accepts is None else self.accepts | INFO_ATTRS)
 
     def read(self, name, attrs: Mapping[str, Any], naxes: int) -> Node:
         """Check one node's attributes and return its :class:`Node` (a :class:`ParameterError`
         naming the node, op and parameter on bad input)."""
-        if self.accepts is not None:
-            unknown = set(attrs) - self.accepts - INFO_ATTRS
+        if self._allowed is not None:
+            unknown = attrs.keys() - self._allowed
             if unknown:
                 raise ParameterError(
                     f"unknown parameter(s) {', '.join(sorted(map(str, unknown)))}; "

@@ -29,12 +29,12 @@ def _parse(r, op):
         "padding": r.pairs("padding", 0, words=True),
         "ceil_mode": r.bool("ceil_mode"),
     }
-    if p["padding"] != "same":
+    # A conv may pad more than its kernel (PyTorch allows it): the border features then read
+    # only padding, and their clipped bounds say so (empty).
+    if op != "conv" and p["padding"] != "same":
         for ax, ((pl, pr), k_, d) in enumerate(zip(p["padding"], p["kernel"], p["dilation"])):
             ke = arith.effective_kernel(k_, d)
-            # A conv may pad more than its kernel (PyTorch allows it): the border features then
-            # read only padding, and their clipped bounds say so (empty).
-            if op != "conv" and 2 * max(pl, pr) > ke:
+            if 2 * max(pl, pr) > ke:
                 # PyTorch's rule for pooling: pad should be at most half of the (effective) kernel.
                 r.fail(f"padding ({pl}, {pr}) on axis {ax} is more than half the kernel {ke} "
                        "(PyTorch requires pad <= kernel/2 for pooling)")
@@ -92,14 +92,12 @@ def window_fast(params):
     """
     if params["padding"] == "same" or params["ceil_mode"]:
         return None
-    axes = tuple(
-        (k, s, d, pl, pr, ke, ke - 1 - pl, k == 1 and s == 1 and pl == 0 and pr == 0)
-        for k, s, d, (pl, pr), ke in zip(
-            params["kernel"], params["stride"], params["dilation"], params["padding"],
-            (arith.effective_kernel(k, d) for k, d in zip(params["kernel"], params["dilation"])))
-    )
+    axes = []
+    for k, s, d, (pl, pr) in zip(params["kernel"], params["stride"], params["dilation"], params["padding"]):
+        ke = arith.effective_kernel(k, d)
+        axes.append((k, s, d, pl, pr, ke, ke - 1 - pl, k == 1 and s == 1 and pl == 0 and pr == 0))
     dilate = arith.dilate_pattern
-    all_unit = all(ax[-1] for ax in axes)
+    all_unit = all([ax[-1] for ax in axes])
 
     def plan(inputs):
         [states] = inputs
