@@ -50,9 +50,11 @@ class ExactBounds:
         self._maps: dict = {}
         self._identity: dict = {}
         self._fulls: dict = {}
-        self._tokens: dict = {}  # (node, axis) -> the number of its answers (see token)
+        self._tokens: dict = {}  # node -> per axis, the number of its answers (see tokens)
+        self._numbered = 0  # how far along the order the nodes have tokens
         self._interned: dict = {}
         self._maps_by_axis: dict = {}
+        self._taps_of: dict = {}
         self._plan_of = None
 
     def inputs(self, v) -> list:
@@ -89,11 +91,11 @@ class ExactBounds:
         """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
         return self._cached(node, axis, self._bounds, self._exact_one)
 
-    def _cached(self, node, axis, cache, one, share=True):
+    def _cached(self, node, axis, cache, one):
         """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
         ancestor it lacks, in topological order (asked in that order, as records are: only the
-        node itself). With ``share``, a node whose answers along ``axis`` are those along a
-        lower axis (:meth:`twin`) takes that axis's entry."""
+        node itself). A node whose answers along ``axis`` are those along a lower axis
+        (:meth:`twin`) takes that axis's entry."""
         found = cache.get((node, axis))
         if found is None:
             todo = [node] if node in self._states and all((u, axis) in cache for u in self._pred[node]) \
@@ -102,7 +104,7 @@ class ExactBounds:
             for v in todo:
                 if (v, axis) in cache:  # an alias, filled with its rep
                     continue
-                found = cache[(v, axis)] = self._one(v, axis, cache, one) if share else one(v, axis)
+                found = cache[(v, axis)] = self._one(v, axis, cache, one)
                 for w in copies.get(v, ()):  # its aliases share it (and their successors find it)
                     cache[(w, axis)] = found
             found = cache[(node, axis)]
@@ -119,16 +121,19 @@ class ExactBounds:
     def twin(self, node, axis):
         """A lower axis along which every per-position answer of ``node`` (bounds, coverage,
         is_global) equals its answer along ``axis``, or None: a square map of a network that
-        treats its axes alike (Swin's windows) is computed once. See :meth:`token`."""
+        treats its axes alike (Swin's windows) is computed once. See :meth:`tokens`."""
         if not axis:
             return None
-        lower = [self.token(node, a) for a in range(axis)]  # first: taps are named by the lowest axis
-        t = self.token(node, axis)
-        return lower.index(t) if t in lower else None
+        t = self.tokens(node)
+        mine = t[axis]
+        for a in range(axis):
+            if t[a] == mine:
+                return a
+        return None
 
-    def token(self, node, axis) -> int:
-        """A number for what ``node``'s answers along ``axis`` are computed from: equal numbers
-        (on any two axes) mean equal bounds, coverage and is_global (cached).
+    def tokens(self, node) -> tuple:
+        """Per axis, a number for what ``node``'s answers along it are computed from: equal
+        numbers (on any two axes) mean equal bounds, coverage and is_global.
 
         A node's answers along an axis follow from its inputs' answers along it and its own
         index map there, so the number stands for that pair: the map in closed form (``runs``
@@ -138,35 +143,53 @@ class ExactBounds:
         the identity keeps its input's number (Swin's patch merging slices one axis, then the
         other: the two axes meet again), and so does an alias. A join takes the union of its
         inputs, so their numbers count as a set (the four slices Swin's patch merging
-        concatenates are the same set along both axes)."""
-        if not self._clean:
-            self._certify()  # the aliases
-        return self._cached(node, axis, self._tokens, self._token_one, share=False)
+        concatenates are the same set along both axes). Numbered in one pass along the
+        propagation order, as far as ``node``."""
+        found = self._tokens.get(node)
+        if found is None:
+            if node not in self._states:
+                raise KeyError(f"no node {node!r} in the graph")
+            if not self._clean:
+                self._certify()  # the aliases
+            order, plans, tokens, alias = self._order, self._plans.in_order, self._tokens, self._alias
+            i = self._numbered
+            while found is None:
+                v, plan = order[i], plans[i]
+                i += 1
+                rep = alias.get(v)
+                tokens[v] = tokens[rep] if rep is not None else self._tokens_one(v, plan)
+                found = tokens.get(node)
+            self._numbered = i
+        return found
 
-    def _token_one(self, v, axis):
-        rep = self._alias.get(v)
-        if rep is not None:
-            return self._tokens[(rep, axis)]
+    def _tokens_one(self, v, plan) -> tuple:
         us = self.inputs(v)
-        ins = tuple([self._tokens[(u, axis)] for u in us])
-        plan = self._plan(v)
+        ins_all = [self._tokens[u] for u in us]
         op = plan.op
-        if op.join:  # a union of its inputs' features: their order and repeats do not matter
-            ins = tuple(sorted(set(ins)))
-        x = self._states[v][axis]
-        if op.bounds is not None or op.coverage is not None:
-            if op.axis_key is None:
-                return self._fresh()
-            key = ("hooks", id(op), op.axis_key(plan.named(v), axis), _fields(x), op.taps is not None and
-                   self._map_key(v, plan, axis, self._states[us[0]][axis] if len(us) == 1 else None, x.n))
-        elif op.taps is not None and len(us) == 1:
-            y = self._states[us[0]][axis]
-            key = self._map_key(v, plan, axis, y, x.n)
-            if key is _IDENTITY:
-                return ins[0]
-        else:
-            key = ("affine", _fields(x))
-        return self._interned.setdefault((key, ins), len(self._interned))
+        xs = self._states[v]
+        hooks = op.bounds is not None or op.coverage is not None
+        node = plan.named(v) if hooks else None
+        interned = self._interned
+        out = []
+        for axis, x in enumerate(xs):  # in axis order: taps are named by the lowest axis
+            ins = tuple([t[axis] for t in ins_all])
+            if op.join:  # a union of its inputs' features: their order and repeats do not matter
+                ins = tuple(sorted(set(ins)))
+            if hooks:
+                if op.axis_key is None:
+                    out.append(self._fresh())
+                    continue
+                key = ("hooks", id(op), op.axis_key(node, axis), _fields(x), op.taps is not None and
+                       self._map_key(v, plan, axis, self._states[us[0]][axis] if len(us) == 1 else None, x.n))
+            elif op.taps is not None and len(us) == 1:
+                key = self._map_key(v, plan, axis, self._states[us[0]][axis], x.n)
+                if key is _IDENTITY:
+                    out.append(ins[0])
+                    continue
+            else:
+                key = ("affine", _fields(x))
+            out.append(interned.setdefault((key, ins), len(interned)))
+        return tuple(out)
 
     def _fresh(self) -> int:
         n = len(self._interned)
@@ -187,7 +210,8 @@ class ExactBounds:
                 found = _IDENTITY if runs == (0, 1, 1) and m == n else ("runs", runs, m, n, y.jump)
             else:
                 for a in range(axis):  # the lowest axis with the same taps names the map
-                    if (id(plan), a, m, n, y.jump) in self._maps_by_axis and _same_taps(op, node, a, axis, m, n):
+                    if (id(plan), a, m, n, y.jump) in self._maps_by_axis and _same_taps(
+                            self._taps(v, plan, a, m, n), self._taps(v, plan, axis, m, n)):
                         found = self._maps_by_axis[(id(plan), a, m, n, y.jump)]
                         break
                 else:
@@ -223,7 +247,15 @@ class ExactBounds:
         return lo.min(axis=0), hi.max(axis=0), lo_c.min(axis=0), hi_c.max(axis=0)
 
     def _taps(self, v, plan, axis, m, n):
-        return plan.op.taps(plan.named(v), axis, m, n)
+        """The op's taps (cached per op parameters and sizes on axes of at most
+        ``coverage.CHUNK`` features: the tokens compare them, the bounds and coverage read them)."""
+        key = (id(plan), axis, m, n)
+        found = self._taps_of.get(key)
+        if found is None:
+            found = plan.op.taps(plan.named(v), axis, m, n)
+            if n <= coverage.CHUNK:
+                self._taps_of[key] = found
+        return found
 
     def _index_map(self, v, plan, axis, m, n):
         """``(idx, left, right, taps)``: when no tap is masked (on axes of at most
@@ -243,7 +275,7 @@ class ExactBounds:
                 first, last = offset, offset + (n - 1) * stride + length - 1
                 taps = None
             else:
-                taps = op.taps(node, axis, m, n)
+                taps = self._taps(v, plan, axis, m, n)
                 if n <= coverage.CHUNK and taps and all(mask is None for _, mask in taps):
                     idx = np.stack([t for t, _ in taps])
                     first, last = int(idx.min()), int(idx.max())
@@ -566,7 +598,7 @@ class ExactBounds:
                 offset, stride, length = runs
                 found = length >= 1 and stride >= 0 and offset + length - 1 >= 0 and offset + (n - 1) * stride <= m - 1
             else:
-                found = _regular(op.taps(node, axis, m, n), m)
+                found = _regular(self._taps(v, plan, axis, m, n), m)
             self._regular[key] = found
         return found
 
@@ -597,9 +629,8 @@ def _fields(x) -> tuple:
     return (x.n, x.jump, x.lo, x.hi, x.pattern, x.global_from, x.exact, x.size)
 
 
-def _same_taps(op, node, a, b, m, n) -> bool:
-    """The op's taps along axes ``a`` and ``b`` are the same."""
-    ta, tb = op.taps(node, a, m, n), op.taps(node, b, m, n)
+def _same_taps(ta, tb) -> bool:
+    """Two tap lists are the same."""
     return len(ta) == len(tb) and all(
         np.array_equal(ia, ib) and (ma is None and mb is None or ma is not None and mb is not None and np.array_equal(ma, mb))
         for (ia, ma), (ib, mb) in zip(ta, tb))

@@ -214,7 +214,8 @@ class Analysis:
             found = None
         elif a is not None and branches:
             for u in exact.inputs(v):
-                if exact.token(u, a) != exact.token(u, ax) or not states[u][a] == states[u][ax]:
+                t = exact.tokens(u)
+                if t[a] != t[ax] or not states[u][a] == states[u][ax]:
                     found = None
                     break
         self._twins[key] = found
