@@ -117,10 +117,18 @@ def reduce_tags(tags, dims, keepdim):
 class _Tag(frozenset):
     """A scrambled tag (the frozenset of spatial axes every op that does not care reads) that
     also keeps the named fields it was made from (``_fields``, the constructor's arguments, in
-    order), for the few ops that know its kind. ``_axes(*fields)`` gives the axes it holds."""
+    order), for the few ops that know its kind. ``_axes(*fields)`` gives the axes it holds: by
+    default those of the tag it wraps (its first field)."""
 
     __slots__ = ()
     _fields: tuple = ()
+
+    @staticmethod
+    def _axes(tag, *rest):
+        return spatial_axes(tag)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
 
     def __new__(cls, *values):
         self = super().__new__(cls, cls._axes(*values))
@@ -414,13 +422,6 @@ class Rows(_Tag):
 
     __slots__ = _fields = ("tag", "rows", "width")
 
-    @staticmethod
-    def _axes(tag, rows, width):
-        return spatial_axes(tag)
-
-    def __repr__(self):
-        return f"Rows({self.tag!r}, {self.rows}, {self.width})"
-
 
 def padded_rows(tag, before, after):
     """The tag of a dim tagged ``tag`` after constant padding ``(before, after)``: a
@@ -498,10 +499,3 @@ class Prefixed(_Tag):
     """
 
     __slots__ = _fields = ("tag", "before", "size")
-
-    @staticmethod
-    def _axes(tag, before, size):
-        return spatial_axes(tag)
-
-    def __repr__(self):
-        return f"Prefixed({self.tag!r}, {self.before}, {self.size})"
