@@ -55,6 +55,7 @@ class ExactBounds:
         self._interned: dict = {}
         self._maps_by_axis: dict = {}
         self._taps_of: dict = {}
+        self._runs_of: dict = {}
         self._plan_of = None
 
     def inputs(self, v) -> list:
@@ -204,8 +205,8 @@ class ExactBounds:
         key = (id(plan), axis, y.n, n, y.jump)
         found = self._maps_by_axis.get(key)
         if found is None:
-            op, node, m = plan.op, plan.named(v), y.n
-            runs = op.runs(node, axis, m, n) if op.runs is not None else None
+            m = y.n
+            runs = self._runs(v, plan, axis, m, n)
             if runs is not None:
                 found = _IDENTITY if runs == (0, 1, 1) and m == n else ("runs", runs, m, n, y.jump)
             else:
@@ -246,6 +247,17 @@ class ExactBounds:
         lo, hi, lo_c, hi_c = (a[idx] for a in parts)  # and a reduction over the taps
         return lo.min(axis=0), hi.max(axis=0), lo_c.min(axis=0), hi_c.max(axis=0)
 
+    def _runs(self, v, plan, axis, m, n):
+        """The op's index map in closed form, or None (see :attr:`~rfgraph.ops.Op.runs`; cached
+        per op parameters and sizes: the certificate, the index maps and the tokens read it)."""
+        if plan.op.runs is None:
+            return None
+        key = (id(plan), axis, m, n)
+        found = self._runs_of.get(key, self)
+        if found is self:
+            found = self._runs_of[key] = plan.op.runs(plan.named(v), axis, m, n)
+        return found
+
     def _taps(self, v, plan, axis, m, n):
         """The op's taps (cached per op parameters and sizes on axes of at most
         ``coverage.CHUNK`` features: the tokens compare them, the bounds and coverage read them)."""
@@ -267,8 +279,7 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._maps.get(key)
         if found is None:
-            op, node = plan.op, plan.named(v)
-            runs = op.runs(node, axis, m, n) if op.runs is not None and n <= coverage.CHUNK else None
+            runs = self._runs(v, plan, axis, m, n) if n <= coverage.CHUNK else None
             if runs is not None:
                 offset, stride, length = runs
                 idx = (np.arange(n, dtype=np.int64) * stride + offset)[None, :] + np.arange(length)[:, None]
@@ -592,8 +603,7 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._regular.get(key)
         if found is None:
-            op, node = plan.op, plan.named(v)
-            runs = op.runs(node, axis, m, n) if op.runs is not None else None
+            runs = self._runs(v, plan, axis, m, n)
             if runs is not None:  # the closed form: feature o reads offset + o*stride + t, t < length
                 offset, stride, length = runs
                 found = length >= 1 and stride >= 0 and offset + length - 1 >= 0 and offset + (n - 1) * stride <= m - 1
