@@ -13,7 +13,7 @@ else
 TORCH_PKGS := torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: install demo test test-all bench bench-zoo bench-peers clean
+.PHONY: install demo test test-all bench bench-zoo bench-peers bench-compiled clean
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ bench-zoo: $(STAMP)
 
 bench-peers: $(STAMP)
 	$(BIN)/python benchmarks/peers.py
+
+# the engine compiled with mypyc next to CPython (needs a C compiler; mypy only for this)
+bench-compiled: $(STAMP)
+	$(BIN)/pip install -q mypy==2.4.1
+	$(BIN)/python benchmarks/compiled_engine.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
