@@ -108,8 +108,8 @@ def main(argv=None):
                         b[k] = min(b[k], m[k])
                 print(f"round {i + 1} {kind} done", flush=True)
     lines = ["# The engine compiled with mypyc, next to CPython", "",
-             "Command: `python benchmarks/compiled_engine.py" + ("" if not argv and len(sys.argv) == 1 else " "
-                                                                  + " ".join(sys.argv[1:] if argv is None else argv)) + "`", "",
+             "Command: `" + " ".join(["python", "benchmarks/compiled_engine.py",
+                                      *(sys.argv[1:] if argv is None else argv)]) + "`", "",
              f"Best of {args.rounds} rounds x {args.repeats} repeats per phase, milliseconds, this 2-core machine; the "
              "two trees alternate. *analysis* = propagate + every record + is_global of every record; *ratio* = "
              "analysis / trace (the target is 0.1). *same* = every record (as_dict) hashes the same in both.", "",
