@@ -6,7 +6,7 @@ models with the pure-Python tree and the compiled one, in alternating subprocess
 per phase over all rounds. Each run also hashes every record (``as_dict``, ``is_global``
 included), so the two trees are checked to give the same answers.
 
-The engine carries no type annotations worth the name, so mypyc cannot infer native types; four
+The engine carries no type annotations worth the name, so mypyc cannot infer native types; five
 locals are annotated ``Any`` in the copy (mypyc checks an inferred local type at run time, and
 these take values of several types), and mypy's type errors are switched off. Needs mypy
 (``make bench-compiled`` installs it) and a C compiler.
