@@ -22,6 +22,25 @@ def inception_block(size=17):
     return G
 
 
+def squeeze_excited(size, *tail):
+    """A conv gated by its own global mean (every feature of ``se`` reads every pixel: jump 0),
+    then ``tail``: ``(name, op, attrs)`` rows, each reading the previous one."""
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=size)
+    G.add_node("c", op="conv", kernel=3)  # no padding: every bound is a real pixel
+    G.add_node("g", op="global")
+    G.add_node("se", op="mul")
+    G.add_edges_from([("x", "c"), ("c", "g")])
+    G.add_edge("c", "se", index=0)
+    G.add_edge("g", "se", index=1)
+    last = "se"
+    for name, op, attrs in tail:
+        G.add_node(name, op=op, **attrs)
+        G.add_edge(last, name)
+        last = name
+    return G
+
+
 def one(op_attrs, size=(16, 16)):
     """An input ``x`` of ``size`` feeding one node ``bad`` with ``op_attrs``."""
     G = nx.DiGraph()

@@ -47,6 +47,7 @@ class ExactBounds:
         self._alias: dict = {}  # pointwise node -> the node whose answers it shares (see _certify)
         self._copies: dict = {}  # the other way: node -> its aliases
         self._regular: dict = {}
+        self._reads: dict = {}
         self._maps: dict = {}
         self._identity: dict = {}
         self._fulls: dict = {}
@@ -476,7 +477,10 @@ class ExactBounds:
         * it is an index map whose every feature reads a run of consecutive input features, at
           least one of them inside the input: the input's window cut to the hull of all input
           features (what no input feature reads, no feature of this node reads -- so taps into
-          the padding stand for nothing the window holds).
+          the padding stand for nothing the window holds);
+        * it is an index map of any shape whose every feature reads at least one feature of an
+          input whose features all read the same pixels (jump 0), keeping that hull: the
+          input's window (nearest upsampling of a globally pooled map).
 
         A node is then global exactly when its window is the whole axis and its two edge
         features cover it. None means "not certified": the exact per-feature computation
@@ -589,9 +593,13 @@ class ExactBounds:
             same = (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
                     and x.lo == y.lo and x.hi == y.hi)
             return w if same else None
-        regular = self._regular.get((id(plan), axis, y.n, x.n))
-        if regular is None:
-            regular = self._regular_taps(v, plan, axis, y.n, x.n)
+        if y.jump == 0 and x.jump == 0 and x.lo == y.lo and x.hi == y.hi:
+            # every input feature reads the same pixels: a feature reading any of them reads those
+            regular = self._reads_one(v, plan, axis, y.n, x.n)
+        else:
+            regular = self._regular.get((id(plan), axis, y.n, x.n))
+            if regular is None:
+                regular = self._regular_taps(v, plan, axis, y.n, x.n)
         if not regular:
             return None
         return (max(w[0], int(y.lo)), min(w[1], int(y.hi + (y.n - 1) * y.jump)))
@@ -610,6 +618,26 @@ class ExactBounds:
             else:
                 found = _regular(self._taps(v, plan, axis, m, n), m)
             self._regular[key] = found
+        return found
+
+    def _reads_one(self, v, plan, axis, m, n) -> bool:
+        """Every feature reads at least one input feature (a tap inside the input, not masked).
+        Cached per op parameters and sizes, like :meth:`_regular_taps`."""
+        key = (id(plan), axis, m, n)
+        found = self._reads.get(key)
+        if found is None:
+            runs = self._runs(v, plan, axis, m, n)
+            if runs is not None:  # feature o reads a + t, a = offset + o*stride, t < length: the
+                offset, stride, length = runs  # run starts move monotonically, so the end features decide
+                ends = (offset, offset + (n - 1) * stride)
+                found = length >= 1 and all(a + length - 1 >= 0 and a <= m - 1 for a in ends)
+            else:
+                hit = np.zeros(n, dtype=bool)
+                for t, mask in self._taps(v, plan, axis, m, n):
+                    inside = (t >= 0) & (t < m)
+                    hit |= inside if mask is None else inside & mask
+                found = bool(hit.all())
+            self._reads[key] = found
         return found
 
     def _uncached(self, node, axis, cache) -> list:

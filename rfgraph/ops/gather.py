@@ -260,7 +260,8 @@ def _taps(node, ax, n_in, n_out):
 def _summary(node, inputs):
     """Exact per position; jump n_in/n_out (1/scale when a scale is given; (n_in-1)/(n_out-1) for
     align_corners), feature 0 = the hull of the pixels output 0 reads. An identity map (same
-    size, every output reading its own pixel) passes the input's state through."""
+    size, every output reading its own pixel) passes the input's state through; over an input
+    whose features all read the same pixels (jump 0), exact when every output reads one."""
     p = node.params
     out = []
     for ax, x in enumerate(inputs[0]):
@@ -269,6 +270,9 @@ def _summary(node, inputs):
             too_small(node, ax, x.n, f"scale {p['scale'][ax]}" if p["scale"] is not None else "size")
         if n == x.n and _axis_support(p, ax, x.n, n) == [(i,) for i in range(n)]:
             out.append(x)
+            continue
+        if x.jump == 0 and x.exact and all(_axis_support(p, ax, x.n, n)):
+            out.append(x.replace(n=n))  # each output reads features that all read the same pixels
             continue
         first = _axis_support(p, ax, x.n, n, outputs=(0,))[0]
         if p["transform"][ax] == "align_corners":

@@ -43,7 +43,8 @@ def _upsample_taps(node, ax, n_in, n_out):
 
 def _upsample(node, inputs):
     """Interpolation: exact per position; summary jump/scale, feature 0 = input feature 0, and
-    r + jump (linear) or r + 3 jump (cubic) for the neighbours an interior feature blends."""
+    r + jump (linear) or r + 3 jump (cubic) for the neighbours an interior feature blends.
+    Exact over an input whose features all read the same pixels (jump 0)."""
     p = node.params
     out = []
     for ax, x in enumerate(inputs[0]):
@@ -54,6 +55,9 @@ def _upsample(node, inputs):
             too_small(node, ax, x.n, f"scale {scale}")
         if n == x.n and (scale in (None, 1.0)):
             out.append(x)
+            continue
+        if x.jump == 0 and x.exact:  # every input feature reads the same pixels: so does each output
+            out.append(x.replace(n=n))  # (every output feature reads one at least)
             continue
         if p["align_corners"]:
             ratio = (x.n - 1) / (n - 1) if n > 1 else 0.0
@@ -85,7 +89,8 @@ def _adaptive_runs(node, ax, n_in, n_out):
 
 
 def _adaptive(node, inputs):
-    """Window [floor(o*N/n), ceil((o+1)*N/n)); exact (a plain pool) when n divides N."""
+    """Window [floor(o*N/n), ceil((o+1)*N/n)); exact (a plain pool) when n divides N, or when
+    every input feature reads the same pixels (jump 0)."""
     p = node.params
     out = []
     for ax, x in enumerate(inputs[0]):
@@ -95,6 +100,8 @@ def _adaptive(node, inputs):
             j, lo, hi = arith.window_summary(x.jump, x.lo, x.hi, k, k, 1, 0)
             pattern = arith.dilate_pattern(x.pattern, x.lo, x.hi, x.jump, k, 1, 0) if x.exact else None
             out.append(AxisState(n, j, lo, hi, pattern, x.global_from, x.exact, x.size))
+        elif x.jump == 0 and x.exact:  # every window reads features that all read the same pixels
+            out.append(x.replace(n=n))
         else:
             first, end = arith.adaptive_window(0, x.n, n)
             out.append(AxisState(n, x.jump * x.n / n, x.lo + first * x.jump, x.hi + (end - 1) * x.jump,

@@ -32,6 +32,7 @@ import rfgraph
 from rfgraph.engine.bounds import ExactBounds
 
 from dag_gen import random_dag
+from hand_graphs import squeeze_excited
 
 
 def _answers(G):
@@ -142,6 +143,24 @@ def test_a_padded_global_map_brought_back_by_a_window_is_global(closing, monkeyp
     assert a.is_global("g") == (True,) and a.is_global("p") == (False,) and a.is_global("w") == (True,)
     assert not asked  # no exact coverage needed
     monkeypatch.undo()
+    _compare(G, monkeypatch)
+
+
+@pytest.mark.parametrize("tail", [
+    [("up", "upsample", {"scale": 3})],
+    [("up", "upsample", {"scale": 1.5, "mode": "linear"}), ("ad", "adaptive_maxpool", {"output_size": 5})],
+    [("p", "pad", {"padding": [(2, 1)]}), ("up", "upsample", {"scale": 2})],  # border features read nothing
+    [("rm", "resample_map", {"size": 7, "transform": "tf_crop_and_resize", "roi": [(-0.5, 1.5)]})],
+    [("rm", "resample_map", {"size": 7, "transform": "tf_crop_and_resize", "roi": [(0.2, 0.9)]})],
+    [("cv", "conv", {"kernel": 3, "padding": 4})]])  # pads past the kernel: border features read nothing
+def test_features_that_all_read_the_same_pixels_certify_any_index_map(tail, monkeypatch):
+    # over a global gate (jump 0), an index map of any shape keeps the input's window when every
+    # feature reads some input feature, and is not certified when one reads none
+    G = squeeze_excited((9,), *tail)
+    a = rfgraph.analyze(G)
+    last = tail[-1][0]
+    reads_all = bool((a.bounds(last, 0)[0] >= 0).all())
+    assert a._exact.clean(last, 0) is (reads_all and "p" not in G)
     _compare(G, monkeypatch)
 
 

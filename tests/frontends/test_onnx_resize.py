@@ -245,3 +245,48 @@ def test_resample_map_label_and_parameter_errors():
     # both: the output size, and the coordinates' scale (keep_aspect_ratio_policy), 4/3 exactly
     node = op.read("r", {"scale": 4 / 3, "size": 5, "mode": "nearest"}, 1)
     assert _scale(node.params, 0, 4) == Fraction(4, 3)
+
+
+def gap_resize_model(batch, n, roi):
+    """GlobalAveragePool, a nearest Resize to 4 and a linear crop-and-resize to 7 (``roi``), on a
+    [batch, 1, n] input; the Resizes name their spatial axis only."""
+    inits = [numpy_helper.from_array(np.zeros(0, dtype=np.float32), "none"),
+             numpy_helper.from_array(np.array(roi, dtype=np.float32), "roi"),
+             numpy_helper.from_array(np.array([4], dtype=np.int64), "s4"),
+             numpy_helper.from_array(np.array([7], dtype=np.int64), "s7")]
+    nodes = [h.make_node("GlobalAveragePool", ["x"], ["g"], name="gap"),
+             h.make_node("Resize", ["g", "none", "none", "s4"], ["u"], name="up", mode="nearest", axes=[2],
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+             h.make_node("Resize", ["u", "roi", "none", "s7"], ["y"], name="crop", mode="linear", axes=[2],
+                         coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=0.0)]
+    g = h.make_graph(nodes, "gap_resize", [h.make_tensor_value_info("x", T.FLOAT, [batch, 1, n])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 19)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("roi, reads_all", [((0.2, 0.9), True), ((-0.5, 1.5), False)])
+def test_resizing_a_globally_pooled_map_is_exact_where_every_output_reads(roi, reads_all):
+    # after a global pool (and a nearest Resize) every feature reads every pixel (jump 0): a
+    # crop-and-resize is then exact when every sample lands inside the input, position-dependent
+    # when some read nothing (extrapolated); each output's bounds against onnxruntime's support
+    # (pixel i depends where adding 1 to it moves the output: positive weights only)
+    n = 6
+    run = ort.InferenceSession(gap_resize_model(n + 1, n, roi).SerializeToString(),
+                               providers=["CPUExecutionProvider"]).run
+    y = run(None, {"x": np.vstack([np.ones((1, n)), np.ones((n, n)) + np.eye(n)]).reshape(n + 1, 1, n)
+                   .astype(np.float32)})[0][:, 0]
+    changed = np.abs(y[1:] - y[0]) > 1e-6  # [pixel, output]
+    a = rfgraph.analyze(from_onnx(gap_resize_model(1, n, roi)))
+    crop = a.output
+    assert a["up"].exact == (True,) and a["up"].jump == (0,)
+    assert crop.exact == (reads_all,) and a._exact.clean(crop.name, 0) is reads_all
+    lo, hi = crop.bounds(0)
+    for o in range(7):
+        readers = np.flatnonzero(changed[:, o])
+        if len(readers):
+            assert (lo[o], hi[o]) == (readers.min(), readers.max()) == (0, n - 1), o
+        else:
+            assert not reads_all and lo[o] == hi[o] == -1, o
+    assert bool(changed.any(axis=0).all()) is reads_all

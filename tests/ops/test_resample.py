@@ -5,7 +5,7 @@ import pytest
 
 import rfgraph
 from rfgraph import ParameterError
-from hand_graphs import check_bad_node
+from hand_graphs import check_bad_node, squeeze_excited
 
 
 def after_input(input_size, **attrs):
@@ -84,3 +84,43 @@ def test_adaptive_pool_that_does_not_divide():
 )
 def test_bad_parameters(attrs, exc, words):
     check_bad_node(attrs, exc, words)
+
+
+UNIFORM_TAIL = [("near", "upsample", {"scale": 2}), ("lin", "upsample", {"scale": 1.5, "mode": "linear"}),
+                ("adapt", "adaptive_avgpool", {"output_size": 7}), ("cubic", "upsample", {"size": 9, "mode": "bicubic"})]
+
+
+@pytest.mark.parametrize("size", [(12,), (10, 12)])
+def test_resampling_features_that_all_read_the_same_pixels_is_exact(size):
+    # after a global gate every feature reads the whole input: however an upsample or an
+    # adaptive pool picks its features, each output reads the same pixels, so the summary is
+    # exact (no per-feature arrays) and the certificate answers is_global in O(1) -- checked
+    # feature by feature against the gradient support
+    pytest.importorskip("torch", reason="the gradient-support oracle builds the network in torch")
+    from oracle import SupportProbe, axis_projection
+
+    G = squeeze_excited(size, *UNIFORM_TAIL)
+    a = rfgraph.analyze(G)
+    probe = SupportProbe(G)
+    naxes = len(size)
+    for name, _, _ in UNIFORM_TAIL:
+        rec = a[name]
+        assert rec.exact == (True,) * naxes and rec.jump == (0,) * naxes, name
+        assert all(a._exact.clean(name, ax) for ax in range(naxes)), name
+        assert a.is_global(name) == (True,) * naxes
+        for ax in range(naxes):
+            lo, hi = a.bounds(name, ax)
+            for i in range(rec.n[ax]):
+                pos = tuple(i if b == ax else None for b in range(naxes))
+                px = axis_projection(probe.support(name, pos), ax)
+                assert (lo[i], hi[i]) == (px[0], px[-1]) == (0, size[ax] - 1), (name, ax, i)
+                assert rec.rf[ax] == len(px) and rec.rf_extent[ax] == (len(px), len(px))
+
+
+def test_resampling_a_map_whose_features_differ_stays_position_dependent():
+    G = squeeze_excited((12,), ("near", "upsample", {"scale": 2}))
+    G.add_node("up_c", op="upsample", scale=2)
+    G.add_edge("c", "up_c")
+    a = rfgraph.analyze(G)
+    assert a["near"].exact == (True,) and a["up_c"].exact == (False,)
+    assert a["up_c"].rf_extent == ((3, 3),) and a.bounds("up_c", 0)[0][:4].tolist() == [0, 0, 1, 1]
