@@ -10,10 +10,15 @@ Graph-level metadata (``G.graph``)
 ----------------------------------
 ``module_outputs`` : dict[str, node]
     Module qualname -> the node producing that module's output (torch front-end, spec files).
+``module_layouts`` : dict[str, tuple]
+    Module qualname -> the dims (batch first) of its output tensor that hold the spatial axes, in
+    axis order, where that output is a map: ``(2, 3)`` for ``(N, C, H, W)``, ``(1, 2)`` for a
+    channels-last ``(N, H, W, C)`` (Swin's stages); what a check on the real tensor indexes.
 ``outputs`` : list[node]
     The nodes producing the model's outputs, in the model's order.
 ``shapes`` : dict[node, tuple]
-    Node -> the traced tensor shape (batch first), for reports.
+    Node -> the spatial sizes torch computed for the node's tensor where it is a map, for reports
+    and self-checks.
 ``model`` : str
     The model's class name.
 ``global_ops`` : dict[str, int]
@@ -39,6 +44,7 @@ __all__ = [
     "topological_order",
     "topological_order_info",
     "module_outputs",
+    "module_layouts",
     "outputs",
     "shapes",
     "model_name",
@@ -50,7 +56,7 @@ __all__ = [
 INFO_ATTRS = frozenset({"op", "label", "module", "source", "target", "note", "index", "info"})
 
 #: The graph-level keys and the type each must have (see the module docstring).
-METADATA = {"module_outputs": Mapping, "outputs": (list, tuple), "shapes": Mapping,
+METADATA = {"module_outputs": Mapping, "module_layouts": Mapping, "outputs": (list, tuple), "shapes": Mapping,
             "model": str, "global_ops": Mapping}
 
 
@@ -190,7 +196,8 @@ def _get(G, key, default):
     if value is None:
         return default
     if not isinstance(value, METADATA[key]):
-        want = {"module_outputs": "a mapping of module name to node", "outputs": "a list of nodes",
+        want = {"module_outputs": "a mapping of module name to node",
+                "module_layouts": "a mapping of module name to a tuple of dims", "outputs": "a list of nodes",
                 "shapes": "a mapping of node to shape", "model": "a string",
                 "global_ops": "a mapping of op to count"}[key]
         raise GraphError(f"graph metadata {key!r} must be {want}, got {type(value).__name__}")
@@ -212,13 +219,31 @@ def module_outputs(G) -> dict:
     return dict(outs)
 
 
+def module_layouts(G) -> dict:
+    """Module qualname -> the dims of its output map's spatial axes (see the module docstring);
+    empty when the front-end recorded none.
+
+    >>> G = nx.DiGraph(); G.graph["module_layouts"] = {"stage1": [1, 2]}
+    >>> module_layouts(G)
+    {'stage1': (1, 2)}
+    """
+    out = {}
+    for m, dims in _get(G, "module_layouts", {}).items():
+        if not isinstance(dims, (list, tuple)) or not all(type(d) is int and d >= 0 for d in dims):
+            raise GraphError(f"graph metadata 'module_layouts' gives module {m!r} {dims!r}; "
+                             "it must be a list of tensor dims (non-negative ints)")
+        out[m] = tuple(dims)
+    return out
+
+
 def outputs(G) -> list:
     """The model's output nodes as the front-end recorded them (empty when it did not)."""
     return list(_get(G, "outputs", ()))
 
 
 def shapes(G) -> dict:
-    """Node -> traced tensor shape (empty when the front-end recorded none)."""
+    """Node -> spatial sizes of its traced tensor where it is a map (empty when the front-end
+    recorded none)."""
     return dict(_get(G, "shapes", {}))
 
 

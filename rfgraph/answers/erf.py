@@ -441,7 +441,8 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
     """
     import torch
 
-    from .. import analyze
+    from .. import analyze, schema
+    from ..frontends.torch_layout import standard_view
     from ..tools.verify import _first_tensor, max_as_avg
 
     t0 = time.perf_counter()
@@ -478,6 +479,7 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
 
     a = analysis if analysis is not None else analyze(model, input_shape)
     node, mname = _module_for(a, at, len(spatial))
+    layout = schema.module_layouts(a.graph).get(mname)  # a channels-last map: its spatial dims
     rec = a[node]
     unit, centre, bounds = _unit(rec, spatial, unit)
     warnings = []
@@ -531,6 +533,8 @@ def erf(model, input_shape, at=None, *, init=None, weights=None, samples=8, imag
                 captured.clear()
                 model(x)
                 y = _first_tensor(captured.get("y"))
+                if isinstance(y, torch.Tensor) and layout is not None:
+                    y = standard_view(y, layout)
                 if not isinstance(y, torch.Tensor) or tuple(y.shape[2:]) != tuple(rec.n):
                     got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
                     raise ErfError(f"module {mname!r} gave {got}; rfgraph's record of node {node!r} "

@@ -156,7 +156,8 @@ def _check_metadata(G, source):
     type and name nodes of this graph: said now, naming the file, not when a table is drawn."""
     json_type = {dict: "an object", tuple: "a list", str: "a string", int: "a number", float: "a number",
                  bool: "true or false", type(None): "null"}
-    want = {"module_outputs": "an object mapping module names to node names", "outputs": "a list of node names",
+    want = {"module_outputs": "an object mapping module names to node names",
+            "module_layouts": "an object mapping module names to lists of dims", "outputs": "a list of node names",
             "shapes": "an object mapping node names to shapes", "model": "a string",
             "global_ops": "an object mapping op names to counts"}
     for key, kind in schema.METADATA.items():
@@ -165,9 +166,9 @@ def _check_metadata(G, source):
             continue
         if not isinstance(value, kind):
             _fail(source, f"'graph'.{key} must be {want[key]}, got {json_type.get(type(value), type(value).__name__)}")
-        if key == "module_outputs":
+        if key in ("module_outputs", "module_layouts"):
             try:
-                schema.module_outputs(G)  # every entry names a node
+                getattr(schema, key)(G)  # every entry names a node / is a list of dims
             except GraphError as exc:
                 _fail(source, f"'graph': {exc.detail}")
         missing = [v for v in value if v not in G] if key == "outputs" else []

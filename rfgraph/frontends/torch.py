@@ -62,6 +62,7 @@ class Builder:
         self.module_stack = [""]
         self.names = set()
         self.module_outputs = {}
+        self.module_layouts = {}  # module -> the dims of its output map's spatial axes
         self.global_ops = {}  # aten op -> count, for the report
         self.shapes = {}  # node -> spatial sizes torch computed, for self-checks
         self.grid = {}  # node -> positions per axis its output holds (when the tags tell), for joins
@@ -219,21 +220,23 @@ def _record_outputs(builder, qual, output):
         tr = builder.get(output)
         if tr is not None:
             builder.module_outputs[qual] = tr.node
-            if tr.node not in builder.shapes:
-                # a module that ends in a permute back to (N, C, H, W), or a channels-last stage
-                # (Swin's, MambaOut's (N, H, W, C)): its output is a map
-                spatial = L.map_shape(tr.tags, tuple(output.shape), builder.naxes)
-                if spatial is not None:
-                    builder.shapes[tr.node] = spatial
+            # a module that ends in a permute back to (N, C, H, W), or a channels-last stage
+            # (Swin's, MambaOut's (N, H, W, C)): its output is a map
+            dims = L.map_dims(tr.tags, tuple(output.shape), builder.naxes)
+            if dims is not None:
+                builder.module_layouts[qual] = dims
+                builder.shapes.setdefault(tr.node, tuple(output.shape[d] for d in dims))
     elif isinstance(output, dict):
         for k, v in output.items():
             _record_outputs(builder, f"{qual}.{k}" if qual else str(k), v)
     elif isinstance(output, (list, tuple)):
         for i, v in enumerate(output):
             _record_outputs(builder, f"{qual}.{i}" if qual else str(i), v)
-        first = next((builder.get(v) for v in output if isinstance(v, torch.Tensor) and builder.get(v)), None)
+        first = next((i for i, v in enumerate(output) if isinstance(v, torch.Tensor) and builder.get(v)), None)
         if first is not None and qual:
-            builder.module_outputs.setdefault(qual, first.node)
+            builder.module_outputs.setdefault(qual, builder.get(output[first]).node)
+            if f"{qual}.{first}" in builder.module_layouts:
+                builder.module_layouts.setdefault(qual, builder.module_layouts[f"{qual}.{first}"])
 
 
 def _make_tracer(builder):
@@ -615,8 +618,10 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
     -------
     networkx.DiGraph
         Nodes named by module qualname, with ``module``, ``source`` and ``target`` (the aten op)
-        attributes; ``G.graph["module_outputs"]`` maps module qualnames to nodes and
-        ``G.graph["outputs"]`` lists the nodes producing the model's outputs.
+        attributes; ``G.graph["module_outputs"]`` maps module qualnames to nodes,
+        ``G.graph["module_layouts"]`` gives the dims of those outputs' spatial axes where they
+        are maps (``(2, 3)``, or ``(1, 2)`` channels-last) and ``G.graph["outputs"]`` lists the
+        nodes producing the model's outputs.
 
     Examples
     --------
@@ -653,7 +658,9 @@ def from_torch(model, input_shape, *, on_unsupported: str = "raise") -> nx.DiGra
         raise ExportError("the model's output does not depend on its input (no traced tensor in the output)")
     G = builder.G
     keep = keep_what_outputs_need(G, outputs)
-    set_metadata(G, module_outputs={m: v for m, v in builder.module_outputs.items() if v in keep},
+    kept = {m: v for m, v in builder.module_outputs.items() if v in keep}
+    set_metadata(G, module_outputs=kept,
+                 module_layouts={m: d for m, d in builder.module_layouts.items() if m in kept},
                  outputs=list(dict.fromkeys(outputs)),
                  shapes={v: s for v, s in builder.shapes.items() if v in keep},
                  model=type(model).__name__, global_ops=dict(builder.global_ops))

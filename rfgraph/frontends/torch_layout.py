@@ -8,12 +8,13 @@ Every traced tensor carries *tags*, one per dimension:
   (``flatten`` of H and W, window partitions). Ops that only re-index keep the RF of every
   element; an op that mixes along such a dimension makes those axes global.
 
-Pure functions of shapes and tags; no torch import.
+Pure functions of shapes and tags; no torch import (:func:`standard_view` takes a tensor).
 """
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard"]
+__all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
+           "standard_view"]
 
 
 def spatial_axes(tag) -> frozenset:
@@ -31,21 +32,44 @@ def spatial_axes(tag) -> frozenset:
     return frozenset((tag,))
 
 
-def map_shape(tags, shape, naxes):
-    """The spatial sizes of a tensor laid out as a map, ``(N, C, *spatial)`` or channels-last
-    ``(N, *spatial, C)`` (Swin's and MambaOut's stages), else None.
+def map_dims(tags, shape, naxes):
+    """The dims (batch first) holding the spatial axes, in axis order, of a tensor laid out as a
+    map, ``(N, C, *spatial)`` or channels-last ``(N, *spatial, C)`` (Swin's and MambaOut's
+    stages), else None.
 
-    >>> map_shape((None, None, 0, 1), (1, 8, 5, 6), 2), map_shape((None, 0, 1, None), (1, 5, 6, 8), 2)
-    ((5, 6), (5, 6))
-    >>> map_shape((None, 0, None), (1, 30, 8), 2) is None  # tokens
+    >>> map_dims((None, None, 0, 1), (1, 8, 5, 6), 2), map_dims((None, 0, 1, None), (1, 5, 6, 8), 2)
+    ((2, 3), (1, 2))
+    >>> map_dims((None, 0, None), (1, 30, 8), 2) is None  # tokens
     True
     """
     if is_standard(tags, shape, naxes):
-        return tuple(shape[-naxes:])
+        return tuple(range(len(shape) - naxes, len(shape)))
     if len(tags) == naxes + 2 and tags[0] is None and tags[-1] is None and \
             all(t == ax for ax, t in enumerate(tags[1:-1])):
-        return tuple(shape[1:-1])
+        return tuple(range(1, 1 + naxes))
     return None
+
+
+def map_shape(tags, shape, naxes):
+    """The spatial sizes of a tensor laid out as a map (see :func:`map_dims`), else None.
+
+    >>> map_shape((None, None, 0, 1), (1, 8, 5, 6), 2), map_shape((None, 0, 1, None), (1, 5, 6, 8), 2)
+    ((5, 6), (5, 6))
+    """
+    dims = map_dims(tags, shape, naxes)
+    return None if dims is None else tuple(shape[d] for d in dims)
+
+
+def standard_view(tensor, dims):
+    """``tensor`` with its spatial ``dims`` (see :func:`map_dims`) moved last, in order: an
+    ``(N, C, *spatial)`` view of a channels-last map (the tensor itself when already so).
+
+    >>> import torch
+    >>> standard_view(torch.zeros(1, 5, 6, 8), (1, 2)).shape
+    torch.Size([1, 8, 5, 6])
+    """
+    last = tuple(range(tensor.ndim - len(dims), tensor.ndim))
+    return tensor if tuple(dims) == last else tensor.movedim(tuple(dims), last)
 
 
 def is_standard(tags, shape, naxes) -> bool:

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..frontends.torch_layout import standard_view
+
 __all__ = [
     "max_as_avg", "positive_copy", "positive_model", "capture", "support", "hull",
     "Comparison", "compare", "num_threads", "Cost", "estimate_cost", "count_params",
@@ -183,19 +185,24 @@ def _first_tensor(y):
     return y
 
 
-def support(model, module_name, input_shape, positions, seed=0, call=None):
+def support(model, module_name, input_shape, positions, seed=0, call=None, layout=None):
     """Gradient support of the features at ``positions`` of ``module_name``'s output (the model's
     output when ``module_name`` is None): one forward pass, one backward pass per position.
+    ``layout``: the dims of the output's spatial axes (default the last ones, ``(N, C, *spatial)``;
+    ``(1, 2)`` for a channels-last map: the front-end's ``module_layouts``).
 
     Returns a list (one per position) of boolean arrays over the input's spatial grid.
     """
-    return supports(model, [module_name], input_shape, {module_name: positions}, seed=seed, call=call)[module_name]
+    layouts = {module_name: layout} if layout is not None else None
+    return supports(model, [module_name], input_shape, {module_name: positions}, seed=seed, call=call,
+                    layouts=layouts)[module_name]
 
 
-def supports(model, module_names, input_shape, positions, seed=0, call=None):
+def supports(model, module_names, input_shape, positions, seed=0, call=None, layouts=None):
     """:func:`support` for several modules from one forward pass: ``{module: [mask, ...]}``.
 
-    ``positions`` maps each module name to its list of positions.
+    ``positions`` maps each module name to its list of positions; ``layouts`` (optional) each
+    module name to its output's spatial dims (see :func:`support`).
     """
     gen = torch.Generator().manual_seed(seed + 1)
     x = (torch.rand((1,) + tuple(input_shape), generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
@@ -210,8 +217,11 @@ def supports(model, module_names, input_shape, positions, seed=0, call=None):
         outs[None] = out
     jobs = [(m, pos) for m in module_names for pos in positions[m]]
     result = {m: [] for m in module_names}
+    layouts = layouts or {}
     for k, (m, pos) in enumerate(jobs):
         y = _first_tensor(outs[m])
+        if layouts.get(m) is not None:  # channels-last: read the features of the map, not a slice across it
+            y = standard_view(y, layouts[m])
         w = torch.rand(y.shape[1], generator=gen, dtype=torch.float64) + 0.5
         idx = (0, slice(None)) + tuple(pos)
         (g,) = torch.autograd.grad((y[idx] * w).sum(), x, retain_graph=k + 1 < len(jobs))
@@ -304,7 +314,7 @@ def judge(module, record, masks, positions, spatial):
                       [[h[:2] for h in hs] for hs in hulls])
 
 
-def compare(model, input_shape, checks, seed=0, threads=1):
+def compare(model, input_shape, checks, seed=0, threads=1, layouts=None):
     """Measure gradient support on ``model`` (already positive, see :func:`positive_model`) and
     compare with rfgraph's records.
 
@@ -315,6 +325,9 @@ def compare(model, input_shape, checks, seed=0, threads=1):
         ``(C, H, W)`` (or ``(C, T, H, W)``) of the input the records were computed for.
     checks : dict
         ``{module_name: record}``; ``module_name`` None is the model's output.
+    layouts : dict, optional
+        ``{module_name: dims}``: the spatial dims of each output (the front-end's
+        ``module_layouts``; default ``(N, C, *spatial)``).
     threads : int or None
         Intra-op threads while measuring (None: torch's setting). One by default: in float64 the
         convolutions run many small OpenMP regions, and on a machine shared with other jobs each
@@ -329,7 +342,7 @@ def compare(model, input_shape, checks, seed=0, threads=1):
     """
     pos = {m: positions_for(rec) for m, rec in checks.items()}
     with num_threads(threads):
-        masks = supports(model, list(checks), input_shape, pos, seed=seed)
+        masks = supports(model, list(checks), input_shape, pos, seed=seed, layouts=layouts)
     spatial = tuple(input_shape[1:])
     return [judge(m, rec, masks[m], pos[m], spatial) for m, rec in checks.items()]
 

@@ -159,3 +159,18 @@ class TinyFPN(nn.Module):
         l4 = self.lat[1](c4) + F.interpolate(l5, scale_factor=2, mode="nearest")
         l3 = self.lat[0](c3) + F.interpolate(l4, scale_factor=2, mode="nearest")
         return [self.out[0](l3), self.out[1](l4), self.out[2](l5)]
+
+
+class ChannelsLast(nn.Module):
+    """A conv stem, then a stage on (N, H, W, C) maps (Swin's layout): a token MLP, and a conv
+    after permuting back; ``stage`` is a channels-last module output whose C equals its W."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.stage = nn.Sequential(nn.Linear(8, 8), nn.GELU())
+        self.head = nn.Conv2d(8, 4, 5)
+
+    def forward(self, x):
+        y = self.stage(self.stem(x).permute(0, 2, 3, 1))
+        return self.head(y.permute(0, 3, 1, 2))

@@ -9,7 +9,7 @@ from torch import nn  # noqa: E402
 import rfgraph  # noqa: E402
 from rfgraph.answers.erf import ErfError, area_ratios  # noqa: E402
 
-from nets import UNet, seeded  # noqa: E402
+from nets import ChannelsLast, UNet, seeded  # noqa: E402
 
 
 # -- (a) the uniform case is exact ------------------------------------------------------------------
@@ -119,6 +119,15 @@ def test_support_resnet18(at):
     e = rfgraph.erf(tv.models.resnet18(), (3, 128, 128), at=at, init="random", samples=2)
     assert e.module == at
     assert all(hi - lo + 1 < 128 for lo, hi in e.trf_bounds)  # a TRF smaller than the input
+    _inside(e)
+
+
+def test_channels_last_module_is_read_as_a_map():
+    # ChannelsLast's stage is (1, 8, 8, 8): read as (N, C, H, W), its unit would be a column of
+    # rows across the map and the ERF would spread outside the TRF; the front-end's layout
+    # puts the unit where it is
+    e = rfgraph.erf(seeded(ChannelsLast), (3, 16, 16), at="stage", init="random", samples=2)
+    assert e.module == "stage" and e.trf_bounds == ((7, 9), (7, 9))
     _inside(e)
 
 

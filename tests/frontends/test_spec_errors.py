@@ -23,6 +23,9 @@ def text(**graph):
     ({"module_outputs": {"layer1": "nope"}}, "maps module 'layer1' to 'nope', which is not a node"),
     ({"module_outputs": {"layer1": {"x": 1}}}, "maps module 'layer1' to {'x': 1}, which is not a node"),
     ({"module_outputs": {"layer1": "7"}}, "maps module 'layer1' to '7'"),  # the node is the integer 7
+    ({"module_layouts": [1, 2]}, "'graph'.module_layouts must be an object mapping module names to lists of dims"),
+    ({"module_layouts": {"layer1": 2}}, "gives module 'layer1' 2; it must be a list of tensor dims"),
+    ({"module_layouts": {"layer1": [1, "2"]}}, "gives module 'layer1' (1, '2')"),
     ({"outputs": "c"}, "'graph'.outputs must be a list of node names, got a string"),
     ({"outputs": ["c", "q"]}, "'graph'.outputs names 'q', which is not a node"),
     ({"shapes": [1, 2]}, "'graph'.shapes must be an object"),
@@ -36,8 +39,10 @@ def test_bad_metadata_is_a_spec_error_naming_the_file(graph, words):
 
 
 def test_good_metadata_is_kept():
-    G = loads_spec(text(module_outputs={"layer1": "c", "head": 7}, outputs=[7], model="Net", other={"a": 1}))
+    G = loads_spec(text(module_outputs={"layer1": "c", "head": 7}, outputs=[7], model="Net", other={"a": 1},
+                        module_layouts={"layer1": [1, 2]}))
     assert G.graph["module_outputs"] == {"layer1": "c", "head": 7}
+    assert rfgraph.schema.module_layouts(G) == {"layer1": (1, 2)}
     assert rfgraph.analyze(G).module("layer1").rf == (3, 3)
 
 

@@ -127,12 +127,34 @@ def test_summarize_an_smp_model():
     assert row.feature_stages == [] and row.family == "smp"
 
 
-def test_verify_skips_channels_last_models():
-    # verify.supports reads channels on axis 1; timm's NHWC models (MambaOut, Swin) would be
-    # measured across the wrong axis, so the zoo's check says why it skips them
+def test_verify_reads_channels_last_maps_where_the_trace_found_them():
+    # the stage's output is (1, 8, 8, 8): read as (N, C, H, W) its "feature (4, 4)" would be a
+    # column of 8 rows across the map, whose support spans every input row. The front-end
+    # records the layout (module_layouts), and the check reads the map's own features
+    from rfgraph import analyze, from_torch, schema
+    from rfgraph.tools import verify as V
+
+    from nets import ChannelsLast
+
+    model = V.positive_model(ChannelsLast).eval()
+    G = from_torch(model, (3, 16, 16))
+    layouts = schema.module_layouts(G)
+    assert layouts["stage"] == (1, 2) and layouts["stem"] == layouts["head"] == (2, 3)
+    a = analyze(G)
+    recs = {"stage": a.module("stage"), "head": a.module("head")}
+    [stage, head] = V.compare(model, (3, 16, 16), recs, layouts=layouts)
+    assert stage.ok and head.ok, stage.mismatches + head.mismatches
+    assert stage.measured == [(7, 9), (7, 9)]  # feature (4, 4) of a 3x3 stride-2 conv, padding 1: 2*4 - 1 .. 2*4 + 1
+    [wrong] = V.compare(model, (3, 16, 16), {"stage": recs["stage"]})  # the old NCHW reading
+    assert not wrong.ok and wrong.measured[0] == (0, 15)
+
+
+def test_verify_checks_timm_channels_last_models():
+    # timm's MambaOut keeps its stages channels-last; the zoo's check used to skip such models
     pytest.importorskip("timm")
     from rfgraph.tools.catalogue import list_timm
 
     [entry] = list_timm("mambaout_femto", input_size=64)
     v = runner.verify(entry, runner.summarize(entry))
-    assert v["status"] == "skipped" and v["reason"].startswith("channels-last (NHWC) feature maps")
+    assert v["status"] == "ok", v
+    assert v["checks"] and all(c["ok"] for c in v["checks"])

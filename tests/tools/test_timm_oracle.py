@@ -9,7 +9,8 @@ stage's support must cover the input. At 96 px the deep stages of most nets cove
 they are checked by their bounds and coverage; the early ones by their numbers too.
 
 timm stages may be channels-last (Swin's ``layers.N`` and MambaOut's ``stages.N`` are NHWC):
-the support is taken over the channel axis wherever it is (``verify.supports`` assumes NCHW).
+the support is taken over the channel axis wherever the trace found it (the front-end's
+``module_layouts``).
 
 Models where rfgraph and gradient support disagree are *findings*: each is listed in ``KNOWN``
 with what disagrees, as a strict xfail (a fix makes it pass, and the strict xfail then fails
@@ -27,6 +28,7 @@ timm = pytest.importorskip("timm")
 
 import rfgraph  # noqa: E402
 from rfgraph.tools import catalogue  # noqa: E402
+from rfgraph.frontends.torch_layout import standard_view  # noqa: E402
 from rfgraph.tools import verify as V  # noqa: E402
 
 # (timm name, input side, create_model keyword arguments, extra modules to check)
@@ -136,18 +138,19 @@ def _stage_modules(model, side, extra):
         maps = [maps[round(k * step)] for k in range(MAX_STAGES)]
     return maps + [m for m in extra if m not in maps]
 
-def _supports(model, shape, recs, channels_last):
+def _supports(model, shape, recs, layouts):
     """Gradient support of the centre feature and its neighbour of each module, over the
-    channel axis wherever it is: ``({module: (positions, masks)}, problems)``; a module whose
-    record's ``n`` is not torch's map size is a problem (its positions would mean nothing)."""
+    channel axis wherever ``layouts`` puts it: ``({module: (positions, masks)}, problems)``; a
+    module whose record's ``n`` is not torch's map size is a problem (its positions would mean
+    nothing)."""
     gen = torch.Generator().manual_seed(1)
     x = (torch.rand((1,) + tuple(shape), generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
     outs, _ = V.capture(model, list(recs), x)
     jobs, problems = [], []
     for m, rec in recs.items():
         y = V._first_tensor(outs[m])
-        if m in channels_last:
-            y = y.permute(0, 3, 1, 2)
+        if m in layouts:
+            y = standard_view(y, layouts[m])
         if tuple(y.shape[2:]) != tuple(rec.n):
             problems.append(f"{m}: rfgraph's n is {tuple(rec.n)}, torch's map is {tuple(y.shape[2:])}")
             continue
@@ -167,17 +170,15 @@ def _check(name, side, kwargs, extra):
     meta = catalogue.build_source(f"timm:{name}", factory_args=kwargs).model
     modules = _stage_modules(meta, side, extra)
     assert modules, f"{name}: nothing to check"
-    nhwc = set()
-    if getattr(meta, "output_fmt", "NCHW") == "NHWC":
-        nhwc = set(modules) - set(extra)
     wrap = lambda factory, *a, **kw: (V.positive_model(factory, *a, **kw), "")  # noqa: E731
     with warnings.catch_warnings(), V.num_threads(1):
         warnings.simplefilter("ignore")
         model = catalogue.build_source(f"timm:{name}", factory_args=kwargs, make=wrap).model
         shape = (3, side, side)
-        a = rfgraph.analyze(rfgraph.from_torch(model, shape))
+        G = rfgraph.from_torch(model, shape)
+        a = rfgraph.analyze(G)
         recs = {m: a.module(m) for m in modules}
-        measured, problems = _supports(model, shape, recs, nhwc)
+        measured, problems = _supports(model, shape, recs, rfgraph.schema.module_layouts(G))
     results = [V.judge(m, recs[m], masks, positions, shape[1:]) for m, (positions, masks) in measured.items()]
     for r in results:  # global is a claim per axis: see _global_per_axis
         r.mismatches = [x for x in r.mismatches if not x.startswith(f"{r.module}: rfgraph says global")]
