@@ -39,12 +39,15 @@ MODELS = "swin_t,swin_s,swin_b,swin_v2_t,swin_v2_s,swin_v2_b,alexnet,vgg16"
 
 
 def _scatter(node, inputs):
-    """``upsample`` by an integer scale with an exact summary (timing stand-in, not an RF)."""
-    scale = node.params["scale"]
+    """``upsample`` (by a scale or to a size) with an exact summary (timing stand-in, not an RF)."""
+    scale, size = node.params.get("scale"), node.params.get("size")
     out = []
     for ax, x in enumerate(inputs[0]):
-        k = int(scale[ax] if isinstance(scale, (list, tuple)) else scale)
-        out.append(AxisState(x.n * k, x.jump / k, x.lo, x.hi, None, x.global_from, True, x.size))
+        if scale is not None:
+            n = int(x.n * (scale[ax] if isinstance(scale, (list, tuple)) else scale))
+        else:
+            n = size[ax] if isinstance(size, (list, tuple)) else size
+        out.append(AxisState(n, x.jump * x.n / n, x.lo, x.hi, None, x.global_from, True, x.size))
     return tuple(out)
 
 

@@ -167,8 +167,16 @@ class Ctx:
         if not axes:
             return self.emit("identity", {}, inputs, tags)
         self.b.global_ops[self.op] = self.b.global_ops.get(self.op, 0) + 1
-        return self.emit("global", {"axes": axes, "size": None if keep else 1}, inputs, tags,
-                         note=f"ONNX {self.op}: {why}")
+        size = None if keep else 1
+        out = self.out_shape()
+        if keep and out is not None and len(tags) == len(out):
+            # an axis no dim of the output holds (a classifier's Gemm on the flattened map) has
+            # one position, not the input's: as the torch front-end, the output's own size
+            held = frozenset().union(*(L.spatial_axes(t) for t in tags))
+            sizes = L.axis_sizes(tags, out, self.naxes)
+            if not set(axes) <= held and all(a not in held or sizes[a] is not None for a in axes):
+                size = tuple(sizes[a] if a in held else 1 for a in range(self.naxes))
+        return self.emit("global", {"axes": axes, "size": size}, inputs, tags, note=f"ONNX {self.op}: {why}")
 
     def global_all(self, why):
         axes = frozenset().union(*(L.spatial_axes(t) for _, tr in self.tracked for t in tr.tags))

@@ -13,7 +13,9 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 
 from __future__ import annotations
 
-__all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined", "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
+__all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
+           "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags",
+           "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
 
 

@@ -327,6 +327,17 @@ def test_onnx_op_matches_gradient_support(name):
     check(m, shape, twin, ops, twin_shape=(1, 3, 11, 11) if name.startswith("nhwc") else None)
 
 
+def test_a_classifier_output_has_one_position_as_in_the_torch_front_end():
+    # Gemm on the flattened map: no dim of its output holds a spatial axis, so it has one
+    # position per axis (it kept the conv's 5x5 before), the same record as from_torch's
+    nodes, shape, inits, _, _ = CASES["flatten_gemm_global"]
+    rec = rfgraph.analyze(from_onnx(model(nodes, shape, inits))).output
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.Flatten(), torch.nn.Linear(25, 3))
+    want = rfgraph.analyze(rfgraph.from_torch(net, (1, 7, 7))).output
+    assert rec.n == want.n == (1, 1) and rec.is_global == want.is_global == (True, True)
+    assert (rec.rf, rec.start, rec.jump) == (want.rf, want.start, want.jump)
+
+
 def test_same_padding_helper_matches_the_cases():
     assert _same(15, 3, 2) == (1, 1) and _same(14, 3, 2) == (0, 1)
 
