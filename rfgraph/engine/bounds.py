@@ -612,9 +612,8 @@ class ExactBounds:
         found = self._regular.get(key)
         if found is None:
             runs = self._runs(v, plan, axis, m, n)
-            if runs is not None:  # the closed form: feature o reads offset + o*stride + t, t < length
-                offset, stride, length = runs
-                found = length >= 1 and stride >= 0 and offset + length - 1 >= 0 and offset + (n - 1) * stride <= m - 1
+            if runs is not None:  # the closed form: one run per feature, moving right with it
+                found = runs[1] >= 0 and self._reads_one(v, plan, axis, m, n)
             else:
                 found = _regular(self._taps(v, plan, axis, m, n), m)
             self._regular[key] = found
