@@ -48,6 +48,7 @@ class ExactBounds:
         self._copies: dict = {}  # the other way: node -> its aliases
         self._regular: dict = {}
         self._reads: dict = {}
+        self._alike_maps: dict = {}
         self._maps: dict = {}
         self._identity: dict = {}
         self._fulls: dict = {}
@@ -498,24 +499,68 @@ class ExactBounds:
         naxes = len(self.input_size)
         windows = self._clean = [{} for _ in range(naxes)]
         pred = self._pred
+        window_one = self._window_one
         for v, plan in zip(self._order, self._plans.in_order):
             p = pred[v]
-            us = list(p) if len(p) < 2 else inputs_in_order(p)
             xs = states[v]
-            rep = self._passes_through(plan, us, xs)
+            rep = None
+            if len(p) == 1:
+                us = list(p)
+                u = us[0]
+                if states[u] is xs and (plan.op.pointwise or self._identity_map(plan, xs)):
+                    rep = alias.get(u, u)  # see _passes_through
+            else:
+                us = inputs_in_order(p) if p else []
+                if plan.op.join:
+                    rep = self._passes_through(plan, us, xs)
             if rep is not None:
                 alias[v] = rep
-                copies.setdefault(rep, []).append(v)
-                for ax in range(naxes):
-                    windows[ax][v] = windows[ax][rep]
-                if rep in answers:
-                    answers[v] = answers[rep]
+                found = copies.get(rep)
+                if found is None:
+                    copies[rep] = [v]
+                else:
+                    found.append(v)
+                for w in windows:
+                    w[v] = w[rep]
+                found = answers.get(rep)
+                if found is not None:
+                    answers[v] = found
                 continue
-            found = [self._window_one(v, ax, x, plan, us, windows[ax]) for ax, x in enumerate(xs)]
-            for ax in range(naxes):
-                windows[ax][v] = found[ax]
-            if None not in found:
-                answers[v] = tuple([_edges_cover(x, w) for x, w in zip(xs, found)])
+            if naxes == 1:
+                w = window_one(v, 0, xs[0], plan, us, windows[0])
+                windows[0][v] = w
+                if w is not None:
+                    answers[v] = (_edges_cover(xs[0], w),)
+                continue
+            certified = True
+            for ax, x in enumerate(xs):
+                if ax and x is xs[ax - 1] and self._alike(v, plan, us, ax, windows):
+                    w = windows[ax][v] = windows[ax - 1][v]  # one state, one map: one answer
+                else:
+                    w = windows[ax][v] = window_one(v, ax, x, plan, us, windows[ax])
+                if w is None:
+                    certified = False
+            if certified:
+                answers[v] = tuple([_edges_cover(x, w[v]) for x, w in zip(xs, windows)])
+
+    def _alike(self, v, plan, us, ax, windows) -> bool:
+        """``v``'s window along ``ax`` is the one along ``ax - 1``, given one state on both: so
+        are its inputs' states and windows, and its index map (if any) is the same on both (the
+        rest of :meth:`_window_one` reads only the states, windows and the op's flags)."""
+        states = self._states
+        for u in us:
+            ys = states[u]
+            if ys[ax] is not ys[ax - 1] or windows[ax][u] != windows[ax - 1][u]:
+                return False
+        if plan.op.taps is None:
+            return True
+        m, n = states[us[0]][ax].n, states[v][ax].n
+        key = (id(plan), ax, m, n)
+        found = self._alike_maps.get(key)
+        if found is None:
+            runs = self._runs(v, plan, ax, m, n)
+            found = self._alike_maps[key] = runs is not None and runs == self._runs(v, plan, ax - 1, m, n)
+        return found
 
     def alias(self, node):
         """The node whose bounds, coverage and answers ``node`` shares (a pointwise node that
@@ -564,10 +609,11 @@ class ExactBounds:
 
     def _window_one(self, v, axis, x, plan, us, windows):
         """:meth:`window` of ``v`` (state ``x`` along ``axis``) from its inputs' ``windows``."""
-        if not (x.exact and x.pattern is None and x.jump >= 0):
+        lo, hi, jump = x.lo, x.hi, x.jump
+        if not (x.exact and x.pattern is None and jump >= 0):
             return None
-        if not (type(x.lo) is int and type(x.hi) is int and type(x.jump) is int) and not (
-                _integral(x.lo) and _integral(x.hi) and _integral(x.jump)):
+        if not (type(lo) is int and type(hi) is int and type(jump) is int) and not (
+                _integral(lo) and _integral(hi) and _integral(jump)):
             return None
         op = plan.op
         if op.source:
@@ -591,18 +637,23 @@ class ExactBounds:
                 return w
             # over a global input whose features all read the same pixels: so do its own
             same = (x.global_from is not None and x.global_from == y.global_from and y.jump == 0
-                    and x.lo == y.lo and x.hi == y.hi)
+                    and lo == y.lo and hi == y.hi)
             return w if same else None
-        if y.jump == 0 and x.jump == 0 and x.lo == y.lo and x.hi == y.hi:
+        m, n = y.n, x.n
+        if y.jump == 0 and jump == 0 and lo == y.lo and hi == y.hi:
             # every input feature reads the same pixels: a feature reading any of them reads those
-            regular = self._reads_one(v, plan, axis, y.n, x.n)
+            regular = self._reads_one(v, plan, axis, m, n)
         else:
-            regular = self._regular.get((id(plan), axis, y.n, x.n))
+            regular = self._regular.get((id(plan), axis, m, n))
             if regular is None:
-                regular = self._regular_taps(v, plan, axis, y.n, x.n)
+                regular = self._regular_taps(v, plan, axis, m, n)
         if not regular:
             return None
-        return (max(w[0], int(y.lo)), min(w[1], int(y.hi + (y.n - 1) * y.jump)))
+        # the input is certified, so its numbers are integral
+        first, last = y.lo, y.hi + (m - 1) * y.jump
+        if type(first) is not int or type(last) is not int:
+            first, last = int(first), int(last)
+        return (w[0] if w[0] >= first else first, w[1] if w[1] <= last else last)
 
     def _regular_taps(self, v, plan, axis, m, n) -> bool:
         """Every feature's taps are one run of consecutive indices (the same run shifted by a
@@ -613,7 +664,7 @@ class ExactBounds:
         if found is None:
             runs = self._runs(v, plan, axis, m, n)
             if runs is not None:  # the closed form: one run per feature, moving right with it
-                found = runs[1] >= 0 and self._reads_one(v, plan, axis, m, n)
+                found = runs[1] >= 0 and _runs_read_one(runs, m, n)
             else:
                 found = _regular(self._taps(v, plan, axis, m, n), m)
             self._regular[key] = found
@@ -626,10 +677,8 @@ class ExactBounds:
         found = self._reads.get(key)
         if found is None:
             runs = self._runs(v, plan, axis, m, n)
-            if runs is not None:  # feature o reads a + t, a = offset + o*stride, t < length: the
-                offset, stride, length = runs  # run starts move monotonically, so the end features decide
-                ends = (offset, offset + (n - 1) * stride)
-                found = length >= 1 and all(a + length - 1 >= 0 and a <= m - 1 for a in ends)
+            if runs is not None:
+                found = _runs_read_one(runs, m, n)
             else:
                 hit = np.zeros(n, dtype=bool)
                 for t, mask in self._taps(v, plan, axis, m, n):
@@ -675,6 +724,15 @@ def _same_taps(ta, tb) -> bool:
 
 def _integral(v) -> bool:
     return type(v) is int or float(v).is_integer()
+
+
+def _runs_read_one(runs, m, n) -> bool:
+    """Every feature of a closed-form map (see :attr:`~rfgraph.ops.Op.runs`) reads an input
+    feature: feature ``o`` reads ``a + t`` for ``a = offset + o*stride`` and ``t < length``; the
+    run starts move monotonically, so the end features decide."""
+    offset, stride, length = runs
+    last = offset + (n - 1) * stride
+    return length >= 1 and offset + length > 0 and last + length > 0 and offset < m and last < m
 
 
 def _regular(taps, m) -> bool:

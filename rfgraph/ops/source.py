@@ -25,7 +25,11 @@ def _parse(r):
 
 
 def _summary(node, inputs):
-    return tuple(AxisState(N, 1, 0, 1, None, None, True, N) for N in node.params["size"])
+    made = {}  # one state per size: equal axes share it (the engine then answers them once)
+    for N in node.params["size"]:
+        if N not in made:
+            made[N] = AxisState(N, 1, 0, 1, None, None, True, N)
+    return tuple([made[N] for N in node.params["size"]])
 
 
 def _bounds(node, axis, state, inputs):
