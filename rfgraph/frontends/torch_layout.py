@@ -407,31 +407,47 @@ def window_mixing(tag, others):
     ``"block"``: the dim holds the fine pieces (a window partition, Swin and MaxViT's block
     attention): a position mixes with the ``factor`` positions of its window. ``"grid"``: the dim
     holds the coarse pieces (MaxViT's grid attention): a position mixes with the positions
-    ``factor`` apart that share its place in the window. Non-spatial parts (channels merged in)
-    do not matter; a piece whose other half is not in ``others`` (or is there twice) gives None.
+    ``factor`` apart that share its place in the window. ``"whole"``: beside such pieces, the dim
+    holds a whole axis of ``factor`` positions (one window spans it: the view's other piece of
+    the axis was 1 wide), with which every position mixes. Non-spatial parts (channels merged
+    in) do not matter; a piece whose other half is not in ``others`` (or is there twice), or a
+    whole axis found there too, gives None.
 
     >>> f0, f1, c0, c1 = Part(0, 7, True), Part(1, 7, True), Part(0, 7, False), Part(1, 7, False)
     >>> window_mixing(Merged(((f0, 7), (f1, 7))), [Merged(((c0, 8), (c1, 8))), None])
     {0: ('block', 7), 1: ('block', 7)}
     >>> window_mixing(c0, [f0])
     {0: ('grid', 7)}
+    >>> window_mixing(Merged(((f0, 7), (1, 7))), [c0, None])  # 7 columns: one window wide
+    {0: ('block', 7), 1: ('whole', 7)}
     >>> window_mixing(f0, [None]) is None
     True
     """
-    pieces = [t for t, _ in tag] if isinstance(tag, Merged) else [tag]
-    pieces = [t for t in pieces if t is not None]
-    if not pieces or not all(isinstance(t, Part) for t in pieces):
+    pieces = list(tag) if isinstance(tag, Merged) else [(tag, None)]
+    pieces = [(t, size) for t, size in pieces if t is not None]
+    if not any(isinstance(t, Part) for t, _ in pieces):
+        return None  # positions of whole axes only: every position (the caller's global)
+    if not all(isinstance(t, Part) or _is_axis(t) and size is not None for t, size in pieces):
         return None
     elsewhere = []
     for t in others:
         elsewhere.extend(x for x, _ in t) if isinstance(t, Merged) else elsewhere.append(t)
     plan = {}
-    for t in pieces:
+    for t, size in pieces:
+        if not isinstance(t, Part):  # a whole axis
+            if t in plan or any(t in spatial_axes(x) for x in elsewhere):
+                return None
+            plan[t] = ("whole", size)
+            continue
         twins = [x for x in elsewhere if isinstance(x, Part) and x.axis == t.axis]
         if t.axis in plan or len(twins) != 1 or twins[0].fine == t.fine or twins[0].factor != t.factor:
             return None
         plan[t.axis] = ("block" if t.fine else "grid", t.factor)
     return plan
+
+
+def _is_axis(tag) -> bool:
+    return isinstance(tag, int) and not isinstance(tag, bool)
 
 
 class Rows(_Tag):

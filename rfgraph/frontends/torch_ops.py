@@ -856,17 +856,25 @@ def _window_mix(ctx, plan, inputs, tags, what):
     if len(inputs) > 1 and ctx.grids_differ(inputs):
         return None
     grid = ctx.b.grid.get(inputs[0])
-    if grid is None or any(grid[a] % f for a, (_, f) in plan.items()):
+    if grid is None or any(grid[a] % f or kind == "whole" and f != grid[a] for a, (kind, f) in plan.items()):
         return None
     pieces = {}  # axis -> fine flags of the pieces the output still holds
+    whole = set()  # the axes the output still holds whole
     for t in tags:
         for x in ([p for p, _ in t] if isinstance(t, L.Merged) else [t]):
             if isinstance(x, L.Part) and x.axis in plan:
                 pieces.setdefault(x.axis, set()).add(x.fine)
+            elif isinstance(x, int) and not isinstance(x, bool) and x in plan:
+                whole.add(x)
     n = ctx.naxes
     pool, up, conv = [1] * n, [1] * n, [(1, 1, 0)] * n
     collapsed = set()
     for a, (kind, f) in plan.items():
+        if kind == "whole":  # one window spans the axis: every position reads all of it
+            if a not in whole:
+                return None
+            pool[a] = up[a] = f
+            continue
         held = pieces.get(a, set())
         mixed_fine = kind == "block"
         if held == {True, False}:  # the output keeps the positions of the windows
@@ -893,7 +901,8 @@ def _window_mix(ctx, plan, inputs, tags, what):
     if any(k > 1 for k, _, _ in conv):
         steps.append(("conv", {"kernel": tuple(k for k, _, _ in conv), "dilation": tuple(d for _, d, _ in conv),
                                "padding": tuple(p for _, _, p in conv)}, "grid"))
-    where = ", ".join(f"axis {a}: {'windows of' if kind == 'block' else 'a grid of windows'} {f}"
+    where = ", ".join(f"axis {a}: " + (f"one window of all its {f}" if kind == "whole" else
+                                       f"{'windows of' if kind == 'block' else 'a grid of windows'} {f}")
                       for a, (kind, f) in sorted(plan.items()))
     node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
     for op_name, params, short in steps[:-1]:

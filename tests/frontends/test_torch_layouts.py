@@ -288,6 +288,18 @@ def test_window_attention_reads_exactly_its_window(shift, fused):
     assert "global" not in ops(G) and not any(rec.is_global)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("shift", [0, 2])
+@pytest.mark.parametrize("shape", [(1, 12, 4), (1, 4, 12)])
+def test_a_window_as_wide_as_an_axis_spans_it_and_only_it(shape, shift, fused):
+    # windows of 4 on a map 4 wide along one axis: the view splits that axis into 1 x 4, so the
+    # window holds the whole axis; a token reads all of it, and only its window along the other
+    # (once treated as attention over every position: rows 0..11 for a token reading 0..4)
+    G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), WindowAttention(shift=shift, fused=fused)), shape)
+    assert "global" not in ops(G)
+    assert rec.is_global == tuple(n == 4 for n in shape[1:])
+
+
 def test_timm_swin_blocks_equal_gradient_support():
     swin = pytest.importorskip("timm.models.swin_transformer")
     model = swin.SwinTransformer(img_size=32, patch_size=2, window_size=4, embed_dim=4, depths=(2, 2),
@@ -367,6 +379,20 @@ def test_torchvision_swin_stage_equals_gradient_support(v2):
     net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
     G, rec = check(net, (3, 20, 20))
     assert not [v for v in G if G.nodes[v]["op"] == "global"]
+
+
+@pytest.mark.parametrize("v2", [False, True])
+def test_torchvision_swin_with_one_window_across_an_axis_equals_gradient_support(v2):
+    # a 10 x 4 token map, windows of 4: rows padded to 12 (three windows), the 4 columns one
+    # window; torchvision shifts along the rows only (swin_v2_t's last stages at 200 x 120)
+    tv = pytest.importorskip("torchvision.models.swin_transformer")
+    block = tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock
+    model = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=[2], num_heads=[1], window_size=[4, 4],
+                               mlp_ratio=1.0, block=block)
+    net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
+    G, rec = check(net, (3, 20, 8))
+    assert not [v for v in G if G.nodes[v]["op"] == "global"]
+    assert rec.is_global == (False, True)
 
 
 # -- halo attention: queries in blocks, keys and values the overlapping window of each block -----
