@@ -395,6 +395,18 @@ def test_torchvision_swin_with_one_window_across_an_axis_equals_gradient_support
     assert rec.is_global == (False, True)
 
 
+def test_torchvision_swin3d_with_windows_across_two_axes_equals_gradient_support():
+    # video Swin at 4 frames of 20 x 8: tokens 2 x 10 x 4, windows of 4 cut to the 2 frames and
+    # span them, rows padded to 12 (three windows), the 4 columns one window (was: attention
+    # over every position, global on all three axes)
+    tv = pytest.importorskip("torchvision.models.video.swin_transformer")
+    model = tv.SwinTransformer3d(patch_size=[2, 2, 2], embed_dim=4, depths=[2], num_heads=[1],
+                                 window_size=[4, 4, 4], mlp_ratio=1.0)
+    net = Fn(lambda x, m: m.features(m.patch_embed(x)).permute(0, 4, 1, 2, 3), model)
+    G, rec = check(net, (3, 4, 20, 8), every=False)
+    assert rec.is_global == (True, False, True)
+
+
 # -- halo attention: queries in blocks, keys and values the overlapping window of each block -----
 
 
