@@ -2,8 +2,8 @@
 
 The model is turned into a float64 CPU network with positive weights, zero biases, BatchNorm as
 identity, max pooling (module or functional) replaced by average pooling with the same window, and
-saturating activations (ReLU6, hard sigmoid/swish, hardtanh) swapped for ones whose gradient never
-vanishes. With a positive random input every activation is positive, so the gradient of one
+saturating activations (ReLU6, hard sigmoid/swish, hardtanh, and the sigmoid and tanh modules, whose
+float64 gradient is exactly 0 past a few tens) swapped for ones whose gradient never vanishes. With a positive random input every activation is positive, so the gradient of one
 output feature (channels weighted by positive random numbers) with respect to the input is
 non-zero **exactly** on that feature's receptive field. One forward pass, then one
 ``torch.autograd.grad`` per feature position.
@@ -85,10 +85,15 @@ def max_as_avg():
 
 
 _SATURATING = {
-    # activations whose gradient is exactly zero past a threshold would hide parts of the RF
+    # activations whose gradient is exactly zero past a threshold would hide parts of the RF: the
+    # hard ones past their knees, and in float64 the sigmoid past ~37 and tanh past ~19 (1 - s
+    # rounds to 0), which a squeeze-and-excitation gate of positive weights reaches (EfficientNet
+    # V2's are at 270-790); softsign's gradient 1 / (1 + |x|)^2 never rounds to 0
     torch.nn.ReLU6: torch.nn.ReLU,
     torch.nn.Hardtanh: torch.nn.ReLU,
-    torch.nn.Hardsigmoid: torch.nn.Sigmoid,
+    torch.nn.Hardsigmoid: torch.nn.Softsign,
+    torch.nn.Sigmoid: torch.nn.Softsign,
+    torch.nn.Tanh: torch.nn.Softsign,
     torch.nn.Hardswish: torch.nn.SiLU,
 }
 
@@ -131,7 +136,8 @@ def _make_positive(m, seed):
 
 def positive_copy(model, seed=0):
     """A float64 CPU copy with positive weights scaled by fan-in, zero biases, BN as identity,
-    and saturating activations (ReLU6, hard sigmoid/swish) swapped for smooth ones."""
+    and saturating activations (ReLU6, hard sigmoid/swish, sigmoid, tanh) swapped for ones whose
+    gradient never vanishes."""
     return _make_positive(copy.deepcopy(model), seed)
 
 

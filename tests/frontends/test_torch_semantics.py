@@ -285,3 +285,25 @@ def test_pooling_a_correlation_volume_whose_axes_also_fill_the_batch_dim():
 
     G = rfgraph.from_torch(Fn(corr, conv(k=3, padding=1)), (1, 8, 8))
     assert all(rfgraph.analyze(G).output.is_global)
+
+
+# -- the oracle itself: a gate past the float64 saturation of its sigmoid -------------------------
+
+
+@pytest.mark.parametrize("gate", [nn.Sigmoid, nn.Hardsigmoid, nn.Tanh])
+def test_a_saturated_gate_still_shows_in_the_gradient_support(gate):
+    # squeeze-and-excitation whose gate input is ~100 (EfficientNet V2's reach 270-790 with
+    # positive weights): sigmoid's float64 gradient is exactly 0 there, so the measured support
+    # lost the gate's global read (rows 7..9 for the feature at row 8, not 0..15); verify swaps it for one
+    # whose gradient never vanishes
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc, self.gate = conv(1, 4, 3, padding=1), conv(4, 4, 1), gate()
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y * self.gate(100 * self.fc(y.mean((2, 3), keepdim=True)))
+
+    G, rec = check(Gated(), (1, 16, 12), every=False)
+    assert all(rec.is_global)
