@@ -93,12 +93,13 @@ class ZooRow:
     verify: dict = field(default_factory=dict)
 
 
-def _module_names(G):
-    """``{node: module}`` for nodes that are some module's output; the shortest module name wins
-    (``layer4`` rather than ``layer4.1`` or ``layer4.1.relu``)."""
+def _module_names(G, among=None):
+    """``{node: module}`` for nodes that are some module's output (of the modules ``among``, when
+    given); the shortest module name wins (``layer4`` rather than ``layer4.1`` or
+    ``layer4.1.relu``)."""
     best = {}
     for m, v in schema.module_outputs(G).items():
-        if not m:
+        if not m or among is not None and m not in among:
             continue
         if v not in best or (m.count("."), len(m)) < (best[v].count("."), len(best[v])):
             best[v] = m
@@ -107,9 +108,12 @@ def _module_names(G):
 
 def _spatial_outputs(analysis, G):
     """Module outputs that torch reports as spatial maps with more than one feature per axis, in
-    topological order: ``[(node, module)]``."""
+    topological order: ``[(node, module)]``. Where the front-end recorded which module outputs
+    are maps (``module_layouts``), only those: a module whose output holds the same positions in
+    windows (timm Swin's attention, ``(N * windows, 49, C)``) has its node's shape but no map."""
     shapes = schema.shapes(G)
-    mods = _module_names(G)
+    layouts = schema.module_layouts(G)
+    mods = _module_names(G, among=layouts or None)
     nodes = G._node
     # adaptive pooling to a fixed size (VGG's 7x7 avgpool) belongs to the head: it resizes
     return [(v, mods[v]) for v in analysis.order

@@ -158,3 +158,42 @@ def test_verify_checks_timm_channels_last_models():
     v = runner.verify(entry, runner.summarize(entry))
     assert v["status"] == "ok", v
     assert v["checks"] and all(c["ok"] for c in v["checks"])
+
+
+def test_spatial_outputs_are_modules_whose_output_is_a_map():
+    # a module that works on windows, (N * 4, 16, C), and one that puts them back: one node (the
+    # reversal is views), two module outputs; only the second is a map. The shorter name used
+    # to win, so the window module was listed (and verify failed to index its output)
+    from rfgraph import analyze, from_torch, schema
+    from rfgraph.tools import verify as V
+
+    class Windowed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            n, c, h, w = x.shape
+            win = x.view(n, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 3, 5, 1).reshape(-1, 16, c)
+            return self.lin(win)
+
+    class Back(torch.nn.Module):
+        def forward(self, win):
+            return win.view(1, 2, 2, 4, 4, 4).permute(0, 5, 1, 3, 2, 4).reshape(1, 4, 8, 8)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.win, self.back = torch.nn.Conv2d(1, 4, 3, padding=1), Windowed(), Back()
+
+        def forward(self, x):
+            return self.back(self.win(self.stem(x)))
+
+    model = V.positive_model(Net).eval()
+    G = from_torch(model, (1, 8, 8))
+    a = analyze(G)
+    spatial = runner._spatial_outputs(a, G)
+    assert [m for _, m in spatial] == ["stem", "back"]
+    assert runner.final_map(a, G)[1] == "back"
+    checks = V.compare(model, (1, 8, 8), {m: a.module(m) for _, m in spatial}, layouts=schema.module_layouts(G))
+    assert all(c.ok for c in checks), [c.mismatches for c in checks]
