@@ -311,6 +311,16 @@ def _fold_constant_of_shape(node, ins, opset):
     return np.full([int(s) for s in ins[0]], fill.reshape(-1)[0], dtype=fill.dtype)
 
 
+def _fold_mod(node, ins, opset):
+    # fmod=1: the sign of the dividend (C's fmod); else the sign of the divisor (Python's %)
+    return (np.fmod if _a(node, "fmod", 0) else np.mod)(ins[0], ins[1])
+
+
+def _fold_transpose(node, ins, opset):
+    perm = _a(node, "perm")
+    return np.transpose(ins[0], None if perm is None else [int(p) for p in perm])
+
+
 def _fold_range(node, ins, opset):
     return np.arange(ins[0].item(), ins[1].item(), ins[2].item()).astype(ins[0].dtype)
 
@@ -325,6 +335,7 @@ FOLD = {
     "Max": lambda node, ins, opset: np.maximum.reduce(ins), "Min": lambda node, ins, opset: np.minimum.reduce(ins),
     "Floor": lambda node, ins, opset: np.floor(ins[0]), "Ceil": lambda node, ins, opset: np.ceil(ins[0]),
     "Neg": lambda node, ins, opset: -ins[0], "ConstantOfShape": _fold_constant_of_shape, "Range": _fold_range,
+    "Mod": _fold_mod, "Transpose": _fold_transpose,
 }
 
 

@@ -189,6 +189,19 @@ CASES = {
          h.make_node("Pad", ["x", "pads"], ["p"]), h.make_node("Conv", ["p", "w"], ["y"])],
         (1, 1, 12, 12), [W, const("i3", [3]), const("nine", [9]), const("z2", [0, 0]), const("z5", [0] * 5)],
         lambda x: conv(F.pad(x, (0, 0, 3, 0)), 3), {"pad"}),
+    # torchvision Swin's window padding, (4 - W % 4) % 4 after the width, as its exporter writes it:
+    # Mod on the shape, the pads as (begin, end) rows per dim, transposed and flattened
+    "pad_to_a_window_multiple_mod_transpose": (
+        [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "i3"], ["w3"], axis=0),
+         h.make_node("Mod", ["w3", "four"], ["r"]), h.make_node("Sub", ["four", "r"], ["d"]),
+         h.make_node("Mod", ["d", "four"], ["extra"]),
+         h.make_node("Concat", ["z7", "extra"], ["flat"], axis=0),
+         h.make_node("Reshape", ["flat", "rows"], ["pairs"]), h.make_node("Transpose", ["pairs"], ["cols"], perm=[1, 0]),
+         h.make_node("Reshape", ["cols", "minus1"], ["pads"]),
+         h.make_node("Pad", ["x", "pads"], ["p"]), h.make_node("Conv", ["p", "w"], ["y"])],
+        (1, 1, 10, 9), [W, const("i3", [3]), const("four", [4]), const("z7", [0] * 7), const("rows", [4, 2]),
+                        const("minus1", [-1])],
+        lambda x: conv(F.pad(x, (0, 3)), 3), {"pad"}),
     "resize_nearest_asymmetric_floor_scales": (
         [h.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric",
                      nearest_mode="floor"), h.make_node("Conv", ["x", "w"], ["c"])],
