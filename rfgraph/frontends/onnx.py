@@ -321,6 +321,25 @@ def _fold_transpose(node, ins, opset):
     return np.transpose(ins[0], None if perm is None else [int(p) for p in perm])
 
 
+def _fold_expand(node, ins, opset):
+    shape = [int(v) for v in ins[1]]
+    return np.broadcast_to(ins[0], np.broadcast_shapes(ins[0].shape, tuple(shape))).copy()
+
+
+def _fold_scatter_nd(node, ins, opset):
+    data, indices, updates = ins
+    if _a(node, "reduction", "none") != "none":
+        return None
+    out = np.array(data, copy=True)
+    idx = indices.astype(np.int64)
+    k = idx.shape[-1]
+    flat = idx.reshape(-1, k)
+    upd = updates.reshape((flat.shape[0],) + data.shape[k:])
+    for i, where in enumerate(flat):
+        out[tuple(where)] = upd[i]
+    return out
+
+
 def _fold_range(node, ins, opset):
     return np.arange(ins[0].item(), ins[1].item(), ins[2].item()).astype(ins[0].dtype)
 
@@ -335,7 +354,9 @@ FOLD = {
     "Max": lambda node, ins, opset: np.maximum.reduce(ins), "Min": lambda node, ins, opset: np.minimum.reduce(ins),
     "Floor": lambda node, ins, opset: np.floor(ins[0]), "Ceil": lambda node, ins, opset: np.ceil(ins[0]),
     "Neg": lambda node, ins, opset: -ins[0], "ConstantOfShape": _fold_constant_of_shape, "Range": _fold_range,
-    "Mod": _fold_mod, "Transpose": _fold_transpose,
+    "Mod": _fold_mod, "Transpose": _fold_transpose, "Expand": _fold_expand, "ScatterND": _fold_scatter_nd,
+    "Equal": _binary(np.equal), "Not": lambda node, ins, opset: np.logical_not(ins[0]),
+    "Where": lambda node, ins, opset: np.where(ins[0], ins[1], ins[2]),
 }
 
 
@@ -565,7 +586,7 @@ def _infer_folded(fixed, opset):
     shapes = _shapes_of(graph)
     sources = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
     done = set()
-    for _ in range(8):  # each round can fold what the previous round's shapes made known
+    for _round in range(40):  # each round can fold what the previous round's shapes made known
         consts = {t.name: _initializer_value(t) for t in graph.initializer}
         folded = set()  # Constant nodes are evaluated too (their values feed the rest), never replaced
         for node in _toposort(graph, sources):

@@ -403,12 +403,57 @@ def _concat(ctx):
     axis = int(ctx.attr("axis")) % len(out)
     tags = ctx.tags
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    if isinstance(tags[axis], int) and not isinstance(tags[axis], bool):
+        rolled = _rotation(ctx, tags[axis], out[axis])
+        if rolled is not None:  # torch.roll as exported: x[s:] then x[:s]
+            src, shift = rolled
+            return ctx.emit("roll", {"shifts": (shift,), "axes": (tags[axis],)}, [src], tags,
+                            note=f"ONNX Concat of two slices of one tensor along axis {tags[axis]}: a roll by "
+                                 f"{shift}, exactly")
     if isinstance(tags[axis], int) or isinstance(tags[axis], (frozenset, L.Merged)):
-        return ctx.global_over(L.spatial_axes(tags[axis]), tags,
-                               "concatenation along a spatial axis: global (not tractable)", inputs=inputs)
+        why = "concatenation along a spatial axis: global (not tractable)"
+        axes = L.spatial_axes(tags[axis])
+        if len(inputs) > 1:  # pieces of different sizes: each one global first, at the output's size
+            sizes = L.axis_sizes(tags, out, ctx.naxes)
+            if all(sizes[a] is not None for a in axes):
+                size = tuple(sizes[a] if a in axes else 1 for a in range(ctx.naxes))  # 1: not reduced, unread
+                ctx.b.global_ops[ctx.op] = ctx.b.global_ops.get(ctx.op, 0) + 1
+                parts = [ctx.emit("global", {"axes": tuple(sorted(axes)), "size": size}, [u], tags, out=None,
+                                  suffix=f"part{k}", note=f"ONNX {ctx.op}: {why}") for k, u in enumerate(inputs)]
+                return ctx.emit("add", {}, parts, tags, note=f"ONNX {ctx.op}: {why}")
+        return ctx.global_over(axes, tags, why, inputs=inputs)
     if len(inputs) == 1:
         return ctx.passthrough()
     ctx.emit("concat", {}, inputs, tags)
+
+
+def _rotation(ctx, ax, n):
+    """``(source, shift)`` when the Concat's inputs, in order, are ``slice`` nodes of one source
+    along spatial axis ``ax`` only, step 1, that take ``[s, n)`` then ``[0, s)``: the source
+    rolled by ``-s`` (how torch exports ``torch.roll``); else None."""
+    G = ctx.b.G
+    pieces, src = [], None
+    for x in ctx.node.input:
+        tr = ctx.b.traced.get(x)
+        if tr is None:
+            return None
+        attrs, preds = G.nodes[tr.node], list(G.pred[tr.node])
+        if attrs.get("op") != "slice" or len(preds) != 1 or src not in (None, preds[0]):
+            return None
+        src = preds[0]
+        start, stop, step = attrs.get("start"), attrs.get("stop"), attrs.get("step")
+        if not all(isinstance(v, tuple) and len(v) == ctx.naxes for v in (start, stop, step)):
+            return None
+        for a in range(ctx.naxes):
+            if step[a] != 1 or a != ax and (start[a] not in (None, 0) or stop[a] is not None):
+                return None
+        lo, hi = start[ax] or 0, n if stop[ax] is None else stop[ax]
+        if not (0 <= lo < hi <= n):
+            return None
+        pieces.append((lo, hi))
+    if len(pieces) != 2 or pieces[0][1] != n or pieces[1] != (0, pieces[0][0]):
+        return None
+    return src, -pieces[0][0]
 
 
 # --- normalisation, reductions along one axis, matrix products ----------------------------------

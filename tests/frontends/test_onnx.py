@@ -202,6 +202,14 @@ CASES = {
         (1, 1, 10, 9), [W, const("i3", [3]), const("four", [4]), const("z7", [0] * 7), const("rows", [4, 2]),
                         const("minus1", [-1])],
         lambda x: conv(F.pad(x, (0, 3)), 3), {"pad"}),
+    # torch.roll(x, -3, 3) as torch exports it: x[..., 3:] then x[..., :3], one exact roll
+    "roll_as_two_slices_and_a_concat": (
+        [h.make_node("Conv", ["x", "w"], ["c"]),
+         h.make_node("Slice", ["c", "three", "big", "a3"], ["tail"]),
+         h.make_node("Slice", ["c", "zero", "three", "a3"], ["head"]),
+         h.make_node("Concat", ["tail", "head"], ["y"], axis=3)],
+        (1, 1, 8, 11), [W, const("three", [3]), const("big", [2**62]), const("zero", [0]), const("a3", [3])],
+        lambda x: torch.roll(conv(x, 3), -3, 3), {"roll"}),
     "resize_nearest_asymmetric_floor_scales": (
         [h.make_node("Resize", ["c", "", "scales"], ["y"], mode="nearest", coordinate_transformation_mode="asymmetric",
                      nearest_mode="floor"), h.make_node("Conv", ["x", "w"], ["c"])],
@@ -550,3 +558,37 @@ def test_missing_weights_file_analyzes_on_shapes_with_a_note(tmp_path, capsys):
     (tmp_path / "weights.bin").unlink()
     with pytest.raises(rfgraph.ExportError, match="scales.*'sc'.*external data file 'weights.bin', which is missing"):
         from_onnx(path)
+
+
+def test_a_concatenation_of_pieces_along_a_spatial_axis_is_global_not_an_error():
+    # two pieces of different widths (3 and 4 columns) side by side: no roll; each position reads
+    # one piece's position, which rfgraph does not track: global along that axis, with the reason
+    # (the union of the pieces used to be taken first, and failed on their different sizes)
+    m = model([h.make_node("Conv", ["x", "w"], ["c"]),
+               h.make_node("Slice", ["c", "zero", "three", "a3"], ["left"]),
+               h.make_node("Slice", ["c", "five", "big", "a3"], ["right"]),
+               h.make_node("Concat", ["left", "right"], ["y"], axis=3)],
+              (1, 1, 8, 11), [W, const("three", [3]), const("big", [2**62]), const("zero", [0]), const("five", [5]),
+                              const("a3", [3])])
+    G = from_onnx(m)
+    rec = rfgraph.analyze(G)[G.graph["outputs"][0]]
+    assert rec.n == (6, 7) == tuple(run_onnx(m, (1, 1, 8, 11)).shape[2:])
+    assert rec.is_global == (False, True) and "concatenation along a spatial axis" in rec.note
+
+
+def test_shapes_that_need_many_rounds_of_folding_are_found():
+    # twelve pads in a row, each computed from the shape the previous one made: ONNX's data
+    # propagation does not read initializers, so every pad needs a round of folding and
+    # inference (torchvision Swin's window padding took 16 rounds; the limit was 8)
+    nodes, inits, x = [], [const("i3", [3]), const("z7", [0] * 7), const("two", [2])], "x"
+    for k in range(12):  # pad the width to even
+        nodes += [h.make_node("Shape", [x], [f"s{k}"]), h.make_node("Gather", [f"s{k}", "i3"], [f"w{k}"], axis=0),
+                  h.make_node("Mod", [f"w{k}", "two"], [f"e{k}"]),
+                  h.make_node("Concat", ["z7", f"e{k}"], [f"pads{k}"], axis=0),
+                  h.make_node("Pad", [x, f"pads{k}"], [f"p{k}"])]
+        x = f"p{k}"
+    nodes.append(h.make_node("Conv", [x, "w"], ["y"]))
+    m = model(nodes, (1, 1, 8, 9), inits + [W])
+    rec = rfgraph.analyze(from_onnx(m))["y"]
+    # 9 -> 10 (one column padded), then even: no more padding
+    assert rec.n == (6, 8) == tuple(run_onnx(m, (1, 1, 8, 9)).shape[2:])
