@@ -202,6 +202,19 @@ CASES = {
         (1, 1, 10, 9), [W, const("i3", [3]), const("four", [4]), const("z7", [0] * 7), const("rows", [4, 2]),
                         const("minus1", [-1])],
         lambda x: conv(F.pad(x, (0, 3)), 3), {"pad"}),
+    # pads written into zeros by ScatterND, the value chosen by Where(Equal(...)) and Expanded:
+    # how torch exports a mask or pads built by assignment; every step folded
+    "pad_from_scatter_where_expand": (
+        [h.make_node("Shape", ["x"], ["s"]), h.make_node("Gather", ["s", "i3"], ["w3"], axis=0),
+         h.make_node("Mod", ["w3", "two"], ["r"]), h.make_node("Equal", ["r", "one"], ["odd"]),
+         h.make_node("Not", ["odd"], ["even"]), h.make_node("Where", ["even", "zero", "one"], ["e"]),
+         h.make_node("Expand", ["e", "shape1"], ["upd"]),
+         h.make_node("ConstantOfShape", ["eight"], ["zeros"], value=h.make_tensor("v", T.INT64, [1], [0])),
+         h.make_node("ScatterND", ["zeros", "at7", "upd"], ["pads"]),
+         h.make_node("Pad", ["x", "pads"], ["p"]), h.make_node("Conv", ["p", "w"], ["y"])],
+        (1, 1, 10, 9), [W, const("i3", [3]), const("two", 2), const("one", 1), const("zero", 0), const("shape1", [1]),
+                        const("eight", [8]), const("at7", [[7]])],
+        lambda x: conv(F.pad(x, (0, 1)), 3), {"pad"}),
     # torch.roll(x, -3, 3) as torch exports it: x[..., 3:] then x[..., :3], one exact roll
     "roll_as_two_slices_and_a_concat": (
         [h.make_node("Conv", ["x", "w"], ["c"]),
