@@ -407,6 +407,8 @@ def _concat(ctx):
         rolled = _rotation(ctx, tags[axis], out[axis])
         if rolled is not None:  # torch.roll as exported: x[s:] then x[:s]
             src, shift = rolled
+            if not shift:
+                return ctx.emit("identity", {}, [src], tags)
             return ctx.emit("roll", {"shifts": (shift,), "axes": (tags[axis],)}, [src], tags,
                             note=f"ONNX Concat of two slices of one tensor along axis {tags[axis]}: a roll by "
                                  f"{shift}, exactly")
@@ -429,8 +431,9 @@ def _concat(ctx):
 
 def _rotation(ctx, ax, n):
     """``(source, shift)`` when the Concat's inputs, in order, are ``slice`` nodes of one source
-    along spatial axis ``ax`` only, step 1, that take ``[s, n)`` then ``[0, s)``: the source
-    rolled by ``-s`` (how torch exports ``torch.roll``); else None."""
+    along spatial axis ``ax`` only, step 1, that take ``[s, n)`` then ``[0, s)`` (one of them
+    empty when ``s`` is 0): the source rolled by ``-s`` (how torch exports ``torch.roll``); else
+    None."""
     G = ctx.b.G
     pieces, src = [], None
     for x in ctx.node.input:
@@ -438,7 +441,9 @@ def _rotation(ctx, ax, n):
         if tr is None:
             return None
         attrs, preds = G.nodes[tr.node], list(G.pred[tr.node])
-        if attrs.get("op") != "slice" or len(preds) != 1 or src not in (None, preds[0]):
+        if attrs.get("op") != "slice":  # a slice of the whole axis is the source itself
+            attrs, preds = {"start": (None,) * ctx.naxes, "stop": (None,) * ctx.naxes, "step": (1,) * ctx.naxes}, [tr.node]
+        if len(preds) != 1 or src not in (None, preds[0]):
             return None
         src = preds[0]
         start, stop, step = attrs.get("start"), attrs.get("stop"), attrs.get("step")
@@ -448,9 +453,12 @@ def _rotation(ctx, ax, n):
             if step[a] != 1 or a != ax and (start[a] not in (None, 0) or stop[a] is not None):
                 return None
         lo, hi = start[ax] or 0, n if stop[ax] is None else stop[ax]
-        if not (0 <= lo < hi <= n):
+        if not (0 <= lo <= hi <= n):
             return None
-        pieces.append((lo, hi))
+        if lo < hi:  # a roll by 0 is exported with an empty second slice
+            pieces.append((lo, hi))
+    if pieces == [(0, n)]:
+        return src, 0
     if len(pieces) != 2 or pieces[0][1] != n or pieces[1] != (0, pieces[0][0]):
         return None
     return src, -pieces[0][0]
@@ -514,8 +522,44 @@ def _matmul(ctx):
         tags = (None,) * len(out)
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if mixed:
+        # a contraction over the positions of one window (attention weights @ v, Swin's exports)
+        # reads that window; over anything else, every position
+        contracted = [(ta1[-1], ta1[:-1])]
+        if ctx.op != "Gemm":
+            contracted.append((tb1[-2], tb1[:-2] + tb1[-1:]))
+        plans = [L.window_mixing(t, others) for t, others in contracted if L.spatial_axes(t)]
+        if all(p is not None and p == plans[0] for p in plans) and _window_mix(
+                ctx, plans[0], inputs, tags, f"{ctx.op} contracts over the positions of a window"):
+            return
         return ctx.global_over(mixed, tags, f"{ctx.op} contracts over spatial positions", inputs=inputs)
+    rows, cols = L.spatial_axes(ta1[-2]), L.spatial_axes(tb1[-1])
+    if rows and cols and ta1[-2] == tb1[-1] and ta1[:-2] == tb1[:-2]:
+        # q·kᵀ within windows: entry (i, j) pairs two positions of one window; the scores read
+        # that window (the key dim is spent: softmax and @ v over it add nothing)
+        plan = L.window_mixing(ta1[-2], ta1[:-2] + ta1[-1:])
+        if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+                                            f"{ctx.op}: attention scores within windows"):
+            return
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags)
+
+
+def _window_mix(ctx, plan, inputs, tags, what):
+    """Emit the exact index map of mixing positions within windows (the steps of
+    :func:`~rfgraph.frontends.torch_layout.window_steps`) into an output tagged ``tags``; the
+    output node's name, or None (nothing emitted) when the inputs' grids do not fit."""
+    grids = {L.axis_sizes(tr.tags, ctx.need_shape(x), ctx.naxes) for x, tr in ctx.tracked}
+    if len(grids) != 1:
+        return None
+    found = L.window_steps(plan, grids.pop(), tags, ctx.naxes)
+    if found is None:
+        return None
+    steps, tags, where = found
+    node = inputs[0] if len(inputs) == 1 else ctx.emit("add", {}, inputs, tags, out=None, suffix="inputs")
+    for op_name, params, short in steps[:-1]:
+        node = ctx.emit(op_name, params, [node], tags, out=None, suffix=short)
+    op_name, params, _ = steps[-1]
+    return ctx.emit(op_name, params, [node], tags,
+                    note=f"ONNX {ctx.op}: {what} ({where}): each position reads exactly its window")
 
 
 @op("GridSample", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "TopK", "NonZero", "RoiAlign",

@@ -14,8 +14,8 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 from __future__ import annotations
 
 __all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
-           "flat_tag", "window_mixing", "axis_sizes", "space_to_depth", "spatial_axes", "view_tags",
-           "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
+           "flat_tag", "window_mixing", "window_steps", "whole_axes", "axis_sizes", "space_to_depth", "spatial_axes",
+           "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
 
 
@@ -444,6 +444,88 @@ def window_mixing(tag, others):
             return None
         plan[t.axis] = ("block" if t.fine else "grid", t.factor)
     return plan
+
+
+def window_steps(plan, grid, tags, naxes):
+    """The ops that mix positions within windows as ``plan`` (:func:`window_mixing`) says, over an
+    input of ``grid`` positions per axis, into an output tagged ``tags``: ``(steps, tags, where)``
+    with ``steps`` a list of ``(op, params, short name)`` to chain, the output's tags (an axis
+    whose mixed pieces are spent stands whole) and ``where`` the windows in words; or None when
+    the grid does not fit.
+
+    Per axis, a ``block`` window of ``f``: position ``o`` reads ``f*(o//f) .. f*(o//f)+f-1``, an
+    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``; when the output no
+    longer holds the window's positions (a linear layer over ``f x f`` patches: naflexvit's patch
+    embedding), the pool alone, and the output's positions are the windows'. A ``whole`` axis:
+    the same with ``f`` the axis. A ``grid`` of ``G`` windows ``f`` apart: ``o`` reads
+    ``o mod f + k*f`` for every ``k < G``, a conv of kernel ``2G-1``, dilation ``f`` and padding
+    ``(G-1)*f`` (the padding holds no pixels: exact once clipped to the input); a conv of kernel
+    ``G`` and dilation ``f`` when the output holds only the place in the window.
+
+    >>> f0, c0 = Part(0, 4, True), Part(0, 4, False)
+    >>> window_steps({0: ("block", 4)}, (12,), (c0, f0), 1)[0]
+    [('avgpool', {'kernel': (4,), 'stride': (4,)}, 'window'), ('upsample', {'scale': (4.0,), 'mode': 'nearest'}, 'window_back')]
+    """
+    if grid is None or any(grid[a] is None or grid[a] % f or kind == "whole" and f != grid[a]
+                           for a, (kind, f) in plan.items()):
+        return None
+    pieces = {}  # axis -> fine flags of the pieces the output still holds
+    whole = set()  # the axes the output still holds whole
+    for t in tags:
+        for x in ([p for p, _ in t] if isinstance(t, Merged) else [t]):
+            if isinstance(x, Part) and x.axis in plan:
+                pieces.setdefault(x.axis, set()).add(x.fine)
+            elif _is_axis(x) and x in plan:
+                whole.add(x)
+    pool, up, conv = [1] * naxes, [1] * naxes, [(1, 1, 0)] * naxes
+    collapsed = set()
+    for a, (kind, f) in plan.items():
+        if kind == "whole":  # one window spans the axis: every position reads all of it
+            if a not in whole:
+                return None
+            pool[a] = up[a] = f
+            continue
+        held = pieces.get(a, set())
+        mixed_fine = kind == "block"
+        if held == {True, False}:  # the output keeps the positions of the windows
+            if kind == "block":
+                pool[a] = up[a] = f
+            else:
+                g = grid[a] // f
+                conv[a] = (2 * g - 1, f, (g - 1) * f)
+        elif held == {not mixed_fine}:  # the mixed positions are spent: the other pieces remain
+            collapsed.add(a)
+            if kind == "block":
+                pool[a] = f
+            else:
+                conv[a] = (grid[a] // f, f, 0)
+        else:
+            return None
+    if collapsed:
+        tags = tuple(whole_axes(t, collapsed) for t in tags)
+    steps = []
+    if any(k > 1 for k in pool):
+        steps.append(("avgpool", {"kernel": tuple(pool), "stride": tuple(pool)}, "window"))
+    if any(k > 1 for k in up):
+        steps.append(("upsample", {"scale": tuple(float(v) for v in up), "mode": "nearest"}, "window_back"))
+    if any(k > 1 for k, _, _ in conv):
+        steps.append(("conv", {"kernel": tuple(k for k, _, _ in conv), "dilation": tuple(d for _, d, _ in conv),
+                               "padding": tuple(p for _, _, p in conv)}, "grid"))
+    if not steps:
+        return None
+    where = ", ".join(f"axis {a}: " + (f"one window of all its {f}" if kind == "whole" else
+                                       f"{'windows of' if kind == 'block' else 'a grid of windows'} {f}")
+                      for a, (kind, f) in sorted(plan.items()))
+    return steps, tags, where
+
+
+def whole_axes(tag, axes):
+    """``tag`` with the pieces of ``axes`` standing for the whole axis (the other piece was spent)."""
+    if isinstance(tag, Part) and tag.axis in axes:
+        return tag.axis
+    if isinstance(tag, Merged):
+        return Merged(tuple((x.axis if isinstance(x, Part) and x.axis in axes else x, size) for x, size in tag))
+    return tag
 
 
 def _is_axis(tag) -> bool:

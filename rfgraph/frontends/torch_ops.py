@@ -841,84 +841,21 @@ def _blocks_onto_positions(ctx, fine, coarse, rows, cols):
 
 def _window_mix(ctx, plan, inputs, tags, what):
     """Emit the exact index map of mixing positions within windows (``plan`` from
-    :func:`~rfgraph.frontends.torch_layout.window_mixing`) into an output tagged ``tags``; the
-    output node's name, or None (and nothing emitted) when the inputs' grids do not fit.
-
-    Per axis, a ``block`` window of ``f``: position ``o`` reads ``f*(o//f) .. f*(o//f)+f-1``, an
-    average pool of kernel = stride = ``f`` then a nearest upsample by ``f``; when the output no
-    longer holds the window's positions (a linear layer over ``f x f`` patches: naflexvit's patch
-    embedding), the pool alone, and the output's positions are the windows'. A ``grid`` of ``G``
-    windows ``f`` apart: ``o`` reads ``o mod f + k*f`` for every ``k < G``, a conv of kernel
-    ``2G-1``, dilation ``f`` and padding ``(G-1)*f`` (the padding holds no pixels: exact once
-    clipped to the input); a conv of kernel ``G`` and dilation ``f`` when the output holds only
-    the place in the window.
-    """
+    :func:`~rfgraph.frontends.torch_layout.window_mixing`, the steps from
+    :func:`~rfgraph.frontends.torch_layout.window_steps`) into an output tagged ``tags``; the
+    output node's name, or None (and nothing emitted) when the inputs' grids do not fit."""
     if len(inputs) > 1 and ctx.grids_differ(inputs):
         return None
-    grid = ctx.b.grid.get(inputs[0])
-    if grid is None or any(grid[a] % f or kind == "whole" and f != grid[a] for a, (kind, f) in plan.items()):
+    found = L.window_steps(plan, ctx.b.grid.get(inputs[0]), tags, ctx.naxes)
+    if found is None:
         return None
-    pieces = {}  # axis -> fine flags of the pieces the output still holds
-    whole = set()  # the axes the output still holds whole
-    for t in tags:
-        for x in ([p for p, _ in t] if isinstance(t, L.Merged) else [t]):
-            if isinstance(x, L.Part) and x.axis in plan:
-                pieces.setdefault(x.axis, set()).add(x.fine)
-            elif isinstance(x, int) and not isinstance(x, bool) and x in plan:
-                whole.add(x)
-    n = ctx.naxes
-    pool, up, conv = [1] * n, [1] * n, [(1, 1, 0)] * n
-    collapsed = set()
-    for a, (kind, f) in plan.items():
-        if kind == "whole":  # one window spans the axis: every position reads all of it
-            if a not in whole:
-                return None
-            pool[a] = up[a] = f
-            continue
-        held = pieces.get(a, set())
-        mixed_fine = kind == "block"
-        if held == {True, False}:  # the output keeps the positions of the windows
-            if kind == "block":
-                pool[a] = up[a] = f
-            else:
-                g = grid[a] // f
-                conv[a] = (2 * g - 1, f, (g - 1) * f)
-        elif held == {not mixed_fine}:  # the mixed positions are spent: the other pieces remain
-            collapsed.add(a)
-            if kind == "block":
-                pool[a] = f
-            else:
-                conv[a] = (grid[a] // f, f, 0)
-        else:
-            return None
-    if collapsed:
-        tags = tuple(_whole_axes(t, collapsed) for t in tags)
-    steps = []
-    if any(k > 1 for k in pool):
-        steps.append(("avgpool", {"kernel": tuple(pool), "stride": tuple(pool)}, "window"))
-    if any(k > 1 for k in up):
-        steps.append(("upsample", {"scale": tuple(float(v) for v in up), "mode": "nearest"}, "window_back"))
-    if any(k > 1 for k, _, _ in conv):
-        steps.append(("conv", {"kernel": tuple(k for k, _, _ in conv), "dilation": tuple(d for _, d, _ in conv),
-                               "padding": tuple(p for _, _, p in conv)}, "grid"))
-    where = ", ".join(f"axis {a}: " + (f"one window of all its {f}" if kind == "whole" else
-                                       f"{'windows of' if kind == 'block' else 'a grid of windows'} {f}")
-                      for a, (kind, f) in sorted(plan.items()))
+    steps, tags, where = found
     node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
     for op_name, params, short in steps[:-1]:
         node = _helper(ctx, op_name, params, [node], ctx.short + "_" + short)
     op_name, params, _ = steps[-1]
     return ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
                     "exactly its window")
-
-
-def _whole_axes(tag, axes):
-    """``tag`` with the pieces of ``axes`` standing for the whole axis (the other piece was spent)."""
-    if isinstance(tag, L.Part) and tag.axis in axes:
-        return tag.axis
-    if isinstance(tag, L.Merged):
-        return L.Merged(tuple((x.axis if isinstance(x, L.Part) and x.axis in axes else x, size) for x, size in tag))
-    return tag
 
 
 _RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}

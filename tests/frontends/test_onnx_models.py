@@ -40,8 +40,8 @@ SWEEP = [
 EXPORTERS = [("torchscript", 13), ("torchscript", 18), ("dynamo", 18)]
 
 
-def export(model, size, opset, exporter="torchscript"):
-    x = (torch.randn(1, 3, size, size),)
+def export(model, size, opset, exporter="torchscript", shape=None):
+    x = (torch.randn(*(shape or (1, 3, size, size))),)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
@@ -127,3 +127,44 @@ def test_at_layer3_on_an_exported_resnet(tmp_path, capsys):
 @pytest.mark.parametrize("name, size", SWEEP)
 def test_zoo_exported_models_match_torch_frontend(name, size, exporter, opset):
     compare(name, size, opset, exporter)
+
+
+class _Stage(torch.nn.Module):
+    """A torchvision Swin's stages, output as a (N, C, H, W) map."""
+
+    def __init__(self, v2, depths):
+        super().__init__()
+        tv = torchvision.models.swin_transformer
+        torch.manual_seed(0)
+        self.m = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=depths, num_heads=[1] * len(depths),
+                                    window_size=[4, 4], mlp_ratio=1.0,
+                                    block=tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock).eval()
+
+    def forward(self, x):
+        return self.m.features(x).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("v2", [False, True])
+@pytest.mark.parametrize("hw", [(20, 20), (20, 8)])
+def test_exported_swin_windows_are_followed_exactly(hw, v2):
+    # the exported shifted-window attention: the window padding computed with Mod on the shape
+    # (folded), torch.roll as two Slices and a Concat (a roll; by 0 along an axis one window
+    # spans), the partition as Reshape/Transpose and the attention as MatMuls within windows.
+    # Every feature's bounds equal the torch front-end's, and gradient support agrees
+    from rfgraph.tools.verify import hull, positive_copy, support
+
+    net = _Stage(v2, [2])
+    go = rfgraph.from_onnx(export(net, None, 17, shape=(1, 3, *hw)))
+    assert not [v for v in go if go.nodes[v]["op"] == "global"]
+    assert {"roll", "avgpool", "upsample"} <= {go.nodes[v]["op"] for v in go}
+    r_onnx = rfgraph.analyze(go)[go.graph["outputs"][0]]
+    a_torch = rfgraph.analyze(rfgraph.from_torch(net, (3, *hw)))
+    r_torch = a_torch[a_torch.graph.graph["outputs"][0]]
+    assert r_onnx.n == r_torch.n and r_onnx.is_global == r_torch.is_global
+    for ax in range(2):
+        for got, want in zip(r_onnx.bounds(ax), r_torch.bounds(ax)):
+            assert (got == want).all(), (ax, got, want)
+    positions = [(0, 0), (r_onnx.n[0] // 2, r_onnx.n[1] // 2), (r_onnx.n[0] - 1, r_onnx.n[1] - 1)]
+    for p, mask in zip(positions, support(positive_copy(net), None, (3, *hw), positions)):
+        for ax, (lo, hi, _) in enumerate(hull(mask)):
+            assert (r_onnx.bounds(ax)[0][p[ax]], r_onnx.bounds(ax)[1][p[ax]]) == (lo, hi), (p, ax)
