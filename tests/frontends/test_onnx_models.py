@@ -35,7 +35,7 @@ SWEEP = [
     ("efficientnet_b1", 64), ("efficientnet_v2_s", 64), ("regnet_x_400mf", 64), ("regnet_y_400mf", 64),
     ("regnet_y_800mf", 64), ("googlenet", 64), ("inception_v3", 96), ("convnext_tiny", 64),
     ("resnet152", 64), ("efficientnet_b2", 64), ("mobilenet_v2", 96), ("resnet18", 97), ("regnet_x_800mf", 64),
-    ("mnasnet0_75", 64),
+    ("mnasnet0_75", 64), ("swin_t", 224),
 ]
 EXPORTERS = [("torchscript", 13), ("torchscript", 18), ("dynamo", 18)]
 
@@ -145,8 +145,9 @@ class _Stage(torch.nn.Module):
 
 
 @pytest.mark.parametrize("v2", [False, True])
-@pytest.mark.parametrize("hw", [(20, 20), (20, 8)])
-def test_exported_swin_windows_are_followed_exactly(hw, v2):
+@pytest.mark.parametrize("hw, exporter, opset", [((20, 20), "torchscript", 17), ((20, 8), "torchscript", 17),
+                                                 ((20, 8), "dynamo", 18)])
+def test_exported_swin_windows_are_followed_exactly(hw, exporter, opset, v2):
     # the exported shifted-window attention: the window padding computed with Mod on the shape
     # (folded), torch.roll as two Slices and a Concat (a roll; by 0 along an axis one window
     # spans), the partition as Reshape/Transpose and the attention as MatMuls within windows.
@@ -154,7 +155,7 @@ def test_exported_swin_windows_are_followed_exactly(hw, v2):
     from rfgraph.tools.verify import hull, positive_copy, support
 
     net = _Stage(v2, [2])
-    go = rfgraph.from_onnx(export(net, None, 17, shape=(1, 3, *hw)))
+    go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, *hw)))
     assert not [v for v in go if go.nodes[v]["op"] == "global"]
     assert {"roll", "avgpool", "upsample"} <= {go.nodes[v]["op"] for v in go}
     r_onnx = rfgraph.analyze(go)[go.graph["outputs"][0]]
