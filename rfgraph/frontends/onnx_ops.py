@@ -524,22 +524,15 @@ def _matmul(ctx):
     if mixed:
         # a contraction over the positions of one window (attention weights @ v, Swin's exports)
         # reads that window; over anything else, every position
-        contracted = [(ta1[-1], ta1[:-1])]
-        if ctx.op != "Gemm":
-            contracted.append((tb1[-2], tb1[:-2] + tb1[-1:]))
-        plans = [L.window_mixing(t, others) for t, others in contracted if L.spatial_axes(t)]
-        if all(p is not None and p == plans[0] for p in plans) and _window_mix(
-                ctx, plans[0], inputs, tags, f"{ctx.op} contracts over the positions of a window"):
+        plan = L.contraction_window(ta1, None if ctx.op == "Gemm" else tb1)
+        if plan is not None and _window_mix(ctx, plan, inputs, tags,
+                                            f"{ctx.op} contracts over the positions of a window"):
             return
         return ctx.global_over(mixed, tags, f"{ctx.op} contracts over spatial positions", inputs=inputs)
-    rows, cols = L.spatial_axes(ta1[-2]), L.spatial_axes(tb1[-1])
-    if rows and cols and ta1[-2] == tb1[-1] and ta1[:-2] == tb1[:-2]:
-        # q·kᵀ within windows: entry (i, j) pairs two positions of one window; the scores read
-        # that window (the key dim is spent: softmax and @ v over it add nothing)
-        plan = L.window_mixing(ta1[-2], ta1[:-2] + ta1[-1:])
-        if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
-                                            f"{ctx.op}: attention scores within windows"):
-            return
+    plan = L.scores_window(ta1, tb1)  # the key dim is spent: softmax and @ v over it add nothing
+    if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+                                        f"{ctx.op}: attention scores within windows"):
+        return
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags)
 
 

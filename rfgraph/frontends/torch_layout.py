@@ -14,7 +14,7 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 from __future__ import annotations
 
 __all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
-           "flat_tag", "window_mixing", "window_steps", "whole_axes", "axis_sizes", "space_to_depth", "spatial_axes",
+           "flat_tag", "window_mixing", "contraction_window", "scores_window", "window_steps", "whole_axes", "axis_sizes", "space_to_depth", "spatial_axes",
            "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
 
@@ -444,6 +444,26 @@ def window_mixing(tag, others):
             return None
         plan[t.axis] = ("block" if t.fine else "grid", t.factor)
     return plan
+
+
+def contraction_window(tags1, tags2=None):
+    """The :func:`window_mixing` plan of a matrix product that contracts the last dim of an operand
+    tagged ``tags1`` (and the second-to-last of one tagged ``tags2``, when given: not a linear
+    layer's weight) when that is the positions of one window: attention weights @ v within
+    windows; else None."""
+    contracted = [(tags1[-1], tags1[:-1])] + ([(tags2[-2], tags2[:-2] + tags2[-1:])] if tags2 is not None else [])
+    plans = [window_mixing(t, others) for t, others in contracted if spatial_axes(t)]
+    return plans[0] if plans and all(p is not None and p == plans[0] for p in plans) else None
+
+
+def scores_window(tags1, tags2):
+    """The :func:`window_mixing` plan of ``q @ kᵀ`` within windows (operands tagged ``tags1`` and
+    ``tags2``, the same positions in ``q``'s rows and ``kᵀ``'s columns): entry ``(i, j)`` pairs
+    two positions of one window, so the scores read that window; else None."""
+    rows, cols = spatial_axes(tags1[-2]), spatial_axes(tags2[-1])
+    if rows and cols and tags1[-2] == tags2[-1] and tags1[:-2] == tags2[:-2]:
+        return window_mixing(tags1[-2], tags1[:-2] + tags1[-1:])
+    return None
 
 
 def window_steps(plan, grid, tags, naxes):

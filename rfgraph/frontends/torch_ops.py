@@ -761,23 +761,17 @@ def _matmul(ctx):
     if mixed:
         # a contraction over the positions of one window (attention weights @ v, Swin/MaxViT)
         # reads that window; over anything else, every position
-        contracted = [(tags1[-1], tags1[:-1])]
-        if ctx.packet != "linear":
-            contracted.append((tags2[-2], tags2[:-2] + tags2[-1:]))
-        plans = [L.window_mixing(t, others) for t, others in contracted if L.spatial_axes(t)]
-        if all(p is not None and p == plans[0] for p in plans) and _window_mix(
-                ctx, plans[0], inputs, tags, f"{ctx.short} contracts over the positions of a window"):
+        plan = L.contraction_window(tags1, None if ctx.packet == "linear" else tags2)
+        if plan is not None and _window_mix(ctx, plan, inputs, tags,
+                                            f"{ctx.short} contracts over the positions of a window"):
             return
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
     if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None:
         rows, cols = L.spatial_axes(tags1[-2]), L.spatial_axes(tags2[-1])
-        if rows and cols and tags1[-2] == tags2[-1] and tags1[:-2] == tags2[:-2]:
-            # q·kᵀ within windows: entry (i, j) pairs two positions of one window; the scores
-            # read that window (the key dim is spent: softmax and @ v over it add nothing)
-            plan = L.window_mixing(tags1[-2], tags1[:-2] + tags1[-1:])
-            if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
-                                                f"{ctx.short}: attention scores within windows"):
-                return
+        plan = L.scores_window(tags1, tags2)  # the key dim is spent: softmax and @ v over it add nothing
+        if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+                                            f"{ctx.short}: attention scores within windows"):
+            return
         if rows and cols and t1.node != t2.node:
             # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
             # often on a coarser grid): no one grid holds it

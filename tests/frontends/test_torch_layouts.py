@@ -370,29 +370,19 @@ def test_samvit_padded_windows_equal_gradient_support(rel_pos):
 
 
 @pytest.mark.parametrize("v2", [False, True])
-def test_torchvision_swin_stage_equals_gradient_support(v2):
-    # torchvision pads the 10 x 10 map to 12 x 12 for windows of 4, shifts by 2, attends, crops
+@pytest.mark.parametrize("hw, is_global", [((20, 20), (False, False)), ((20, 8), (False, True))])
+def test_torchvision_swin_stage_equals_gradient_support(hw, is_global, v2):
+    # torchvision pads the 10 x 10 map to 12 x 12 for windows of 4, shifts by 2, attends, crops;
+    # on a 10 x 4 map the rows are padded to 12 (three windows), the 4 columns are one window and
+    # the shift is along the rows only (swin_v2_t's last stages at 200 x 120)
     tv = pytest.importorskip("torchvision.models.swin_transformer")
     block = tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock
     model = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=[2], num_heads=[1], window_size=[4, 4],
                                mlp_ratio=1.0, block=block)
     net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
-    G, rec = check(net, (3, 20, 20))
+    G, rec = check(net, (3, *hw))
     assert not [v for v in G if G.nodes[v]["op"] == "global"]
-
-
-@pytest.mark.parametrize("v2", [False, True])
-def test_torchvision_swin_with_one_window_across_an_axis_equals_gradient_support(v2):
-    # a 10 x 4 token map, windows of 4: rows padded to 12 (three windows), the 4 columns one
-    # window; torchvision shifts along the rows only (swin_v2_t's last stages at 200 x 120)
-    tv = pytest.importorskip("torchvision.models.swin_transformer")
-    block = tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock
-    model = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=[2], num_heads=[1], window_size=[4, 4],
-                               mlp_ratio=1.0, block=block)
-    net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
-    G, rec = check(net, (3, 20, 8))
-    assert not [v for v in G if G.nodes[v]["op"] == "global"]
-    assert rec.is_global == (False, True)
+    assert rec.is_global == is_global
 
 
 def test_torchvision_swin3d_with_windows_across_two_axes_equals_gradient_support():
