@@ -503,16 +503,8 @@ class ExactBounds:
         for v, plan in zip(self._order, self._plans.in_order):
             p = pred[v]
             xs = states[v]
-            rep = None
-            if len(p) == 1:
-                us = list(p)
-                u = us[0]
-                if states[u] is xs and (plan.op.pointwise or self._identity_map(plan, xs)):
-                    rep = alias.get(u, u)  # see _passes_through
-            else:
-                us = inputs_in_order(p) if p else []
-                if plan.op.join:
-                    rep = self._passes_through(plan, us, xs)
+            us = list(p) if len(p) < 2 else inputs_in_order(p)
+            rep = self._passes_through(plan, us, xs)
             if rep is not None:
                 alias[v] = rep
                 found = copies.get(rep)
