@@ -442,7 +442,8 @@ def _rotation(ctx, ax, n):
             return None
         attrs, preds = G.nodes[tr.node], list(G.pred[tr.node])
         if attrs.get("op") != "slice":  # a slice of the whole axis is the source itself
-            attrs, preds = {"start": (None,) * ctx.naxes, "stop": (None,) * ctx.naxes, "step": (1,) * ctx.naxes}, [tr.node]
+            whole = (None,) * ctx.naxes
+            attrs, preds = {"start": whole, "stop": whole, "step": (1,) * ctx.naxes}, [tr.node]
         if len(preds) != 1 or src not in (None, preds[0]):
             return None
         src = preds[0]

@@ -14,7 +14,8 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 from __future__ import annotations
 
 __all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
-           "flat_tag", "window_mixing", "contraction_window", "scores_window", "window_steps", "whole_axes", "axis_sizes", "space_to_depth", "spatial_axes",
+           "flat_tag", "window_mixing", "contraction_window", "scores_window", "window_steps", "whole_axes",
+           "axis_sizes", "space_to_depth", "spatial_axes",
            "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
 
@@ -483,8 +484,8 @@ def window_steps(plan, grid, tags, naxes):
     ``G`` and dilation ``f`` when the output holds only the place in the window.
 
     >>> f0, c0 = Part(0, 4, True), Part(0, 4, False)
-    >>> window_steps({0: ("block", 4)}, (12,), (c0, f0), 1)[0]
-    [('avgpool', {'kernel': (4,), 'stride': (4,)}, 'window'), ('upsample', {'scale': (4.0,), 'mode': 'nearest'}, 'window_back')]
+    >>> [(op, params) for op, params, _ in window_steps({0: ("block", 4)}, (12,), (c0, f0), 1)[0]]
+    [('avgpool', {'kernel': (4,), 'stride': (4,)}), ('upsample', {'scale': (4.0,), 'mode': 'nearest'})]
     """
     if grid is None or any(grid[a] is None or grid[a] % f or kind == "whole" and f != grid[a]
                            for a, (kind, f) in plan.items()):

@@ -3,10 +3,11 @@
 The model is turned into a float64 CPU network with positive weights, zero biases, BatchNorm as
 identity, max pooling (module or functional) replaced by average pooling with the same window, and
 saturating activations (ReLU6, hard sigmoid/swish, hardtanh, and the sigmoid and tanh modules, whose
-float64 gradient is exactly 0 past a few tens) swapped for ones whose gradient never vanishes. With a positive random input every activation is positive, so the gradient of one
-output feature (channels weighted by positive random numbers) with respect to the input is
-non-zero **exactly** on that feature's receptive field. One forward pass, then one
-``torch.autograd.grad`` per feature position.
+float64 gradient is exactly 0 past a few tens) swapped for ones whose gradient never vanishes.
+With a positive random input every activation is positive, so the gradient of one output feature
+(channels weighted by positive random numbers) with respect to the input is non-zero **exactly**
+on that feature's receptive field. One forward pass, then one ``torch.autograd.grad`` per feature
+position.
 
 Nothing here uses rfgraph's arithmetic: :func:`compare` takes an rfgraph record (anything with
 ``n``, ``rf``, ``start``, ``jump``, ``exact``, ``is_global`` and ``bounds(axis)``) and reports
