@@ -521,20 +521,65 @@ def _matmul(ctx):
     out = ctx.need_shape(ctx.node.output[0])
     if len(tags) != len(out):
         tags = (None,) * len(out)
+    _product(ctx, ta1, None if ctx.op == "Gemm" else tb1, tags, mixed)
+
+
+def _product(ctx, ta1, tb1, tags, mixed, order=None):
+    """A matrix product of operands tagged ``ta1`` (rows, contracted) and ``tb1`` (contracted,
+    columns; None for a weight), whose output in matrix order is tagged ``tags`` and mixes the
+    positions of ``mixed``; ``order`` puts matrix-order dims in the output's order (Einsum)."""
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
+    place = (lambda t: t) if order is None else (lambda t: tuple(t[d] for d in order))
     if mixed:
         # a contraction over the positions of one window (attention weights @ v, Swin's exports)
         # reads that window; over anything else, every position
-        plan = L.contraction_window(ta1, None if ctx.op == "Gemm" else tb1)
-        if plan is not None and _window_mix(ctx, plan, inputs, tags,
+        plan = L.contraction_window(ta1, tb1)
+        if plan is not None and _window_mix(ctx, plan, inputs, place(tags),
                                             f"{ctx.op} contracts over the positions of a window"):
             return
-        return ctx.global_over(mixed, tags, f"{ctx.op} contracts over spatial positions", inputs=inputs)
-    plan = L.scores_window(ta1, tb1)  # the key dim is spent: softmax and @ v over it add nothing
-    if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
+        return ctx.global_over(mixed, place(tags), f"{ctx.op} contracts over spatial positions", inputs=inputs)
+    plan = L.scores_window(ta1, tb1) if tb1 is not None else None
+    # the key dim is spent: softmax and @ v over it add nothing
+    if plan is not None and _window_mix(ctx, plan, inputs, place(tags[:-1] + (None,)),
                                         f"{ctx.op}: attention scores within windows"):
         return
-    ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, tags)
+    ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, place(tags))
+
+
+@op("Einsum")
+def _einsum(ctx):
+    """A two-operand Einsum that is a batched matrix product: every letter is a batch letter (in
+    both operands and the output), a row or a column (in one operand and the output) or
+    contracted (in both operands, not the output), at most one row, column and contracted
+    letter (MaxViT's ``bhid,bhjd->bhij`` and ``bhij,bhjd->bhid``): read as that product. Anything
+    else: the unsupported-op policy."""
+    eq = str(ctx.attr("equation", "")).replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != 2 or not _ or "." in eq or any(len(set(t)) != len(t) for t in terms + [rhs]):
+        return ctx.unsupported(f"equation {eq!r} is not a two-operand product")
+    a, b = terms
+    tag_a, tag_b = dict(zip(a, _tags_of(ctx, 0))), dict(zip(b, _tags_of(ctx, 1)))
+    tags = {}  # per letter of the output: its operands' tag (a batch letter's must agree)
+    for letter in rhs:
+        found = {tag_a.get(letter), tag_b.get(letter)} - {None}
+        if len(found) > 1:
+            return ctx.unsupported(f"equation {eq!r} pairs dims holding different positions")
+        tags[letter] = found.pop() if found else None
+    batch = [c for c in rhs if c in a and c in b]
+    rows = [c for c in rhs if c in a and c not in b]
+    cols = [c for c in rhs if c in b and c not in a]
+    summed = [c for c in a if c in b and c not in rhs]
+    if len(rows) > 1 or len(cols) > 1 or len(summed) > 1 or set(rhs) - set(a) - set(b) or \
+            set(a) - set(rhs) - set(summed) or set(b) - set(rhs) - set(summed):
+        return ctx.unsupported(f"equation {eq!r} is not a batched matrix product")
+    r, c, k = (rows or [None])[0], (cols or [None])[0], (summed or [None])[0]
+    ta1 = tuple(tag_a[x] for x in batch) + (tag_a.get(r), tag_a.get(k))
+    tb1 = tuple(tag_b[x] for x in batch) + (tag_b.get(k), tag_b.get(c))
+    matrix = batch + [r, c]  # the output's dims in matrix order (None: a dim it does not have)
+    order = [matrix.index(x) for x in rhs]
+    mixed = L.spatial_axes(tag_a.get(k)) | L.spatial_axes(tag_b.get(k))
+    _product(ctx, ta1, tb1, tuple(tags.get(x) for x in matrix), mixed, order)
 
 
 def _window_mix(ctx, plan, inputs, tags, what):

@@ -169,3 +169,53 @@ def test_exported_swin_windows_are_followed_exactly(hw, exporter, opset, v2):
     for p, mask in zip(positions, support(positive_copy(net), None, (3, *hw), positions)):
         for ax, (lo, hi, _) in enumerate(hull(mask)):
             assert (r_onnx.bounds(ax)[0][p[ax]], r_onnx.bounds(ax)[1][p[ax]]) == (lo, hi), (p, ax)
+
+
+class _EinsumWindows(torch.nn.Module):
+    """Window attention written with einsum (MaxViT's form): q·kᵀ and weights @ v per window."""
+
+    def __init__(self, dim=4, s=4):
+        super().__init__()
+        self.s, self.conv, self.qkv = s, torch.nn.Conv2d(3, dim, 3, padding=1), torch.nn.Linear(dim, 3 * dim)
+
+    def forward(self, x):
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        s = self.s
+        win = y.view(n, c, h // s, s, w // s, s).permute(0, 2, 4, 3, 5, 1).reshape(-1, s * s, c)
+        q, k, v = self.qkv(win).reshape(win.shape[0], s * s, 3, 1, c).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = torch.einsum("bhid,bhjd->bhij", q, k).softmax(-1)
+        o = torch.einsum("bhij,bhjd->bhid", attn, v).transpose(1, 2).reshape(-1, s * s, c)
+        return o.view(n, h // s, w // s, s, s, c).permute(0, 5, 1, 3, 2, 4).reshape(n, c, h, w)
+
+
+@pytest.mark.parametrize("exporter, opset", [("torchscript", 17), ("dynamo", 18)])
+def test_exported_einsum_attention_within_windows_is_exact(exporter, opset):
+    from rfgraph.tools.verify import hull, positive_copy, support
+
+    torch.manual_seed(0)
+    net = _EinsumWindows().eval()
+    go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 12, 8)))
+    assert not [v for v in go if go.nodes[v]["op"] == "global"]
+    rec = rfgraph.analyze(go)[go.graph["outputs"][0]]
+    a_torch = rfgraph.analyze(rfgraph.from_torch(net, (3, 12, 8)))
+    want = a_torch[a_torch.graph.graph["outputs"][0]]
+    for ax in range(2):
+        for got, exp in zip(rec.bounds(ax), want.bounds(ax)):
+            assert (got == exp).all()
+    positions = [(0, 0), (5, 3), (11, 7)]
+    for p, mask in zip(positions, support(positive_copy(net), None, (3, 12, 8), positions)):
+        for ax, (lo, hi, _) in enumerate(hull(mask)):
+            assert (rec.bounds(ax)[0][p[ax]], rec.bounds(ax)[1][p[ax]]) == (lo, hi), (p, ax)
+
+
+def test_an_einsum_that_is_not_a_matrix_product_is_reported():
+    from rfgraph.errors import UnsupportedOpError
+
+    class Three(torch.nn.Module):
+        def forward(self, x):
+            y = x.flatten(2)  # (N, C, HW)
+            return torch.einsum("ncp,ndp,nep->ncde", y, y, y).flatten(2).unsqueeze(-1)
+
+    with pytest.raises(UnsupportedOpError, match="Einsum.*not a two-operand product"):
+        rfgraph.from_onnx(export(Three(), None, 17, shape=(1, 2, 4, 4)))
