@@ -269,8 +269,46 @@ def view_tags(in_shape, in_tags, out_shape):
     (None, None, Part(0, 2, coarse), Part(0, 2, fine), 1)
     >>> view_tags((2, 3), (0, 1), (3, 2))
     (frozenset({0, 1}), frozenset({0, 1}))
+
+    Where a view splits an axis again another way (``H`` cut ``8 x 7``, then read as ``7 x 8``:
+    MaxViT's grid partition after its block partition, as the dynamo exporter writes it), the
+    coarse and the fine piece side by side are the axis itself:
+
+    >>> c0, f0 = Part(0, 7, False), Part(0, 7, True)
+    >>> view_tags((1, 8, 7), (None, c0, f0), (1, 7, 8))
+    (None, Part(0, 8, coarse), Part(0, 8, fine))
     """
     atoms = _atoms(in_shape, in_tags)
+    result = _cut(atoms, out_shape)
+    if any(_is_scrambled(t) for t in result):
+        rejoined_atoms = _rejoin(atoms)
+        if rejoined_atoms != atoms:
+            again = _cut(rejoined_atoms, out_shape)
+            if not any(_is_scrambled(t) for t in again):
+                return again
+    return result
+
+
+def _is_scrambled(tag) -> bool:
+    if isinstance(tag, Merged):
+        return any(_is_scrambled(t) for t, _ in tag)
+    return isinstance(tag, frozenset) and not isinstance(tag, Part)
+
+
+def _rejoin(atoms):
+    """``atoms`` with each coarse piece followed by its fine piece made the whole axis again."""
+    out = []
+    for tag, size in atoms:
+        if out and rejoined([out[-1], (tag, size)]) is not None:
+            prev, n = out.pop()
+            out.append((tag.axis, n * size))
+        else:
+            out.append((tag, size))
+    return out
+
+
+def _cut(atoms, out_shape):
+    """:func:`view_tags` of a sequence of atoms."""
     result = [None] * len(out_shape)
     k = 0  # next atom
     rem = None  # (tag, remaining size, how the atom was cut) of a partly consumed atom

@@ -35,7 +35,7 @@ SWEEP = [
     ("efficientnet_b1", 64), ("efficientnet_v2_s", 64), ("regnet_x_400mf", 64), ("regnet_y_400mf", 64),
     ("regnet_y_800mf", 64), ("googlenet", 64), ("inception_v3", 96), ("convnext_tiny", 64),
     ("resnet152", 64), ("efficientnet_b2", 64), ("mobilenet_v2", 96), ("resnet18", 97), ("regnet_x_800mf", 64),
-    ("mnasnet0_75", 64), ("swin_t", 224),
+    ("mnasnet0_75", 64), ("swin_t", 224), ("maxvit_t", 224),
 ]
 EXPORTERS = [("torchscript", 13), ("torchscript", 18), ("dynamo", 18)]
 

@@ -422,3 +422,17 @@ def test_relative_logits_skew_keeps_each_query_position():
     G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), net), (1, 4, 4))
     assert rec.rf == (3, 3) and not any(rec.is_global)
     assert TL.padded_rows(TL.Merged(((0, 4), (None, 3))), 1, 1) is None
+
+
+def test_an_axis_split_one_way_then_read_another_way_stays_that_axis():
+    # rows cut 3 x 4, that view read as 4 x 3 (the dynamo exporter writes MaxViT's grid partition
+    # so), then back to 12 rows: the same positions in order, so the conv after it is exact (the
+    # second view used to scramble rows and columns into one global set)
+    def fn(x, c, d):
+        y = c(x)
+        n, ch, h, w = y.shape
+        z = y.view(n, ch, 3, 4, w).view(n, ch, 4, 3, w).reshape(n, ch, h, w)
+        return d(z)
+
+    G, rec = check(Fn(fn, conv(1, 2, 3, padding=1), conv(2, 1, 3, padding=1)), (1, 12, 9))
+    assert "global" not in ops(G) and not any(rec.is_global)
