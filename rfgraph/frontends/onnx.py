@@ -30,6 +30,7 @@ __all__ = ["from_onnx", "annotate_onnx", "load_model", "FOLD"]
 
 _POLICIES = ("raise", "global", "identity")
 _FOLD_MAX = 1 << 16  # constants larger than this are never folded (weights, not shapes)
+_FOLD_ROUNDS = 40  # folding and shape inference, in turn, until nothing new folds (Swin: 16)
 
 
 def _onnx():
@@ -586,7 +587,7 @@ def _infer_folded(fixed, opset):
     shapes = _shapes_of(graph)
     sources = {t.name for t in graph.initializer} | {vi.name for vi in graph.input}
     done = set()
-    for _round in range(40):  # each round can fold what the previous round's shapes made known
+    for _ in range(_FOLD_ROUNDS):  # each round can fold what the previous round's shapes made known
         consts = {t.name: _initializer_value(t) for t in graph.initializer}
         folded = set()  # Constant nodes are evaluated too (their values feed the rest), never replaced
         for node in _toposort(graph, sources):

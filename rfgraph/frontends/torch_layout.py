@@ -300,7 +300,7 @@ def _rejoin(atoms):
     out = []
     for tag, size in atoms:
         if out and rejoined([out[-1], (tag, size)]) is not None:
-            prev, n = out.pop()
+            _, n = out.pop()
             out.append((tag.axis, n * size))
         else:
             out.append((tag, size))

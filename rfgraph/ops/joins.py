@@ -83,10 +83,9 @@ def _join_fast(inputs):
     on every axis, none is global and all are exact; or all are equal, global with jump 0. Identical to the summary's result (min and
     max keep the first of equal values, as the builtins do)."""
     out, mis = [], []
-    first = inputs[0]
     for xs in zip(*inputs):  # per axis, the inputs' states
         x0 = xs[0]
-        if out and x0 is first[0] and all([x is inp[0] for x, inp in zip(xs, inputs)]):
+        if out and all([x is inp[0] for x, inp in zip(xs, inputs)]):
             out.append(out[0])  # every input has one state on every axis (a square map): one answer
             mis.append(mis[0])
             continue
