@@ -290,7 +290,16 @@ class Analysis:
         values["module"] = attrs.get("module")
         values["source"] = attrs.get("source")
         mis = self._mis.get(v)
-        if mis is not None:
+        if mis is not None and self._exact.alias(v) is not None and not all(x.exact for x in axes):
+            # a join of copies of one node (x + mlp(x) on attention's windows): every branch has
+            # that node's bounds, so each is its feature 0 (this record's own numbers) with no
+            # offset, and nothing is misaligned (exact axes take the cheap path below)
+            zeros = (0,) * len(axes)
+            rf, start = values["rf"], values["start"]
+            values["branches"] = tuple([Branch(u, rf, start, zeros) for u in self._exact.inputs(v)])
+            values["misalignment"] = values["misaligned_at"] = zeros
+            values["rf_range"] = tuple([(r, r) for r in rf])
+        elif mis is not None:
             naxes = len(axes)
             found = []
             for ax, m in enumerate(mis):

@@ -238,3 +238,18 @@ def test_an_op_with_hooks_is_shared_only_when_it_names_its_axis_key():
             results[(key is None, by)] = a._exact.twin("w", 1)
             assert (a.bounds("w", 1, clip=False)[0] - a.bounds("up", 1, clip=False)[0] == -by[1]).all()
     assert results == {(True, (1, 1)): None, (True, (1, 2)): None, (False, (1, 1)): 0, (False, (1, 2)): None}
+
+
+def test_a_join_of_copies_of_a_position_dependent_node(monkeypatch):
+    # x + f(x) where f is pointwise and x position-dependent (attention's windows, then the
+    # residual around the MLP): the join shares x's answers, and its record lists each branch
+    # with x's feature 0 and no offset -- the same record as the computation without aliases
+    G = _square(("c", "conv", {"kernel": 3}, ["x"]), ("up", "upsample", {"scale": 3}, ["c"]),
+                ("act", "identity", {}, ["up"]), ("sum", "add", {}, ["up", "act"]), size=5)
+    a = rfgraph.analyze(G)
+    rec = a["sum"]
+    assert a._exact.alias("sum") == "up" and not any(rec.exact)
+    assert [(b.node, b.rf, b.start, b.offset) for b in rec.branches] == [
+        ("up", a["up"].rf, a["up"].start, (0, 0)), ("act", a["up"].rf, a["up"].start, (0, 0))]
+    assert rec.misalignment == (0, 0) and rec.rf_range == tuple((r, r) for r in a["up"].rf)
+    _compare(G, monkeypatch)
