@@ -59,10 +59,14 @@ class ExactBounds:
         self._taps_of: dict = {}
         self._runs_of: dict = {}
         self._plan_of = None
+        self._ins: dict = {}  # node -> its inputs in join order (filled by _certify; not to be mutated)
 
     def inputs(self, v) -> list:
-        """``v``'s inputs in join order."""
-        return inputs_in_order(self._pred[v])
+        """``v``'s inputs in join order (a shared list: read it, do not change it)."""
+        found = self._ins.get(v)
+        if found is None:
+            found = self._ins[v] = inputs_in_order(self._pred[v])
+        return found
 
     def node(self, v):
         return self._plan(v).named(v)
@@ -500,10 +504,11 @@ class ExactBounds:
         windows = self._clean = [{} for _ in range(naxes)]
         pred = self._pred
         window_one = self._window_one
+        ins = self._ins
         for v, plan in zip(self._order, self._plans.in_order):
             p = pred[v]
             xs = states[v]
-            us = list(p) if len(p) < 2 else inputs_in_order(p)
+            us = ins[v] = list(p) if len(p) < 2 else inputs_in_order(p)
             rep = self._passes_through(plan, us, xs)
             if rep is not None:
                 alias[v] = rep
