@@ -521,13 +521,14 @@ def _matmul(ctx):
     out = ctx.need_shape(ctx.node.output[0])
     if len(tags) != len(out):
         tags = (None,) * len(out)
-    _product(ctx, ta1, None if ctx.op == "Gemm" else tb1, tags, mixed)
+    _product(ctx, ta1, None if ctx.op == "Gemm" else tb1, tags, mixed, operands=(a, b))
 
 
-def _product(ctx, ta1, tb1, tags, mixed, order=None):
+def _product(ctx, ta1, tb1, tags, mixed, order=None, operands=(0, 1)):
     """A matrix product of operands tagged ``ta1`` (rows, contracted) and ``tb1`` (contracted,
     columns; None for a weight), whose output in matrix order is tagged ``tags`` and mixes the
-    positions of ``mixed``; ``order`` puts matrix-order dims in the output's order (Einsum)."""
+    positions of ``mixed``; ``order`` puts matrix-order dims in the output's order (Einsum);
+    ``operands`` are the two factors' input indices."""
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     place = (lambda t: t) if order is None else (lambda t: tuple(t[d] for d in order))
     if mixed:
@@ -537,13 +538,43 @@ def _product(ctx, ta1, tb1, tags, mixed, order=None):
         if plan is not None and _window_mix(ctx, plan, inputs, place(tags),
                                             f"{ctx.op} contracts over the positions of a window"):
             return
+        if tb1 is not None and not L.spatial_axes(ta1[-1]) and not L.spatial_axes(tb1[-1]) and _per_query(
+                ctx, operands, ta1, tb1, inputs, place(tags), "attention weights @ v, each query position "
+                "reads every value position"):
+            return  # the key dim spent (see below): row i reads its weights and every value
         return ctx.global_over(mixed, place(tags), f"{ctx.op} contracts over spatial positions", inputs=inputs)
     plan = L.scores_window(ta1, tb1) if tb1 is not None else None
     # the key dim is spent: softmax and @ v over it add nothing
     if plan is not None and _window_mix(ctx, plan, inputs, place(tags[:-1] + (None,)),
                                         f"{ctx.op}: attention scores within windows"):
         return
+    if tb1 is not None and L.spatial_axes(ta1[-2]) and L.spatial_axes(tb1[-1]) and _per_query(
+            ctx, operands, ta1, tb1, inputs, place(tags[:-1] + (None,)),
+            "attention scores, each query position reads every key position"):
+        return  # q @ kᵀ: row i, all a softmax over the keys and @ v use, reads query i and every key
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, place(tags))
+
+
+def _per_query(ctx, operands, ta1, tb1, inputs, tags, what):
+    """The torch front-end's rule for attention products (``torch_ops._per_query``): output row
+    ``i`` reads row ``i`` of the first factor and every position of the second, so the first
+    factor's node joined to a ``global`` of the second's (queries and keys on different grids:
+    PVT's spatial reduction). Only where the positions are in the rows of the first factor and
+    in the second factor's matrix dims alone, and the factors are different nodes and the
+    product's only inputs; the node, or None (nothing emitted)."""
+    tra, trb = (ctx.b.traced.get(ctx.input(i)) for i in operands)
+    if tra is None or trb is None or tra.node == trb.node or set(inputs) != {tra.node, trb.node}:
+        return None
+    if any(L.spatial_axes(t) for t in ta1[:-2] + tb1[:-2] + ta1[-1:]) or not L.spatial_axes(ta1[-2]):
+        return None
+    out = ctx.out_shape()
+    if out is None or len(tags) != len(out):
+        return None
+    axes = tuple(range(ctx.naxes))
+    ctx.b.global_ops[ctx.op] = ctx.b.global_ops.get(ctx.op, 0) + 1
+    g = ctx.emit("global", {"axes": axes, "size": 1}, [trb.node], trb.tags, out=None, suffix="global",
+                 note=f"ONNX {ctx.op}: {what}")
+    return ctx.emit("add", {}, [tra.node, g], tags)
 
 
 @op("Einsum")

@@ -765,6 +765,11 @@ def _matmul(ctx):
         if plan is not None and _window_mix(ctx, plan, inputs, tags,
                                             f"{ctx.short} contracts over the positions of a window"):
             return
+        if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node and \
+                not L.spatial_axes(tags1[-1]) and not L.spatial_axes(tags2[-1]) and \
+                _per_query(ctx, (t1, tags1, -2), [(t2, tags2, -2)], tags, inputs,
+                           f"{ctx.short}: attention weights @ v, each query position reads every value position"):
+            return  # attention weights (key dim spent) @ v: row i reads its weights and every value
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
     if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None:
         rows, cols = L.spatial_axes(tags1[-2]), L.spatial_axes(tags2[-1])
@@ -774,7 +779,11 @@ def _matmul(ctx):
             return
         if rows and cols and t1.node != t2.node:
             # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
-            # often on a coarser grid): no one grid holds it
+            # often on a coarser grid): row i, all a softmax over j and @ v will use, reads query i
+            # and every key -- kept on the queries' grid, the key dim spent
+            if _per_query(ctx, (t1, tags1, -2), [(t2, tags2, -1)], tags[:-1] + (None,), inputs,
+                          f"{ctx.short}: attention scores, each query position reads every key position"):
+                return
             return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
                                    "with every key position: treated as global", inputs=inputs)
     if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node:
@@ -916,6 +925,37 @@ def _axes_text(axes):
     return ",".join(str(v) for v in sorted(axes))
 
 
+def _per_query(ctx, query, others, tags, inputs, note):
+    """Emit an attention product on the queries' positions: output position ``i`` reads query
+    position ``i`` and every position of each of ``others`` (keys, values): the query's node
+    joined to a ``global`` of each other node (a size-1 map that broadcasts). Exact for softmax
+    attention without a mask, where the keys and values may sit on another grid than the
+    queries (PVT's and SegFormer's spatial reduction, MViT's pooled keys): a global over the
+    queries too would add the pixels of queries the keys never see.
+
+    ``query`` and each of ``others`` is ``(traced, tags, position dim)``. Only where the
+    positions are in that dim alone (heads and batch dims hold none) and the operands are all
+    the op's inputs; returns the node, or None (nothing emitted)."""
+    tq, tags_q, dq = query
+    if len(tags_q) < 2 or not L.spatial_axes(tags_q[dq]) or len(tags) != ctx.out_tensor().dim() or \
+            tags[dq] != tags_q[dq]:
+        return None
+    if set(inputs) != {tq.node} | {t.node for t, _, _ in others}:
+        return None
+    for tr, tg, d in [query, *others]:
+        if len(tg) < 2 or any(L.spatial_axes(t) for i, t in enumerate(tg) if i != len(tg) + d) or \
+                not L.spatial_axes(tg[d]):
+            return None
+    axes = tuple(range(ctx.naxes))
+    note = f"{ctx.aten}: {note}"
+    parts = [tq.node]
+    for u in dict.fromkeys(t.node for t, _, _ in others):
+        if u != tq.node:
+            ctx.b.global_ops[ctx.aten] = ctx.b.global_ops.get(ctx.aten, 0) + 1
+            parts.append(_helper(ctx, "global", {"axes": axes, "size": 1}, [u], ctx.short + "_global", note=note))
+    return ctx.emit("add", {}, parts, tags)
+
+
 def _helper(ctx, op_name, params, inputs, short, note=None):
     """A node the op needs besides its output: named with a suffix, so the output keeps the
     module's name."""
@@ -931,6 +971,15 @@ def _helper(ctx, op_name, params, inputs, short, note=None):
     "_scaled_dot_product_flash_attention", "scaled_dot_product_attention",
     "_scaled_dot_product_attention_math", "_scaled_dot_product_cudnn_attention")
 def _attention(ctx):
+    a, get = ctx.a, ctx.b.get
+    q, k, v = (a.get(name) for name in ("query", "key", "value"))
+    tq, tk, tv = (get(t) if t is not None else None for t in (q, k, v))
+    if tq is not None and not a.get("is_causal") and a.get("attn_mask") is None and tk is not None and tv is not None and \
+            {tk.node, tv.node} != {tq.node} and \
+            _per_query(ctx, (tq, tq.tags, -2), [(tk, tk.tags, -2), (tv, tv.tags, -2)], tq.tags[:-1] + (None,),
+                       list(dict.fromkeys(tr.node for _, tr in ctx.tracked)),
+                       "attention: each query position reads every key and value position"):
+        return
     axes = frozenset()
     for _, tr in ctx.tracked:
         axes |= L.spatial_axes(tr.tags[-2]) if len(tr.tags) >= 2 else frozenset()

@@ -436,3 +436,48 @@ def test_an_axis_split_one_way_then_read_another_way_stays_that_axis():
 
     G, rec = check(Fn(fn, conv(1, 2, 3, padding=1), conv(2, 1, 3, padding=1)), (1, 12, 9))
     assert "global" not in ops(G) and not any(rec.is_global)
+
+
+class ReducedAttention(nn.Module):
+    """Attention whose keys and values come from a strided conv over the tokens (PVT's and
+    SegFormer's spatial reduction; MViT pools them): the conv drops the border tokens it does
+    not reach, so a query position reads its own token, and every key -- not every query."""
+
+    def __init__(self, sr=3, fused=False, q_stride=1, dim=4):
+        super().__init__()
+        self.fused, self.dim = fused, dim
+        self.q = nn.Conv2d(dim, dim, q_stride, q_stride) if q_stride > 1 else nn.Linear(dim, dim)
+        self.sr = nn.Conv2d(dim, dim, sr, sr)
+        self.kv = nn.Linear(dim, 2 * dim)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        if isinstance(self.q, nn.Conv2d):
+            q = self.q(x).flatten(2).transpose(1, 2)
+        else:
+            q = self.q(x.flatten(2).transpose(1, 2))
+        k, v = self.kv(self.sr(x).flatten(2).transpose(1, 2)).chunk(2, dim=-1)
+        q, k, v = (t.unsqueeze(1) for t in (q, k, v))  # one head
+        if self.fused:
+            y = nn.functional.scaled_dot_product_attention(q, k, v)
+        else:
+            y = ((q @ k.transpose(-2, -1)) * self.dim ** -0.5).softmax(-1) @ v
+        h = H if isinstance(self.q, nn.Linear) else H // self.q.stride[0]
+        return y.squeeze(1).transpose(1, 2).reshape(B, C, h, -1)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("size", [(10, 8), (9, 12)])
+def test_attention_onto_reduced_keys_reads_its_query_and_every_key(fused, size):
+    # keys from a 3x3 stride-3 conv on 10 x 8 tokens read rows 0..8, cols 0..5 only: a query
+    # token reads those and its own position (once: every query's too, the whole input)
+    G, rec = check(nn.Sequential(conv(1, 4, 1), ReducedAttention(fused=fused)), (1, *size))
+    covered = tuple(n // 3 * 3 < n for n in size)  # a border the keys do not reach
+    assert not any(rec.is_global[ax] for ax in range(2) if covered[ax])
+    assert "global" in ops(G)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_pooled_queries_onto_reduced_keys(fused):
+    # queries on a 2x coarser grid (MViT's pooled queries), keys 3x coarser
+    check(nn.Sequential(conv(1, 4, 3, padding=1), ReducedAttention(fused=fused, q_stride=2)), (1, 10, 8))
