@@ -191,22 +191,30 @@ class _EinsumWindows(torch.nn.Module):
 
 @pytest.mark.parametrize("exporter, opset", [("torchscript", 17), ("dynamo", 18)])
 def test_exported_einsum_attention_within_windows_is_exact(exporter, opset):
-    from rfgraph.tools.verify import hull, positive_copy, support
-
     torch.manual_seed(0)
     net = _EinsumWindows().eval()
     go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 12, 8)))
     assert not [v for v in go if go.nodes[v]["op"] == "global"]
+    _assert_output_like_torch_and_support(go, net, (3, 12, 8))
+
+
+def _assert_output_like_torch_and_support(go, net, shape):
+    """The ONNX graph's output has the torch front-end's bounds at every feature, and gradient
+    support's at the corners and the middle; returns its record."""
+    from rfgraph.tools.verify import hull, positive_copy, support
+
     rec = rfgraph.analyze(go)[go.graph["outputs"][0]]
-    a_torch = rfgraph.analyze(rfgraph.from_torch(net, (3, 12, 8)))
+    a_torch = rfgraph.analyze(rfgraph.from_torch(net, shape))
     want = a_torch[a_torch.graph.graph["outputs"][0]]
     for ax in range(2):
         for got, exp in zip(rec.bounds(ax), want.bounds(ax)):
             assert (got == exp).all()
-    positions = [(0, 0), (5, 3), (11, 7)]
-    for p, mask in zip(positions, support(positive_copy(net), None, (3, 12, 8), positions)):
+    assert rec.is_global == want.is_global
+    positions = [(0, 0), (shape[1] // 2, shape[2] // 2), (shape[1] - 1, shape[2] - 1)]
+    for p, mask in zip(positions, support(positive_copy(net), None, shape, positions)):
         for ax, (lo, hi, _) in enumerate(hull(mask)):
             assert (rec.bounds(ax)[0][p[ax]], rec.bounds(ax)[1][p[ax]]) == (lo, hi), (p, ax)
+    return rec
 
 
 def test_an_einsum_that_is_not_a_matrix_product_is_reported():
@@ -227,19 +235,8 @@ def test_exported_attention_onto_reduced_keys_is_exact(exporter, opset, fused):
     # keys and values from a strided conv over the tokens (PVT, SegFormer): once refused (a join
     # of the 10 x 8 queries with the 3 x 2 keys); a query reads its own position and every key
     from test_torch_layouts import ReducedAttention
-    from rfgraph.tools.verify import hull, positive_copy, support
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), ReducedAttention(fused=fused)).eval()
     go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 10, 8)))
-    rec = rfgraph.analyze(go)[go.graph["outputs"][0]]
-    a_torch = rfgraph.analyze(rfgraph.from_torch(net, (3, 10, 8)))
-    want = a_torch[a_torch.graph.graph["outputs"][0]]
-    for ax in range(2):
-        for got, exp in zip(rec.bounds(ax), want.bounds(ax)):
-            assert (got == exp).all()
-    assert rec.is_global == want.is_global == (False, False)
-    positions = [(0, 0), (5, 3), (9, 7)]
-    for p, mask in zip(positions, support(positive_copy(net), None, (3, 10, 8), positions)):
-        for ax, (lo, hi, _) in enumerate(hull(mask)):
-            assert (rec.bounds(ax)[0][p[ax]], rec.bounds(ax)[1][p[ax]]) == (lo, hi), (p, ax)
+    assert _assert_output_like_torch_and_support(go, net, (3, 10, 8)).is_global == (False, False)
