@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers", reason="pip install 'rfgraph[zoo]'")
 
 import rfgraph  # noqa: E402
+from rfgraph import schema  # noqa: E402
 from rfgraph.tools import catalogue  # noqa: E402
 from rfgraph.tools import verify as V  # noqa: E402
 
@@ -76,3 +77,21 @@ def test_small_resnet_stages_equal_gradient_support():
     assert all(r.ok for r in results), [r.mismatches for r in results]
     # 7/2 stem + 3/2 max pool: rf 11, jump 4; one basic block of two 3x3 at jump 4: 11 + 16 = 27
     assert (recs["embedder"].rf, recs["encoder.stages.0"].rf) == ((11, 11), (27, 27))
+
+
+def test_segformer_spatial_reduction_equals_gradient_support():
+    # keys and values from a stride-8 conv over 25 x 33 tokens (97 x 131 pixels) skip the last
+    # token row and column: attention reads rows 0..95 and columns 0..127, not the whole input
+    wrap = lambda factory, *args, **kw: (V.positive_model(factory, *args, **kw), "")  # noqa: E731
+    model = catalogue.build_source("hf:segformer", make=wrap).model
+    shape = (3, 97, 131)
+    G = rfgraph.from_torch(model, shape)
+    a = rfgraph.analyze(G)
+    names = [m for m, _ in model.named_modules() if m.endswith(  # modules whose output is a map
+        ("stages.0.blocks.1.attention.sequence_reduction.sequence_reduction", "stages.0.blocks.1.mlp.dwconv.dwconv",
+         "stages.1.blocks.0.mlp.dwconv.dwconv"))]
+    assert len(names) == 3 and names[0].endswith("sequence_reduction"), names
+    recs = {m: a.module(m) for m in names}
+    results = V.compare(model, shape, recs, layouts=schema.module_layouts(G))
+    assert all(r.ok for r in results), [r.mismatches for r in results]
+    assert not any(a.module(names[0]).is_global)
