@@ -590,6 +590,9 @@ def _einsum(ctx):
     if len(terms) != 2 or not _ or "." in eq or any(len(set(t)) != len(t) for t in terms + [rhs]):
         return ctx.unsupported(f"equation {eq!r} is not a two-operand product")
     a, b = terms
+    traced = [ctx.input(i) in ctx.b.traced for i in (0, 1)]
+    if traced.count(True) == 1:
+        return _einsum_by_constant(ctx, eq, terms[traced.index(True)], _tags_of(ctx, traced.index(True)), rhs)
     tag_a, tag_b = dict(zip(a, _tags_of(ctx, 0))), dict(zip(b, _tags_of(ctx, 1)))
     tags = {}  # per letter of the output: its operands' tag (a batch letter's must agree)
     for letter in rhs:
@@ -611,6 +614,21 @@ def _einsum(ctx):
     order = [matrix.index(x) for x in rhs]
     mixed = L.spatial_axes(tag_a.get(k)) | L.spatial_axes(tag_b.get(k))
     _product(ctx, ta1, tb1, tuple(tags.get(x) for x in matrix), mixed, order)
+
+
+def _einsum_by_constant(ctx, eq, letters, tags, rhs):
+    """An Einsum of one traced operand (dims ``letters``, tagged ``tags``) with a constant (MViT's
+    relative positions, ``byhwc,hkc->byhwk``): an output element reads the traced elements of its
+    own letters, all values of the summed ones. Where no summed letter holds positions, each
+    output position reads that position: an identity, the output's dims tagged by the traced
+    operand's letters (the constant's own letters hold none); else a global over the summed
+    positions."""
+    tag = dict(zip(letters, tags))
+    summed = frozenset().union(*(L.spatial_axes(tag[c]) for c in letters if c not in rhs))
+    out_tags = tuple(tag.get(c) for c in rhs)
+    if summed:
+        return ctx.global_over(summed, out_tags, f"equation {eq!r} sums over spatial positions")
+    return ctx.emit("identity", {}, [ctx.src], out_tags)
 
 
 def _window_mix(ctx, plan, inputs, tags, what):

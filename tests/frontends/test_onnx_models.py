@@ -240,3 +240,28 @@ def test_exported_attention_onto_reduced_keys_is_exact(exporter, opset, fused):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), ReducedAttention(fused=fused)).eval()
     go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 10, 8)))
     assert _assert_output_like_torch_and_support(go, net, (3, 10, 8)).is_global == (False, False)
+
+
+class _EinsumByTable(torch.nn.Module):
+    """MViT's relative positions: each position's channels times a learned table of its row
+    (``bhwc,hkc->bhwk``), then a 3x3 conv: the einsum reads each position alone."""
+
+    def __init__(self, h=6, c=4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, c, 3, padding=1)
+        self.table = torch.nn.Parameter(torch.rand(h, 5, c))
+        self.mix = torch.nn.Conv2d(5, 2, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x).permute(0, 2, 3, 1)  # (N, H, W, C)
+        r = torch.einsum("bhwc,hkc->bhwk", y, self.table)
+        return self.mix(r.permute(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("exporter, opset", [("torchscript", 17), ("dynamo", 18)])
+def test_exported_einsum_with_a_constant_reads_each_position(exporter, opset):
+    torch.manual_seed(0)
+    net = _EinsumByTable().eval()
+    go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 6, 7)))
+    assert "global" not in [go.nodes[v]["op"] for v in go]
+    assert _assert_output_like_torch_and_support(go, net, (3, 6, 7)).rf == (5, 5)
