@@ -650,10 +650,35 @@ def _window_mix(ctx, plan, inputs, tags, what):
                     note=f"ONNX {ctx.op}: {what} ({where}): each position reads exactly its window")
 
 
-@op("GridSample", "GatherElements", "GatherND", "ScatterND", "ScatterElements", "TopK", "NonZero", "RoiAlign",
+@op("GridSample", "GatherElements", "GatherND", "ScatterElements", "TopK", "NonZero", "RoiAlign",
     "MaxRoiPool", "NonMaxSuppression", "Compress", "Attention")
 def _data_dependent(ctx):
     ctx.global_all(f"spatial index map depends on data or is not one of ours ({ctx.op}): treated as global")
+
+
+@op("ScatterND")
+def _scatter_nd(ctx):
+    """``data`` with ``updates`` written at constant ``indices``. Where they overwrite every
+    element of ``data`` in its own order (how the TorchScript exporter writes ``x[:, :, 0:] = y``),
+    the output is ``updates``: no node. Anything else: global, said so."""
+    data, indices, updates = ctx.input(0), ctx.const(1), ctx.input(2)
+    tr = ctx.b.traced.get(updates) if updates else None
+    shape, ushape = ctx.shape(data), ctx.shape(updates) if updates else None
+    if tr is not None and indices is not None and shape is not None and shape == ushape and \
+            ctx.attr("reduction", "none") == "none" and _writes_all_in_order(np.asarray(indices, dtype=np.int64), tuple(shape)):
+        return ctx.set(ctx.node.output[0], tr.node, tr.tags)
+    return _data_dependent(ctx)
+
+
+def _writes_all_in_order(indices, shape) -> bool:
+    """ScatterND's ``indices`` (``(..., k)``) write update ``i`` to element ``i`` of every one of the
+    ``shape[:k]`` leading positions (the updates then are the data, element for element)."""
+    k = indices.shape[-1] if indices.ndim else 0
+    if not 0 < k <= len(shape) or indices.shape[:-1] != tuple(shape[:k]):
+        return False
+    flat = indices.reshape(-1, k)
+    want = np.indices(shape[:k]).reshape(k, -1).T
+    return bool(np.array_equal(flat, want))
 
 
 # --- shapes, layout, slicing, padding, resampling ------------------------------------------------

@@ -265,3 +265,33 @@ def test_exported_einsum_with_a_constant_reads_each_position(exporter, opset):
     go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 3, 6, 7)))
     assert "global" not in [go.nodes[v]["op"] for v in go]
     assert _assert_output_like_torch_and_support(go, net, (3, 6, 7)).rf == (5, 5)
+
+
+class _SliceAssign(torch.nn.Module):
+    """``y[:, :, 0:, 0:] = f(y)`` (timm's MViT writes its relative positions so): the TorchScript
+    exporter writes it as a ScatterND that overwrites every element in order."""
+
+    def __init__(self, start=0):
+        super().__init__()
+        self.start = start
+        self.a, self.b = torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        y = self.a(x)
+        z = y.clone()
+        z[:, :, self.start:, self.start:] = self.b(y)[:, :, self.start:, self.start:]
+        return z
+
+
+@pytest.mark.parametrize("start", [0, 2])
+def test_exported_slice_assignment(start):
+    torch.manual_seed(0)
+    net = _SliceAssign(start).eval()
+    go = rfgraph.from_onnx(export(net, None, 17, "torchscript", shape=(1, 3, 6, 7)))
+    ops = [go.nodes[v]["op"] for v in go]
+    if start == 0:  # every element overwritten, in order: the output is the second conv's
+        assert "global" not in ops
+        _assert_output_like_torch_and_support(go, net, (3, 6, 7))
+    else:  # a part: not followed, and said so
+        [g] = [v for v in go if go.nodes[v]["op"] == "global"]
+        assert "ScatterND" in go.nodes[g]["note"]
