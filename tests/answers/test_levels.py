@@ -179,7 +179,7 @@ def test_yolo11n_levels_are_global_from_its_attention():
     ls, measured, _ = yolo_levels("yolo:yolo11n", 160, lambda lv: (0, 1))
     assert [(lv.label, lv.module) for lv in ls] == [("P3", "model.16"), ("P4", "model.19"), ("P5", "model.22")]
     assert [lv.stride for lv in ls] == [(8, 8), (16, 16), (32, 32)]  # the grid's: 160 / n
-    assert all(g == "model.10.m.0.attn.bmm" for lv in ls for g in lv.global_from)
+    assert all(g == "model.10.m.0.attn.bmm_global" for lv in ls for g in lv.global_from)  # over the keys
     for _, hulls, _ in measured:
         assert all(h == [(0, 159), (0, 159)] for h in hulls)
 
