@@ -3,7 +3,9 @@
 The model is turned into a float64 CPU network with positive weights, zero biases, BatchNorm as
 identity, max pooling (module or functional) replaced by average pooling with the same window, and
 saturating activations (ReLU6, hard sigmoid/swish, hardtanh, and the sigmoid and tanh modules, whose
-float64 gradient is exactly 0 past a few tens) swapped for ones whose gradient never vanishes.
+float64 gradient is exactly 0 past a few tens) swapped for ones whose gradient never vanishes;
+softmax, which saturates as well on attention scores of positive weights, is measured as a
+normalised softplus (:func:`unsaturated_softmax`).
 With a positive random input every activation is positive, so the gradient of one output feature
 (channels weighted by positive random numbers) with respect to the input is non-zero **exactly**
 on that feature's receptive field. One forward pass, then one ``torch.autograd.grad`` per feature
@@ -37,7 +39,7 @@ import torch.nn.functional as F
 from ..frontends.torch_layout import standard_view
 
 __all__ = [
-    "max_as_avg", "positive_copy", "positive_model", "capture", "support", "hull",
+    "max_as_avg", "unsaturated_softmax", "positive_copy", "positive_model", "capture", "support", "hull",
     "Comparison", "compare", "num_threads", "Cost", "estimate_cost", "count_params",
 ]
 
@@ -82,6 +84,54 @@ def max_as_avg():
         yield
     finally:
         for (mod, name), fn in saved.items():
+            setattr(mod, name, fn)
+
+
+def _normalised(input, dim=None, _stacklevel=3, dtype=None):
+    """Softmax's dependency structure without its saturation: ``softplus(x)`` normalised along
+    ``dim``. Each output reads every input along ``dim``, as softmax does; but where attention
+    scores of positive weights differ by more than ~700 (deep residual stacks), float64 softmax
+    gives the other keys a weight and a gradient of exactly 0 and hides them. Softplus' gradient
+    only vanishes below ~-745 (a -inf mask: 0, as in softmax)."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if dim is None:
+        dim = -1
+    g = F.softplus(input)
+    return g / g.sum(dim, keepdim=True)
+
+
+def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+               enable_gqa=False, **_):
+    """``scaled_dot_product_attention`` written out with :func:`_normalised` (its fused kernels
+    would saturate in the same way)."""
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    if enable_gqa and key.shape[-3] != query.shape[-3]:
+        rep = query.shape[-3] // key.shape[-3]
+        key, value = key.repeat_interleave(rep, -3), value.repeat_interleave(rep, -3)
+    scores = query @ key.transpose(-2, -1) * scale
+    if is_causal:
+        keep = torch.ones(scores.shape[-2:], dtype=torch.bool, device=scores.device).tril()
+        scores = scores.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+    return _normalised(scores, -1) @ value
+
+
+@contextlib.contextmanager
+def unsaturated_softmax():
+    """Softmax (functional, method and inside ``scaled_dot_product_attention``) as
+    :func:`_normalised` while the support is measured."""
+    saved = [(F, "softmax", F.softmax), (torch, "softmax", torch.softmax),
+             (torch.Tensor, "softmax", torch.Tensor.softmax),
+             (F, "scaled_dot_product_attention", F.scaled_dot_product_attention)]
+    F.softmax = torch.softmax = _normalised
+    torch.Tensor.softmax = lambda self, dim, dtype=None: _normalised(self, dim, dtype=dtype)
+    F.scaled_dot_product_attention = _attention
+    try:
+        yield
+    finally:
+        for mod, name, fn in saved:
             setattr(mod, name, fn)
 
 
@@ -176,7 +226,7 @@ def capture(model, module_names, x):
             outs[name] = o
         hooks.append(mods[name].register_forward_hook(hook))
     try:
-        with max_as_avg():
+        with max_as_avg(), unsaturated_softmax():
             out = model(x)
     finally:
         for h in hooks:
@@ -218,7 +268,7 @@ def supports(model, module_names, input_shape, positions, seed=0, call=None, lay
         outs, out = capture(model, named, x)
     else:
         outs = {}
-        with max_as_avg():
+        with max_as_avg(), unsaturated_softmax():
             out = call(model, x) if call else model(x)
     if None in module_names:
         outs[None] = out

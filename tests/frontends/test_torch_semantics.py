@@ -307,3 +307,29 @@ def test_a_saturated_gate_still_shows_in_the_gradient_support(gate):
 
     G, rec = check(Gated(), (1, 16, 12), every=False)
     assert all(rec.is_global)
+
+
+@pytest.mark.parametrize("form", ["method", "functional", "module", "fused"])
+def test_saturated_attention_still_shows_in_the_gradient_support(form):
+    # attention scores of positive weights that differ by hundreds (a deep residual stack:
+    # Visformer at 224): float64 softmax gives all keys but one a weight and a gradient of
+    # exactly 0, so the measured support of a token was its own pixels, not the whole map;
+    # verify measures with softplus normalised instead (same dependencies, never saturates)
+    class Attend(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.soft = conv(1, 4, 3, padding=1), nn.Softmax(-1)
+
+        def forward(self, x):
+            t = self.conv(x).flatten(2).transpose(1, 2)  # (N, HW, C)
+            if form == "fused":
+                y = nn.functional.scaled_dot_product_attention(t, t, t, scale=1e4)
+            else:
+                s = 1e4 * t @ t.transpose(1, 2)
+                w = {"method": lambda: s.softmax(-1), "functional": lambda: nn.functional.softmax(s, -1),
+                     "module": lambda: self.soft(s)}[form]()
+                y = w @ t
+            return y.transpose(1, 2).reshape(x.shape[0], 4, *x.shape[2:])
+
+    G, rec = check(Attend(), (1, 8, 6), every=False)
+    assert all(rec.is_global)
