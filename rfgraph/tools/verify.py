@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import RFGraphError
 from ..frontends.torch_layout import standard_view
 
 __all__ = [
@@ -272,6 +273,14 @@ def supports(model, module_names, input_shape, positions, seed=0, call=None, lay
             out = call(model, x) if call else model(x)
     if None in module_names:
         outs[None] = out
+    for m in module_names:
+        y = _first_tensor(outs[m])
+        if not bool(torch.isfinite(y).all()):
+            # a multiplicative network (StarNet's x1 * x2 in every block) squares its activations:
+            # with positive weights they pass float64's range, and inf has no gradient support
+            where = "the model's output" if m is None else f"module {m!r}"
+            raise RFGraphError(f"the positive-weight float64 copy overflows (inf or NaN) at {where}: "
+                               "gradient support cannot be measured there")
     jobs = [(m, pos) for m in module_names for pos in positions[m]]
     result = {m: [] for m in module_names}
     layouts = layouts or {}

@@ -333,3 +333,26 @@ def test_saturated_attention_still_shows_in_the_gradient_support(form):
 
     G, rec = check(Attend(), (1, 8, 6), every=False)
     assert all(rec.is_global)
+
+
+def test_an_overflowing_positive_copy_is_reported_not_compared():
+    # StarNet multiplies two branches in every block: with positive weights the activations
+    # square each time and pass float64's range (inf, no gradient), which once read as
+    # "gradient support empty" mismatches at every checked feature
+    from rfgraph.errors import RFGraphError
+    from rfgraph.tools.verify import compare
+
+    class Star(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.ModuleList(conv(1 if i == 0 else 2, 2, 3, padding=1) for i in range(12))
+
+        def forward(self, x):
+            for c in self.convs:
+                x = c(x) * c(x) * 1e3
+            return x
+
+    net = Star()
+    rec = rfgraph.analyze(rfgraph.from_torch(net, (1, 8, 8))).output
+    with pytest.raises(RFGraphError, match="overflows .* at the model's output"):
+        compare(positive_copy(net), (1, 8, 8), {None: rec})
