@@ -402,6 +402,10 @@ def _concat(ctx):
     out = ctx.need_shape(ctx.node.output[0])
     axis = int(ctx.attr("axis")) % len(out)
     tags = ctx.tags
+    for _, tr in ctx.tracked:  # a class token before the tokens of a grid: the grid's dim holds positions
+        if len(tr.tags) == len(out) and L.spatial_axes(tr.tags[axis]) and not L.spatial_axes(tags[axis]):
+            tags = tr.tags
+            break
     inputs = list(dict.fromkeys(tr.node for _, tr in ctx.tracked))
     if isinstance(tags[axis], int) and not isinstance(tags[axis], bool):
         rolled = _rotation(ctx, tags[axis], out[axis])

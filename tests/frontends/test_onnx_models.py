@@ -295,3 +295,17 @@ def test_exported_slice_assignment(start):
     else:  # a part: not followed, and said so
         [g] = [v for v in go if go.nodes[v]["op"] == "global"]
         assert "ScatterND" in go.nodes[g]["note"]
+
+
+def test_exported_xcit_class_attention_before_the_grid():
+    # XCiT's class-attention blocks concatenate the class token's output, whose dims hold no
+    # positions, before the grid's tokens: the Concat read the first input's dims and was
+    # refused (a join of a 1 x 1 map with the 14 x 14 grid); the grid modules now equal the
+    # torch front-end
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    net = timm.create_model("xcit_nano_12_p16_224", pretrained=False).eval()
+    go = rfgraph.from_onnx(export(net, None, 17, "torchscript", shape=(1, 3, 224, 224)))
+    ao, at = rfgraph.analyze(go), rfgraph.analyze(rfgraph.from_torch(net, (3, 224, 224)))
+    for m in ("patch_embed", "blocks.0", "blocks.11", "cls_attn_blocks.1"):
+        assert record(ao, m)[1:] == record(at, m)[1:], m  # n: a class token and a grid, a convention
