@@ -544,7 +544,7 @@ def _product(ctx, ta1, tb1, tags, mixed, order=None, operands=(0, 1)):
             return
         if tb1 is not None and not L.spatial_axes(ta1[-1]) and not L.spatial_axes(tb1[-1]) and _per_query(
                 ctx, operands, ta1, tb1, inputs, place(tags), "attention weights @ v, each query position "
-                "reads every value position"):
+                "reads every value position (an upper bound where a mask hides some)"):
             return  # the key dim spent (see below): row i reads its weights and every value
         return ctx.global_over(mixed, place(tags), f"{ctx.op} contracts over spatial positions", inputs=inputs)
     plan = L.scores_window(ta1, tb1) if tb1 is not None else None
@@ -554,7 +554,8 @@ def _product(ctx, ta1, tb1, tags, mixed, order=None, operands=(0, 1)):
         return
     if tb1 is not None and L.spatial_axes(ta1[-2]) and L.spatial_axes(tb1[-1]) and _per_query(
             ctx, operands, ta1, tb1, inputs, place(tags[:-1] + (None,)),
-            "attention scores, each query position reads every key position"):
+            "attention scores, each query position reads every key position (an upper bound where a mask "
+            "hides some)"):
         return  # q @ kᵀ: row i, all a softmax over the keys and @ v use, reads query i and every key
     ctx.emit("identity" if len(inputs) == 1 else "add", {}, inputs, place(tags))
 

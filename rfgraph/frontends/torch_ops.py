@@ -768,7 +768,8 @@ def _matmul(ctx):
         if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node and \
                 not L.spatial_axes(tags1[-1]) and not L.spatial_axes(tags2[-1]) and \
                 _per_query(ctx, (t1, tags1, -2), [(t2, tags2, -2)], tags, inputs,
-                           f"{ctx.short}: attention weights @ v, each query position reads every value position"):
+                           f"{ctx.short}: attention weights @ v, each query position reads every value position "
+                           "(an upper bound where a mask hides some)"):
             return  # attention weights (key dim spent) @ v: row i reads its weights and every value
         return ctx.global_over(mixed, tags, f"{ctx.short} contracts over spatial positions", inputs=inputs)
     if ctx.packet != "linear" and len(tags) >= 2 and t1 is not None and t2 is not None:
@@ -782,7 +783,8 @@ def _matmul(ctx):
             # often on a coarser grid): row i, all a softmax over j and @ v will use, reads query i
             # and every key -- kept on the queries' grid, the key dim spent
             if _per_query(ctx, (t1, tags1, -2), [(t2, tags2, -1)], tags[:-1] + (None,), inputs,
-                          f"{ctx.short}: attention scores, each query position reads every key position"):
+                          f"{ctx.short}: attention scores, each query position reads every key position (an "
+                          "upper bound where a mask hides some)"):
                 return
             return ctx.global_over(rows | cols, tags, f"{ctx.short}: attention scores pair every query position "
                                    "with every key position: treated as global", inputs=inputs)
@@ -974,8 +976,8 @@ def _attention(ctx):
     a, get = ctx.a, ctx.b.get
     q, k, v = (a.get(name) for name in ("query", "key", "value"))
     tq, tk, tv = (get(t) if t is not None else None for t in (q, k, v))
-    if tq is not None and not a.get("is_causal") and a.get("attn_mask") is None and tk is not None and tv is not None and \
-            {tk.node, tv.node} != {tq.node} and \
+    if tq is not None and tk is not None and tv is not None and not a.get("is_causal") and \
+            a.get("attn_mask") is None and {tk.node, tv.node} != {tq.node} and \
             _per_query(ctx, (tq, tq.tags, -2), [(tk, tk.tags, -2), (tv, tv.tags, -2)], tq.tags[:-1] + (None,),
                        list(dict.fromkeys(tr.node for _, tr in ctx.tracked)),
                        "attention: each query position reads every key and value position"):
