@@ -270,6 +270,11 @@ def view_tags(in_shape, in_tags, out_shape):
     >>> view_tags((2, 3), (0, 1), (3, 2))
     (frozenset({0, 1}), frozenset({0, 1}))
 
+    Channels merged with an axis's coarse piece (MobileViT's unfold) stay a :class:`Merged`:
+
+    >>> view_tags((1, 4, 6, 6), (None, None, 0, 1), (12, 2, 3, 2))
+    (Merged((None, 4), (Part(0, 2, coarse), 3)), Part(0, 2, fine), Part(1, 2, coarse), Part(1, 2, fine))
+
     Where a view splits an axis again another way (``H`` cut ``8 x 7``, then read as ``7 x 8``:
     MaxViT's grid partition after its block partition, as the dynamo exporter writes it), the
     coarse and the fine piece side by side are the axis itself:
@@ -308,45 +313,49 @@ def _rejoin(atoms):
 
 
 def _cut(atoms, out_shape):
-    """:func:`view_tags` of a sequence of atoms."""
+    """:func:`view_tags` of a sequence of atoms.
+
+    An atom of a whole axis cut in two gives its coarse piece to this dim and its fine piece to
+    the next one, each a :class:`Part`; a dim made of several atoms or pieces is a
+    :class:`Merged` of them (MobileViT unfolds ``(N, C, H, W)`` into ``(N*C*H/2, 2, W/2, 2)``:
+    channels merged with the coarse piece of H). Any other cut (a piece cut again, an axis
+    already scrambled) scrambles the dim."""
     result = [None] * len(out_shape)
     k = 0  # next atom
-    rem = None  # (tag, remaining size, how the atom was cut) of a partly consumed atom
+    rem = None  # (tag, remaining size, the axis when the rest is its fine piece) of a cut atom
     for d, size in enumerate(out_shape):
         if size == 1:
             continue
-        parts, cut, prod = [], False, 1
-        piece = None  # a Part tag when this dim is exactly one piece of an axis split in two
+        parts, prod, broken = [], 1, False
         while prod < size:
             if rem is not None:
                 tag, avail, split = rem
                 rem = None
-                cut = True
+                cut_before = True
             elif k < len(atoms):
                 tag, avail = atoms[k]
-                split = None
+                split, cut_before = None, False
                 k += 1
             else:
                 break
             need = size // prod
             if size % prod or need < 2 and avail > need:
                 return _scrambled(atoms, out_shape)  # boundaries do not line up
-            if avail <= need:
-                parts.append((tag, avail))
+            if avail <= need:  # the whole atom, or the whole rest of a cut one
+                if split is not None:
+                    parts.append((Part(split, avail, True), avail))
+                else:
+                    parts.append((tag, avail))
+                    broken = broken or cut_before
                 prod *= avail
-                if split is not None and not parts[:-1]:
-                    piece = Part(split, avail, True)  # the rest of a split axis, whole
             else:  # this dim takes only part of the atom
-                parts.append((tag, need))
-                whole = isinstance(tag, int) and split is None and not parts[:-1]
-                rem = (tag, avail // need, tag if whole else None)
-                if whole:
-                    piece = Part(tag, avail // need, False)
+                whole = type(tag) is int and not cut_before
+                factor = avail // need
+                parts.append((Part(tag, factor, False) if whole else tag, need))
+                rem = (tag, factor, tag if whole else None)
+                broken = broken or not whole
                 prod *= need
-                cut = True
-        if cut and piece is not None and len(parts) == 1 and (not piece.fine or rem is None):
-            result[d] = piece
-        elif cut:
+        if broken:
             axes = frozenset().union(*(spatial_axes(t) for t, _ in parts))
             result[d] = axes or None
         elif len(parts) == 1:

@@ -309,3 +309,17 @@ def test_exported_xcit_class_attention_before_the_grid():
     ao, at = rfgraph.analyze(go), rfgraph.analyze(rfgraph.from_torch(net, (3, 224, 224)))
     for m in ("patch_embed", "blocks.0", "blocks.11", "cls_attn_blocks.1"):
         assert record(ao, m)[1:] == record(at, m)[1:], m  # n: a class token and a grid, a convention
+
+
+@pytest.mark.parametrize("attention", [False, True])
+@pytest.mark.parametrize("exporter, opset", [("torchscript", 17), ("dynamo", 18)])
+def test_exported_mobilevit_unfold_is_followed(exporter, opset, attention):
+    # MobileViT merges the channels with H's coarse piece ((N*C*H/2, 2, W/2, 2)); read as
+    # scrambled, the layer norm over each token's channels was global, the maps after it kept the
+    # wrong size, and at 13 x 11 (resized to 14 x 12 and back) the block's concat was refused
+    from test_torch_layouts import _mobilevit_block
+
+    net = _mobilevit_block(attention)
+    go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 4, 13, 11)))
+    assert "global" not in [go.nodes[v]["op"] for v in go]
+    _assert_output_like_torch_and_support(go, net, (4, 13, 11))

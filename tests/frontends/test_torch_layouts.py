@@ -481,3 +481,33 @@ def test_attention_onto_reduced_keys_reads_its_query_and_every_key(fused, size):
 def test_pooled_queries_onto_reduced_keys(fused):
     # queries on a 2x coarser grid (MViT's pooled queries), keys 3x coarser
     check(nn.Sequential(conv(1, 4, 3, padding=1), ReducedAttention(fused=fused, q_stride=2)), (1, 10, 8))
+
+
+# -- MobileViT's unfold: channels merged with the coarse piece of an axis ------------------------
+
+
+def _mobilevit_block(attention):
+    mobilevit = pytest.importorskip("timm.models.mobilevit")
+    torch.manual_seed(0)
+    block = mobilevit.MobileVitBlock(4, 4, transformer_dim=8, transformer_depth=1, patch_size=2, num_heads=1)
+    if not attention:
+        block.transformer = nn.Sequential()  # unfold, layer norm over each token's channels, fold
+    return block.eval()
+
+
+@pytest.mark.parametrize("size", [(12, 10), (13, 11)])  # 13 x 11: resized to 14 x 12 and back
+def test_mobilevit_unfold_keeps_each_position(size):
+    # (N, C, H, W) -> (N*C*H/2, 2, W/2, 2) merges the channels with H's coarse piece; once read
+    # as scrambled, so the layer norm over each token's channels was "over spatial positions":
+    # global along H. Each position reads its own 3 x 3 twice (conv_kxk, conv_fusion): 5 x 5
+    G, rec = check(_mobilevit_block(attention=False), (4, *size))
+    assert not any(rec.is_global) and "global" not in ops(G)
+    if size == (12, 10):
+        assert rec.rf == (5, 5)
+
+
+@pytest.mark.parametrize("size", [(12, 10), (13, 11)])
+def test_mobilevit_block_attention_reads_its_place_in_every_patch(size):
+    # attention over the patches, one place in the 2 x 2 patch at a time: MaxViT's grid
+    G, rec = check(_mobilevit_block(attention=True), (4, *size))
+    assert "global" not in ops(G)
