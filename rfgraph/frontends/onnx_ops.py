@@ -256,6 +256,8 @@ def _ints(ctx, name, nd, default):
 
 @op("Conv")
 def _conv(ctx):
+    if _conv_in_windows(ctx):
+        return
     if not _window_layout_ok(ctx, "convolution"):
         return
     w = ctx.need_shape(ctx.input(1))
@@ -264,6 +266,32 @@ def _conv(ctx):
     stride, dilation = _ints(ctx, "strides", nd, 1), _ints(ctx, "dilations", nd, 1)
     ctx.unary("conv", dict(kernel=kernel, stride=stride, dilation=dilation,
                            padding=_padding(ctx, kernel, stride, dilation)))
+
+
+def _conv_in_windows(ctx) -> bool:
+    """A Conv over the dims of a window partition (``(N*windows, C, w, w)``, EfficientViT-M) runs
+    on each window on its own: a ``window_conv`` when it keeps the window's size (a 1x1 one
+    changes no position: identity); False when the input is not so laid out."""
+    shape, out = ctx.need_shape(ctx.x), ctx.out_shape()
+    nd = len(shape) - 2
+    windows = L.partition_windows(ctx.tags, nd, shape)
+    if windows is None or out is None or tuple(out[2:]) != tuple(shape[2:]):
+        return False
+    w = ctx.need_shape(ctx.input(1))
+    kernel = tuple(int(k) for k in (ctx.attr("kernel_shape") or w[2:]))
+    stride, dilation = _ints(ctx, "strides", nd, 1), _ints(ctx, "dilations", nd, 1)
+    padding = _padding(ctx, kernel, stride, dilation)
+    if all(k == 1 for k in kernel) and all(s == 1 for s in stride) and not any(a or b for a, b in padding):
+        ctx.unary("identity", note=f"ONNX {ctx.op}: 1x1 convolution within windows: positions unchanged")
+        return True
+    params = {"kernel": [1] * ctx.naxes, "stride": [1] * ctx.naxes, "dilation": [1] * ctx.naxes,
+              "padding": [(0, 0)] * ctx.naxes, "window": [1] * ctx.naxes}
+    for d, (ax, size) in enumerate(windows):
+        for key, value in (("kernel", kernel[d]), ("stride", stride[d]), ("dilation", dilation[d]),
+                           ("padding", padding[d]), ("window", size)):
+            params[key][ax] = value
+    ctx.unary("window_conv", {k: tuple(v) for k, v in params.items()})
+    return True
 
 
 @op("ConvTranspose")

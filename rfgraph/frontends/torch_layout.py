@@ -14,7 +14,7 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 from __future__ import annotations
 
 __all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
-           "flat_tag", "window_mixing", "contraction_window", "scores_window", "window_steps", "whole_axes",
+           "flat_tag", "window_mixing", "partition_windows", "contraction_window", "scores_window", "window_steps", "whole_axes",
            "axis_sizes", "space_to_depth", "spatial_axes",
            "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
@@ -492,6 +492,41 @@ def window_mixing(tag, others):
             return None
         plan[t.axis] = ("block" if t.fine else "grid", t.factor)
     return plan
+
+
+def partition_windows(tags, nd, shape):
+    """``[(axis, window), ...]`` for the last ``nd`` dims (of a tensor of ``shape``) when they
+    hold a window partition (EfficientViT-M's ``(N*windows, C, w, w)``): each dim the fine piece
+    of its own axis, whose coarse piece sits in the other dims exactly once, or a whole axis
+    found nowhere else (one window spans it), at least one piece, and nothing else in the other
+    dims holding positions; else None. A window op over such dims runs on each window on its own.
+
+    >>> f0, f1, c0, c1 = Part(0, 7, True), Part(1, 7, True), Part(0, 7, False), Part(1, 7, False)
+    >>> partition_windows((Merged(((c0, 2), (c1, 3))), None, f0, f1), 2, (6, 8, 7, 7))
+    [(0, 7), (1, 7)]
+    >>> partition_windows((c1, None, 0, f1), 2, (2, 8, 7, 7))  # H one window, W two
+    [(0, 7), (1, 7)]
+    >>> partition_windows((None, None, 0, 1), 2, (1, 8, 7, 7)) is None  # a plain map
+    True
+    """
+    if len(tags) < nd or nd < 1:
+        return None
+    win, sizes = tags[-nd:], shape[-nd:]
+    pieces = [t for t in win if isinstance(t, Part)]
+    if not pieces or not all(isinstance(t, Part) and t.fine or _is_axis(t) for t in win):
+        return None
+    axes = [t.axis if isinstance(t, Part) else t for t in win]
+    if len(set(axes)) != nd:
+        return None
+    elsewhere = []
+    for t in tags[:-nd]:
+        elsewhere.extend(x for x, _ in t) if isinstance(t, Merged) else elsewhere.append(t)
+    elsewhere = [x for x in elsewhere if x is not None]
+    coarse = [x for x in elsewhere if isinstance(x, Part) and not x.fine]
+    if len(coarse) != len(elsewhere) or sorted((x.axis, x.factor) for x in coarse) != \
+            sorted((t.axis, t.factor) for t in pieces):
+        return None
+    return [(t.axis, t.factor) if isinstance(t, Part) else (t, size) for t, size in zip(win, sizes)]
 
 
 def contraction_window(tags1, tags2=None):

@@ -361,6 +361,9 @@ def _conv(ctx):
         # a 1x1 conv mixes channels only, whatever the spatial dims hold (windows of MaxViT's NCHW
         # attention): positions unchanged
         return ctx.unary("identity", {}, note="1x1 convolution over a re-laid-out map: positions unchanged")
+    windows = None if a["transposed"] else L.partition_windows(ctx.tags, nd, tuple(ctx.x.shape))
+    if windows is not None and _conv_in_windows(ctx, nd, windows):
+        return
     axes = _window_axes(ctx, nd, "convolution")
     if axes is None:
         return
@@ -373,6 +376,24 @@ def _conv(ctx):
         ctx.emit("convtranspose", params, [ctx.node], ctx.tags, short="convtranspose")
     else:
         ctx.emit("conv", params, [ctx.node], ctx.tags, short="conv")
+
+
+def _conv_in_windows(ctx, nd, windows):
+    """A conv over the dims of a window partition (``(N*windows, C, w, w)``: EfficientViT-M's
+    depthwise conv on the queries) runs on each window on its own, zero-padded at its edges: a
+    ``window_conv``, when it keeps the window's size (else False: the caller's fallback)."""
+    a = ctx.a
+    out = ctx.out_tensor()
+    if out is None or tuple(out.shape[-nd:]) != tuple(ctx.x.shape[-nd:]):
+        return False
+    axes = [ax for ax, _ in windows]
+    params = dict(kernel=_per_axis(ctx, tuple(a["weight"].shape[2:]), axes, 1),
+                  stride=_per_axis(ctx, _ints(a["stride"], nd), axes, 1),
+                  dilation=_per_axis(ctx, _ints(a["dilation"], nd), axes, 1),
+                  padding=_per_axis(ctx, _ints(a["padding"], nd), axes, 0),
+                  window=_per_axis(ctx, tuple(w for _, w in windows), axes, 1))
+    ctx.emit("window_conv", params, [ctx.node], ctx.tags, short="conv_in_windows")
+    return True
 
 
 def _rank(packet):

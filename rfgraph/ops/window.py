@@ -1,9 +1,15 @@
-"""Window ops: ``conv``, ``maxpool``, ``avgpool`` (the classic recurrence).
+"""Window ops: ``conv``, ``maxpool``, ``avgpool`` (the classic recurrence), and ``window_conv``.
 
 Parameters (one int for every axis, or one entry per axis): ``kernel`` (required), ``stride``
 (default 1 for conv, the kernel for pooling), ``dilation`` (1; not for avgpool), ``padding``
 (an int, per-axis ints, ``(before, after)`` pairs, ``"same"`` or ``"valid"``; default 0) and
 ``ceil_mode`` (pooling, False).
+
+``window_conv`` is a conv run on each window of a partition of every axis into ``window``
+features (explicit padding, applied at each window's edges; no ``ceil_mode``): feature ``o`` of
+window ``o // w_out`` reads the taps of its place in the window that fall inside that window
+(``w_out`` is the conv's output size on one window). Per feature, not affine, unless one window
+spans the axis.
 
 >>> from rfgraph.ops import get_op
 >>> get_op("conv").read("c1", {"op": "conv", "kernel": 3, "padding": 1}, 2).params["padding"]
@@ -14,7 +20,10 @@ Parameters (one int for every axis, or one entry per axis): ``kernel`` (required
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import arith
+from ..errors import ShapeError
 from .base import DEFAULT, AxisState, Op, too_small
 
 __all__ = ["window_padding", "window_summary", "window_taps", "window_runs", "window_fast"]
@@ -143,3 +152,73 @@ for _name, _accepts, _defaults in (
     DEFAULT.add(Op(_name, window_summary, parse=lambda r, _op=_name: _parse(r, _op), accepts=_accepts,
                    taps=window_taps, runs=window_runs, fast=window_fast, label_params=_LABEL, defaults=_defaults,
                    doc=window_summary.__doc__.splitlines()[0]))
+
+
+# -- a convolution run on each window of a partition on its own ---------------------------------
+
+
+def _parse_in_windows(r):
+    p = _parse(r, "conv")
+    if p["padding"] == "same" or p["ceil_mode"]:
+        r.fail("takes explicit padding and no ceil_mode (each window is padded on its own)")
+    del p["ceil_mode"]
+    p["window"] = r.per_axis("window", minimum=1)
+    return p
+
+
+def _windows(node, ax, n_in):
+    """``(w, w_out)``: the window along ``ax`` and the output's window, checked against ``n_in``."""
+    p = node.params
+    w = p["window"][ax]
+    if n_in % w:
+        raise ShapeError(f"input size {n_in} along axis {ax} is not a multiple of the window {w}",
+                         node=node.name, op=node.op)
+    k, s, d = p["kernel"][ax], p["stride"][ax], p["dilation"][ax]
+    pl, pr = p["padding"][ax]
+    w_out = arith.window_out_size(w, k, s, d, pl, pr)
+    if w_out < 1:
+        too_small(node, ax, w, f"the window; kernel {k}, dilation {d}, padding ({pl}, {pr})")
+    return w, w_out
+
+
+def in_windows_summary(node, inputs):
+    """A conv on each window on its own (zero padding at every window's edges): n = windows x
+    the window's output size; feature 0's numbers as the conv's; exact when one window spans the
+    axis, else per feature (the edge features of each window read fewer taps)."""
+    p = node.params
+    out = []
+    for ax, x in enumerate(inputs[0]):
+        w, w_out = _windows(node, ax, x.n)
+        k, s, d = p["kernel"][ax], p["stride"][ax], p["dilation"][ax]
+        pl = p["padding"][ax][0]
+        j, lo, hi = arith.window_summary(x.jump, x.lo, x.hi, k, s, d, pl)
+        if k == 1 and s == 1 and pl == 0 and w_out == w:  # each feature reads its own: the input
+            out.append(x)
+            continue
+        exact = x.exact and x.n == w
+        pattern = arith.dilate_pattern(x.pattern, x.lo, x.hi, x.jump, k, d, pl) if exact else None
+        out.append(AxisState(x.n // w * w_out, j, lo, hi, pattern, x.global_from, exact, x.size))
+    return tuple(out)
+
+
+def in_windows_taps(node, ax, n_in, n_out):
+    """Output ``o`` of window ``o // w_out`` reads ``window*w + (o % w_out)*s - pl + t*d`` where
+    that offset lies inside its own window."""
+    p = node.params
+    w, w_out = _windows(node, ax, n_in)
+    o = np.arange(n_out, dtype=np.int64)
+    base, inner = (o // w_out) * w, (o % w_out) * p["stride"][ax] - p["padding"][ax][0]
+    taps = []
+    for t in range(p["kernel"][ax]):
+        off = inner + t * p["dilation"][ax]
+        taps.append((base + off, (off >= 0) & (off < w)))
+    return taps
+
+
+DEFAULT.add(Op("window_conv", in_windows_summary, parse=_parse_in_windows,
+               accepts={"kernel", "stride", "padding", "dilation", "window"}, taps=in_windows_taps,
+               label_params=(("kernel", "k"), ("stride", "s"), ("padding", "p"), ("dilation", "d"),
+                             ("window", "in windows of")),
+               defaults={"stride": 1, "padding": 0, "dilation": 1},
+               doc="a conv on each window of a partition on its own, zero-padded at the window's edges "
+                   "(EfficientViT-M's depthwise conv on the queries): exact per feature"))

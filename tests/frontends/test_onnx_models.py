@@ -323,3 +323,18 @@ def test_exported_mobilevit_unfold_is_followed(exporter, opset, attention):
     go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 4, 13, 11)))
     assert "global" not in [go.nodes[v]["op"] for v in go]
     _assert_output_like_torch_and_support(go, net, (4, 13, 11))
+
+
+@pytest.mark.parametrize("exporter, opset", [("torchscript", 17), ("dynamo", 18)])
+def test_exported_conv_on_each_window(exporter, opset):
+    # EfficientViT-M's local window attention, with its depthwise conv on each window's queries:
+    # once global (a conv over merged spatial dims); padded to whole windows and cropped back
+    msra = pytest.importorskip("timm.models.efficientvit_msra")
+    torch.manual_seed(0)
+    attn = msra.LocalWindowAttention(8, 4, num_heads=2, attn_ratio=1, resolution=10, window_resolution=4,
+                                     kernels=(3, 3))
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), attn).eval()
+    go = rfgraph.from_onnx(export(net, None, opset, exporter, shape=(1, 1, 10, 9)))
+    ops = [go.nodes[v]["op"] for v in go]
+    assert "window_conv" in ops and "global" not in ops
+    _assert_output_like_torch_and_support(go, net, (1, 10, 9))

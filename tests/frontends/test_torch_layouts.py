@@ -511,3 +511,36 @@ def test_mobilevit_block_attention_reads_its_place_in_every_patch(size):
     # attention over the patches, one place in the 2 x 2 patch at a time: MaxViT's grid
     G, rec = check(_mobilevit_block(attention=True), (4, *size))
     assert "global" not in ops(G)
+
+
+# -- a conv on each window of a partition (EfficientViT-M's depthwise conv on the queries) --------
+
+
+def _in_windows(x, ws, fn):
+    """``fn`` on each ws x ws window of (N, C, H, W), as EfficientViT-M partitions (channels last)."""
+    b, c, h, w = x.shape
+    x = x.permute(0, 2, 3, 1).view(b, h // ws, ws, w // ws, ws, c).transpose(2, 3)
+    x = fn(x.reshape(-1, ws, ws, c).permute(0, 3, 1, 2))
+    x = x.permute(0, 2, 3, 1).view(b, h // ws, w // ws, ws, ws, c).transpose(2, 3)
+    return x.reshape(b, h, w, c).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("k, d, size", [(3, 1, (8, 12)), (5, 1, (12, 8)), (3, 2, (8, 8))])
+def test_a_conv_on_each_window_is_padded_at_the_window_edges(k, d, size):
+    # once "convolution over scrambled spatial dims: treated as global"; a feature at a window's
+    # edge reads only its own window's pixels
+    dw = conv(2, 2, k, padding=d * (k // 2), dilation=d, groups=2)
+    G, rec = check(Fn(lambda x, a, c: _in_windows(a(x), 4, c), conv(1, 2, 1), dw), (1, *size))
+    assert "window_conv" in ops(G) and "global" not in ops(G)
+    assert not any(rec.is_global) and rec.exact == (False, False)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (10, 9)])  # 10 x 9: padded to 12 x 12 windows, then cropped
+def test_efficientvit_m_local_window_attention_equals_gradient_support(size):
+    msra = pytest.importorskip("timm.models.efficientvit_msra")
+    torch.manual_seed(0)
+    attn = msra.LocalWindowAttention(8, 4, num_heads=2, attn_ratio=1, resolution=size[0], window_resolution=4,
+                                     kernels=(3, 3))
+    G, rec = check(nn.Sequential(conv(1, 8, 3, padding=1), attn.eval()), (1, *size))
+    assert "window_conv" in ops(G) and "global" not in ops(G)
+    assert not any(rec.is_global)
