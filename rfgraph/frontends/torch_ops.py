@@ -548,10 +548,11 @@ def _pointwise(ctx):
     if conflict:
         held = frozenset().union(*(L.spatial_axes(t) for _, tags_ in shapes_tags for t in tags_))
         plain = [tr.tags for t, tr in ctx.tracked if tuple(t.shape) == tuple(out.shape)
-                 and L.is_standard(tr.tags, tuple(t.shape), ctx.naxes)]
+                 and L.map_dims(tr.tags, tuple(t.shape), ctx.naxes) is not None]
         if held <= conflict and plain:
             # global over every axis: the result's features all see alike, so it is the map
-            # its plain input says (with that input's size), not a scrambled tensor
+            # its plain input says (with that input's size, channels first or last: GCViT's
+            # x + window attention with its global query), not a scrambled tensor
             tags = plain[0]
         return ctx.global_over(conflict, tags, "elementwise op on inputs whose spatial dims do not line up",
                                inputs=inputs)

@@ -544,3 +544,31 @@ def test_efficientvit_m_local_window_attention_equals_gradient_support(size):
     G, rec = check(nn.Sequential(conv(1, 8, 3, padding=1), attn.eval()), (1, *size))
     assert "window_conv" in ops(G) and "global" not in ops(G)
     assert not any(rec.is_global)
+
+
+class GlobalQueryWindows(nn.Module):
+    """GCViT's shape on a channels-last map: window attention whose queries come from a global
+    summary repeated for every window, added back to the map."""
+
+    def __init__(self, dim=4, window=4):
+        super().__init__()
+        self.w, self.conv, self.kv = window, conv(1, dim, 3, padding=1), nn.Linear(dim, dim)
+
+    def forward(self, x):
+        x = self.conv(x).permute(0, 2, 3, 1)  # (N, H, W, C)
+        n, h, w, c = x.shape
+        s = self.w
+        win = x.view(n, h // s, s, w // s, s, c).transpose(2, 3).reshape(-1, s * s, c)
+        q = x.mean((1, 2), keepdim=True).expand(n, s, s, c).reshape(n, s * s, c)
+        q = q.repeat_interleave(win.shape[0] // n, dim=0)
+        kv = self.kv(win)
+        y = (q @ kv.transpose(1, 2)).softmax(-1) @ kv
+        y = y.view(n, h // s, w // s, s, s, c).transpose(2, 3).reshape(n, h, w, c)
+        return (x + y).permute(0, 3, 1, 2)
+
+
+def test_a_join_with_a_global_branch_keeps_the_channels_last_map_size():
+    # the add was global (its branches' dims do not line up) and of one feature, not the map's
+    # 8 x 12 positions: every later module of GCViT's stages had n (1, 1)
+    G, rec = check(GlobalQueryWindows(), (1, 8, 12))
+    assert all(rec.is_global) and rec.n == (8, 12)
