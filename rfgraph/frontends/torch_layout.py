@@ -14,7 +14,7 @@ Pure functions of shapes and tags; no torch import (:func:`standard_view` takes 
 from __future__ import annotations
 
 __all__ = ["Merged", "Part", "Prefixed", "Rows", "Skew", "padded_rows", "skew_view", "skew_slice", "rejoined",
-           "flat_tag", "window_mixing", "partition_windows", "contraction_window", "scores_window", "window_steps", "whole_axes",
+           "flat_tag", "window_mixing", "partition_windows", "with_window", "contraction_window", "scores_window", "window_steps", "whole_axes",
            "axis_sizes", "space_to_depth", "spatial_axes",
            "view_tags", "permute_tags", "broadcast_tags", "reduce_tags", "is_standard", "map_dims", "map_shape",
            "standard_view"]
@@ -527,6 +527,22 @@ def partition_windows(tags, nd, shape):
             sorted((t.axis, t.factor) for t in pieces):
         return None
     return [(t.axis, t.factor) if isinstance(t, Part) else (t, size) for t, size in zip(win, sizes)]
+
+
+def with_window(tag, windows):
+    """``tag`` with the pieces of each axis in ``windows`` (``{axis: new window}``) cut for windows
+    of that size: an op that shrinks every window by its stride (a pooling on each window) keeps
+    the number of windows, and the fine piece and the factor become the new window's.
+
+    >>> with_window(Merged(((Part(0, 8, False), 2), (Part(1, 8, False), 3))), {0: 4, 1: 4})
+    Merged((Part(0, 4, coarse), 2), (Part(1, 4, coarse), 3))
+    """
+    if isinstance(tag, Part) and tag.axis in windows:
+        return Part(tag.axis, windows[tag.axis], tag.fine)
+    if isinstance(tag, Merged):
+        return Merged(tuple((with_window(x, windows), windows[x.axis] if isinstance(x, Part) and x.fine and
+                             x.axis in windows else size) for x, size in tag))
+    return tag
 
 
 def contraction_window(tags1, tags2=None):

@@ -362,7 +362,9 @@ def _conv(ctx):
         # attention): positions unchanged
         return ctx.unary("identity", {}, note="1x1 convolution over a re-laid-out map: positions unchanged")
     windows = None if a["transposed"] else L.partition_windows(ctx.tags, nd, tuple(ctx.x.shape))
-    if windows is not None and _conv_in_windows(ctx, nd, windows):
+    if windows is not None and _in_windows(ctx, nd, windows, "conv", dict(
+            kernel=tuple(a["weight"].shape[2:]), stride=_ints(a["stride"], nd), dilation=_ints(a["dilation"], nd),
+            padding=_ints(a["padding"], nd))):
         return
     axes = _window_axes(ctx, nd, "convolution")
     if axes is None:
@@ -378,21 +380,37 @@ def _conv(ctx):
         ctx.emit("conv", params, [ctx.node], ctx.tags, short="conv")
 
 
-def _conv_in_windows(ctx, nd, windows):
-    """A conv over the dims of a window partition (``(N*windows, C, w, w)``: EfficientViT-M's
-    depthwise conv on the queries) runs on each window on its own, zero-padded at its edges: a
-    ``window_conv``, when it keeps the window's size (else False: the caller's fallback)."""
-    a = ctx.a
+def _in_windows(ctx, nd, windows, kind, params):
+    """A conv or pooling over the dims of a window partition (``(N*windows, C, w, w)``) runs on
+    each window on its own. Where no window reaches past its own (no padding, strides dividing
+    the windows, kernels no wider than their strides: SAM2's Hiera pools each window's queries)
+    it is that op on the whole map, the windows shrunk by the strides; where it keeps each
+    window's size (EfficientViT-M's depthwise conv on the queries, zero-padded at each window's
+    edges), a ``window_conv``. Else False: the caller's fallback. ``params`` are per window dim."""
     out = ctx.out_tensor()
-    if out is None or tuple(out.shape[-nd:]) != tuple(ctx.x.shape[-nd:]):
+    if out is None:
         return False
     axes = [ax for ax, _ in windows]
-    params = dict(kernel=_per_axis(ctx, tuple(a["weight"].shape[2:]), axes, 1),
-                  stride=_per_axis(ctx, _ints(a["stride"], nd), axes, 1),
-                  dilation=_per_axis(ctx, _ints(a["dilation"], nd), axes, 1),
-                  padding=_per_axis(ctx, _ints(a["padding"], nd), axes, 0),
-                  window=_per_axis(ctx, tuple(w for _, w in windows), axes, 1))
-    ctx.emit("window_conv", params, [ctx.node], ctx.tags, short="conv_in_windows")
+    sizes = [w for _, w in windows]
+    k, s, d, pad = (params[key] for key in ("kernel", "stride", "dilation", "padding"))
+    shrunk = {}
+    for i, (ax, w) in enumerate(windows):
+        if pad[i] or w % s[i] or d[i] * (k[i] - 1) + 1 > s[i] or out.shape[-nd + i] != w // s[i]:
+            shrunk = None
+            break
+        if s[i] > 1:
+            shrunk[ax] = w // s[i]
+    per_axis = {key: _per_axis(ctx, v, axes, 1 if key != "padding" else 0) for key, v in params.items()}
+    if shrunk is not None:
+        if kind == "avgpool":
+            per_axis.pop("dilation")
+        tags = tuple(L.with_window(t, shrunk) for t in ctx.tags)
+        ctx.emit(kind, per_axis, [ctx.node], tags, short=f"{kind}_in_windows")
+        return True
+    if tuple(out.shape[-nd:]) != tuple(ctx.x.shape[-nd:]):
+        return False
+    per_axis["window"] = _per_axis(ctx, tuple(sizes), axes, 1)
+    ctx.emit("window_conv", per_axis, [ctx.node], ctx.tags, short=f"{kind}_in_windows")
     return True
 
 
@@ -406,15 +424,20 @@ def _rank(packet):
 def _pool(ctx):
     a = ctx.a
     nd = _rank(ctx.packet)
+    k = _ints(a["kernel_size"], nd)
+    stride = a.get("stride") or k
+    kind = "maxpool" if ctx.packet.startswith("max") else "avgpool"
+    windows = L.partition_windows(ctx.tags, nd, tuple(ctx.x.shape)) if not a.get("ceil_mode") else None
+    if windows is not None and _in_windows(ctx, nd, windows, kind, dict(
+            kernel=k, stride=_ints(stride, nd), dilation=_ints(a.get("dilation", 1), nd),
+            padding=_ints(a.get("padding", 0), nd))):
+        return
     axes = _window_axes(ctx, nd, "pooling")
     if axes is None:
         return
-    k = _ints(a["kernel_size"], nd)
-    stride = a.get("stride") or k
     params = dict(kernel=_per_axis(ctx, k, axes, 1), stride=_per_axis(ctx, _ints(stride, nd), axes, 1),
                   padding=_per_axis(ctx, _ints(a.get("padding", 0), nd), axes, 0),
                   ceil_mode=bool(a.get("ceil_mode", False)))
-    kind = "maxpool" if ctx.packet.startswith("max") else "avgpool"
     if kind == "maxpool":
         params["dilation"] = _per_axis(ctx, _ints(a.get("dilation", 1), nd), axes, 1)
     ctx.emit(kind, params, [ctx.node], ctx.tags, short=kind)
@@ -789,6 +812,11 @@ def _matmul(ctx):
             return
         if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node and \
                 not L.spatial_axes(tags1[-1]) and not L.spatial_axes(tags2[-1]) and \
+                _windows_onto_windows(ctx, (t1, tags1, -2), [(t2, tags2, -2)], tags,
+                                      f"{ctx.short}: attention weights @ v within windows"):
+            return
+        if ctx.packet != "linear" and t1 is not None and t2 is not None and t1.node != t2.node and \
+                not L.spatial_axes(tags1[-1]) and not L.spatial_axes(tags2[-1]) and \
                 _per_query(ctx, (t1, tags1, -2), [(t2, tags2, -2)], tags, inputs,
                            f"{ctx.short}: attention weights @ v, each query position reads every value position "
                            "(an upper bound where a mask hides some)"):
@@ -799,6 +827,10 @@ def _matmul(ctx):
         plan = L.scores_window(tags1, tags2)  # the key dim is spent: softmax and @ v over it add nothing
         if plan is not None and _window_mix(ctx, plan, inputs, tags[:-1] + (None,),
                                             f"{ctx.short}: attention scores within windows"):
+            return
+        if rows and cols and t1.node != t2.node and _windows_onto_windows(
+                ctx, (t1, tags1, -2), [(t2, tags2, -1)], tags[:-1] + (None,),
+                f"{ctx.short}: attention scores within windows"):
             return
         if rows and cols and t1.node != t2.node:
             # attention scores q·kᵀ: entry (i, j) pairs query position i with key position j (keys
@@ -991,6 +1023,47 @@ def _helper(ctx, op_name, params, inputs, short, note=None):
         b.sub_op = saved
 
 
+def _windows_onto_windows(ctx, query, others, tags, what):
+    """Attention within windows whose queries sit on other windows than the keys and values, as
+    many, on a coarser grid (SAM2's Hiera pools each window's queries at a stage change): query
+    ``(window, place)`` reads itself and every key and value of its window -- the queries joined
+    to each other operand pooled per window (kernel = stride = its window) and brought to the
+    queries' windows (nearest upsampling by theirs), exactly. ``query`` and each of ``others`` is
+    ``(traced, tags, dim of its positions)``; the output is tagged ``tags``. Returns the node, or
+    None (nothing emitted) when the layout is not that."""
+    def plan(tg, d):
+        if len(tg) < 2:
+            return None
+        d %= len(tg)
+        p = L.window_mixing(tg[d], tg[:d] + tg[d + 1:])
+        return p if p and all(kind == "block" for kind, _ in p.values()) else None
+
+    tq, tags_q, dq = query
+    pq = plan(tags_q, dq)
+    grid_q = ctx.b.grid.get(tq.node)
+    if pq is None or grid_q is None or {tr.node for _, tr in ctx.tracked} != {tq.node} | {t.node for t, _, _ in others}:
+        return None
+    parts = [tq.node]
+    for tr, tg, d in others:
+        pk, grid_k = plan(tg, d), ctx.b.grid.get(tr.node)
+        if pk is None or grid_k is None or set(pk) != set(pq) or pk == pq or tr.node == tq.node:
+            return None
+        if any(grid_k[a] % pk[a][1] or grid_q[a] % pq[a][1] or grid_k[a] // pk[a][1] != grid_q[a] // pq[a][1]
+               for a in pq):
+            return None
+        pool = tuple(pk[a][1] if a in pk else 1 for a in range(ctx.naxes))
+        up = tuple(float(pq[a][1]) if a in pq else 1.0 for a in range(ctx.naxes))
+        node = _helper(ctx, "avgpool", {"kernel": pool, "stride": pool}, [tr.node], ctx.short + "_window")
+        node = _helper(ctx, "upsample", {"scale": up, "mode": "nearest"}, [node], ctx.short + "_window_back")
+        if node not in parts:
+            parts.append(node)
+    if len(parts) < 2:
+        return None
+    where = ", ".join(f"axis {a}: windows of {pq[a][1]} onto windows of {pk[a][1]}" for a in sorted(pq))
+    return ctx.emit("add", {}, parts, tags, note=f"{ctx.aten}: {what} ({where}): each query reads itself and "
+                                                 "every position of its window, exactly")
+
+
 @op("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
     "_scaled_dot_product_flash_attention", "scaled_dot_product_attention",
     "_scaled_dot_product_attention_math", "_scaled_dot_product_cudnn_attention")
@@ -1003,6 +1076,11 @@ def _attention(ctx):
             _per_query(ctx, (tq, tq.tags, -2), [(tk, tk.tags, -2), (tv, tv.tags, -2)], tq.tags[:-1] + (None,),
                        list(dict.fromkeys(tr.node for _, tr in ctx.tracked)),
                        "attention: each query position reads every key and value position"):
+        return
+    if tq is not None and tk is not None and tv is not None and not a.get("is_causal") and \
+            a.get("attn_mask") is None and _windows_onto_windows(
+                ctx, (tq, tq.tags, -2), [(tk, tk.tags, -2), (tv, tv.tags, -2)], tq.tags[:-1] + (None,),
+                "attention within windows"):
         return
     axes = frozenset()
     for _, tr in ctx.tracked:

@@ -572,3 +572,34 @@ def test_a_join_with_a_global_branch_keeps_the_channels_last_map_size():
     # 8 x 12 positions: every later module of GCViT's stages had n (1, 1)
     G, rec = check(GlobalQueryWindows(), (1, 8, 12))
     assert all(rec.is_global) and rec.n == (8, 12)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("size", [(16, 16), (12, 20)])  # 12 x 20: padded to whole windows of 8
+def test_sam2_hiera_queries_pooled_in_windows_equal_gradient_support(fused, size):
+    # at a stage change Hiera max-pools each window's queries (8 x 8 -> 4 x 4) and attends onto
+    # the window's 8 x 8 keys: once "attention scores pair every query with every key: global"
+    hiera = pytest.importorskip("timm.models.hieradet_sam2")
+    torch.manual_seed(0)
+    block = hiera.MultiScaleBlock(4, 8, 1, mlp_ratio=1.0, q_stride=(2, 2), window_size=8).eval()
+    block.attn.fused_attn = fused
+    G, rec = check(Fn(lambda x, c, b: b(c(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2), conv(1, 4, 3, padding=1),
+                      block), (1, *size))
+    assert "global" not in ops(G) and not any(rec.is_global)
+    assert rec.n == (size[0] // 2, size[1] // 2)
+
+
+def test_a_pooling_on_each_window_that_stays_inside_it_is_the_pooling_of_the_map():
+    # max pooling 2 x 2 on each 4 x 4 window: the windows shrink to 2 x 2 and the view back
+    # rejoins them; the node is the map's own pooling, exact (affine)
+    def net(x, c):
+        x = c(x).permute(0, 2, 3, 1)
+        n, h, w, ch = x.shape
+        win = x.view(n, h // 4, 4, w // 4, 4, ch).transpose(2, 3).reshape(-1, 4, 4, ch).permute(0, 3, 1, 2)
+        win = F.max_pool2d(win, 2).permute(0, 2, 3, 1)  # (N*windows, 2, 2, C)
+        y = win.reshape(n, h // 4, w // 4, 2, 2, ch).transpose(2, 3).reshape(n, h // 2, w // 2, ch)
+        return y.permute(0, 3, 1, 2)
+
+    G, rec = check(Fn(net, conv(1, 2, 3, padding=1)), (1, 8, 12))
+    assert "maxpool" in ops(G) and "global" not in ops(G) and all(rec.exact)
+    assert rec.n == (4, 6) and rec.rf == (4, 4) and rec.jump == (2, 2)

@@ -1,4 +1,4 @@
-"""timm's stage RFs against gradient support, on a sample of 65 models across families (slow).
+"""timm's stage RFs against gradient support, on a sample of 66 models across families (slow).
 
 Each model is built for real (float64 CPU, positive weights: :func:`rfgraph.tools.verify.positive_model`)
 at a small input, traced, and every ``feature_info`` stage whose output is a map (plus a few named
@@ -97,6 +97,7 @@ SAMPLE = [
     ("mobilevit_xxs", 96, {}, ()),
     ("efficientvit_m0", 128, {"img_size": 128}, ("stages.0.blocks.0.mixer",)),  # a conv on each window
     ("gcvit_xxtiny", 128, {"img_size": 128}, ()),  # windows with a global query, channels last
+    ("sam2_hiera_tiny", 256, {}, ()),  # each window's queries pooled, onto the window's keys
     ("convmixer_768_32", 64, {}, ()),
     # attention: window (Swin, MaxViT), halo, bottleneck, spatial-reduction, ViT patches
     ("swin_tiny_patch4_window7_224", 128, {"img_size": 128, "window_size": 4}, ()),  # NHWC
