@@ -17,6 +17,7 @@ its records, so records can keep a handle to it without making a reference cycle
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -353,7 +354,7 @@ class ExactBounds:
         return bool((lo <= hi).all())
 
     def _covers(self, v, ax, x) -> bool:
-        if x.exact and not (x.pattern is None and x.lo + (x.n - 1) * x.jump <= 0 and x.hi >= x.size):
+        if x.exact and _misses_a_pixel(x):
             return False  # cheap: even the theoretical RF of some feature misses part of the input
         _, _, lo, hi = self.exact(v, ax)  # clipped; a feature reading nothing fails either test
         if not ((lo == 0).all() and (hi == x.size - 1).all()):
@@ -744,6 +745,27 @@ def _regular(taps, m) -> bool:
         return False  # the run moves by a fixed, non-negative stride
     # runs move right with the feature: the first and the last feature decide
     return int(last[0]) >= 0 and int(first[-1]) <= m - 1  # else some feature reads only padding
+
+
+def _misses_a_pixel(x) -> bool:
+    """Some feature of exact state ``x`` reads no pixel of part of the input, by its summary alone
+    (pixels as :func:`_affine` rounds them): its first feature's hull ends before the input does,
+    its last one's starts after pixel 0, or a hole of some feature's pattern (one of a dilation's
+    gaps) lies on input pixels. False means "not decided here": a hole that falls only on padding
+    hides nothing."""
+    n, jump, size = x.n, x.jump, x.size
+    if math.floor(x.lo + (n - 1) * jump) > 0 or math.ceil(x.hi) < size:
+        return True
+    if x.pattern is None or type(jump) is not int or jump < 0:
+        return False
+    for (_, h0), (h1, _) in zip(x.pattern, x.pattern[1:]):  # the hole [h0, h1) of feature 0
+        if type(h0) is not int or type(h1) is not int:
+            return False
+        # feature i has it at [h0 + i*jump, h1 + i*jump): on pixels when it meets [0, size)
+        first = 0 if h1 > 0 else (-h1) // jump + 1 if jump else n
+        if first < n and h0 + first * jump < size:
+            return True
+    return False
 
 
 def _edges_cover(x, window) -> bool:

@@ -147,3 +147,65 @@ def test_bounds_axis_must_be_an_integer(axis):
         rec.bounds(axis)
     with pytest.raises(IndexError):
         rec.bounds(1)
+
+
+# -- is_global where a dilation's holes fall on padding ----------------------------------------------
+
+
+def _dilated_pair(size, k2, d2, pad1, pad2):
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(size,))
+    G.add_node("a", op="conv", kernel=2, padding=(pad1,))
+    G.add_node("b", op="conv", kernel=k2, dilation=d2, padding=(pad2,))
+    G.add_edges_from([("x", "a"), ("a", "b")])
+    return G
+
+
+def test_holes_only_on_padding_still_read_every_pixel():
+    # 2 pixels; a 2-wide conv padded right, then a 2-tap conv dilated 3 padded right by 2: its one
+    # feature reads pixels {0, 1} and padding, its RF's hole (offset 2) lies past the input. It
+    # was reported not global ("the pattern has holes"); gradient support reads both pixels
+    G = _dilated_pair(2, 2, 3, (0, 1), (0, 2))
+    a = rfgraph.analyze(G)
+    assert a["b"].gaps == (((2, 2),),) and a.pixels("b", 0, 0) == ((0, 1),)
+    assert axis_projection(SupportProbe(G).support("b", (0,)), 0).tolist() == [0, 1]
+    assert a["b"].is_global == (True,)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_is_global_of_dilated_convs_equals_gradient_support(seed):
+    # small inputs, dilations and paddings up to the effective kernel, drawn so that the dilated
+    # conv has one or two features (where a hole can fall past the input while every pixel is
+    # read): is_global is "every feature's support is every pixel", whatever the pattern's holes
+    rng = np.random.default_rng(seed)
+    size, k2, d2 = int(rng.integers(2, 6)), int(rng.integers(2, 4)), int(rng.integers(2, 5))
+    ke = d2 * (k2 - 1) + 1
+    pad1 = tuple(int(p) for p in rng.integers(0, 2, 2))
+    n_a = size + sum(pad1) - 1
+    left = int(rng.integers(0, ke))
+    right = min(ke - 1, max(0, ke - n_a - left) + int(rng.integers(0, 2)))
+    if n_a + left + right < ke:
+        left = ke - n_a - right
+    G = _dilated_pair(size, k2, d2, pad1, (left, right))
+    a, probe = rfgraph.analyze(G), SupportProbe(G)
+    for v in ("a", "b"):
+        n = a[v].n[0]
+        full = all(axis_projection(probe.support(v, (i,)), 0).tolist() == list(range(size)) for i in range(n))
+        assert a[v].is_global == (full,), (v, size, k2, d2, pad1, (left, right))
+
+
+def test_is_global_agrees_with_the_pixels_of_a_fractional_summary():
+    # a rule's exact summary with half-pixel edges: every feature's pixels (rounded outwards, as
+    # the bounds are) are the whole input, so it is global; it was not ("hi 7.5 < 8")
+    def wide(node, inputs):
+        return tuple(x.replace(lo=0.5, hi=x.size - 0.5, jump=0) for x in inputs[0])
+
+    with rfgraph.ops.registered():
+        rfgraph.register_op("wide", wide)
+        G = nx.DiGraph()
+        G.add_node("x", op="input", size=(8,))
+        G.add_node("w", op="wide")
+        G.add_edge("x", "w")
+        a = rfgraph.analyze(G)
+        assert all(a.pixels("w", 0, i) == ((0, 7),) for i in range(8))
+        assert a["w"].is_global == (True,)
