@@ -19,16 +19,35 @@ from ..schema import INFO_ATTRS, inputs_in_order, topological_order_info
 __all__ = ["Plan", "Propagation", "propagate", "param_key"]
 
 
+#: (op name, :func:`param_key`, axes) -> (op, params, fast path) of a configuration parsed before,
+#: in any analysis: a zoo sweep or a notebook meets the same few layer configurations again and
+#: again. Used only while the registry in force still maps the name to that same op; params are
+#: read-only everywhere (plans already share them between nodes). Bounded: cleared when full.
+_PARSED: dict = {}
+_PARSED_MAX = 4096
+
+
 class Plan:
     """A parsed node configuration: its :class:`~rfgraph.ops.Node`, op and fast path, shared by
     every node with the same parameters (the node's name is the first such node's)."""
 
     __slots__ = ("node", "op", "fast", "least", "most")
 
-    def __init__(self, name, attrs, naxes, registry):
-        self.node = registry.read(name, attrs, naxes)
-        self.op = registry.get(self.node.op)
-        self.fast = self.op.fast(self.node.params) if self.op.fast is not None else None
+    def __init__(self, name, attrs, naxes, registry, key=None):
+        name_of_op = attrs.get("op")
+        memo = (name_of_op, key, naxes) if key is not None and type(name_of_op) is str else None
+        found = _PARSED.get(memo) if memo is not None else None
+        if found is not None and registry.get(name_of_op) is found[0]:
+            self.op, params, self.fast = found
+            self.node = Node(name, name_of_op, params)
+        else:
+            self.node = registry.read(name, attrs, naxes)
+            self.op = registry.get(self.node.op)
+            self.fast = self.op.fast(self.node.params) if self.op.fast is not None else None
+            if memo is not None:
+                if len(_PARSED) >= _PARSED_MAX:
+                    _PARSED.clear()
+                _PARSED[memo] = (self.op, self.node.params, self.fast)
         # the fast path only sees a valid number of inputs (at least one): the general path
         # reports the rest
         lo, hi = self.op.arity
@@ -110,7 +129,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
         sources.sort(key=rank.__getitem__)
     if not sources:
         raise GraphError("the graph has no input node (a node with op='input' and a size)")
-    first = Plan(sources[0], nodes[sources[0]], 0, registry)
+    first = Plan(sources[0], nodes[sources[0]], 0, registry, param_key(nodes[sources[0]]))
     input_state = _checked(sources[0], first, first.op.summary(first.node, []), None)
     result.inputs = sources
     result.input_size = tuple(x.n for x in input_state)
@@ -130,7 +149,7 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
         key = param_key(attrs)
         plan = keyed.get(key)  # None for key None: it is never stored
         if plan is None:
-            plan = Plan(v, attrs, naxes, registry)
+            plan = Plan(v, attrs, naxes, registry, key)
             plans.ops[plan.node.op] = plan.op
             if key is not None:
                 keyed[key] = plan

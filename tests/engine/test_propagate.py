@@ -110,6 +110,48 @@ def test_uncacheable_values_still_parse():
     assert rfgraph.analyze(G)["c1"].rf == (5, 5)
 
 
+def test_parses_are_reused_across_analyses_only_for_the_same_op():
+    # a configuration parsed in one analysis is reused by the next -- unless the name now
+    # means another op: a swapped rule must be the one that runs
+    G = conv_chain({"op": "conv", "kernel": 3, "padding": 1}, size=(8,))
+    assert rfgraph.analyze(G)["c0"].rf == (3,)
+
+    conv = get_op("conv")
+
+    def wide(node, inputs):  # a conv rule that reads two more pixels on each side
+        return tuple(x.replace(lo=x.lo - 2, hi=x.hi + 2) for x in conv.summary(node, inputs))
+
+    swapped = Op("conv", wide, parse=conv.parse, accepts=conv.accepts)
+    with rfgraph.ops.registered(swapped, replace=True):
+        assert rfgraph.analyze(G)["c0"].rf == (7,)
+    assert rfgraph.analyze(G)["c0"].rf == (3,)
+
+
+def test_reused_parses_name_each_analysis_own_nodes_and_errors():
+    ok = conv_chain(*[{"op": "conv", "kernel": 5}] * 2)
+    rfgraph.analyze(ok)
+    bad = conv_chain(*[{"op": "conv", "kernel": 5}] * 5)
+    bad = nx.relabel_nodes(bad, {f"c{i}": f"layer{i}" for i in range(5)})
+    with pytest.raises(rfgraph.ShapeError) as err:
+        rfgraph.analyze(bad)
+    assert err.value.node == "layer3"
+    a = rfgraph.analyze(nx.relabel_nodes(ok, {"c0": "first", "c1": "second"}))
+    assert a._plans["second"].named("second").name == "second" and a["second"].name == "second"
+    for _ in range(2):  # a bad parameter is an error every time, never remembered as a parse
+        with pytest.raises(rfgraph.ParameterError):
+            rfgraph.analyze(conv_chain({"op": "conv", "kernel": 0}))
+
+
+def test_the_parse_memo_is_bounded(monkeypatch):
+    from rfgraph.engine import propagate as P
+
+    monkeypatch.setattr(P, "_PARSED", {})
+    monkeypatch.setattr(P, "_PARSED_MAX", 8)
+    for k in range(1, 30):
+        assert rfgraph.analyze(conv_chain({"op": "conv", "kernel": k}, size=(40,)))["c0"].rf == (k,)
+        assert len(P._PARSED) <= 8
+
+
 def test_param_key_ignores_only_info_attributes():
     base = {"op": "conv", "kernel": 3}
     assert param_key(base) == param_key({**base, "module": "m", "source": "s", "note": "n", "info": 1})
