@@ -30,6 +30,31 @@ __all__ = ["ExactBounds"]
 
 _BIG = np.iinfo(np.int64).max // 4
 
+#: (id of op, id of params, axis, n_in, n_out) -> (op, params, runs) of an index map met before, in
+#: any analysis: the engine reuses one params object for a layer configuration parsed before
+#: (``propagate._PARSED``), and ``runs`` depends on nothing else, so a zoo sweep or a notebook
+#: asks each op only once. The entry holds the op and params it was computed for (so an id reused
+#: by a new object never matches). Bounded: cleared when full.
+_RUNS: dict = {}
+_RUNS_MAX = 8192
+#: The same for :meth:`ExactBounds._map_key` (what a map is, as a key equal on axes with the same
+#: map), keyed by (id of op, id of params, axis, n_in, n_out, the input's jump).
+_MAP_KEYS: dict = {}
+
+
+def _shared_runs(plan, v, axis, m, n):
+    """``plan.op.runs`` of ``plan`` along ``axis`` for sizes ``m`` -> ``n``, from :data:`_RUNS`."""
+    op, params = plan.op, plan.node.params
+    key = (id(op), id(params), axis, m, n)
+    found = _RUNS.get(key)
+    if found is not None and found[0] is op and found[1] is params:
+        return found[2]
+    runs = op.runs(plan.named(v), axis, m, n)
+    if len(_RUNS) >= _RUNS_MAX:
+        _RUNS.clear()
+    _RUNS[key] = (op, params, runs)
+    return runs
+
 
 class ExactBounds:
     """Per-position bounds and pixel coverage of the nodes of one propagation."""
@@ -212,20 +237,33 @@ class ExactBounds:
         key = (id(plan), axis, y.n, n, y.jump)
         found = self._maps_by_axis.get(key)
         if found is None:
-            m = y.n
-            runs = self._runs(v, plan, axis, m, n)
-            if runs is not None:
-                found = _IDENTITY if runs == (0, 1, 1) and m == n else ("runs", runs, m, n, y.jump)
-            else:
-                for a in range(axis):  # the lowest axis with the same taps names the map
-                    if (id(plan), a, m, n, y.jump) in self._maps_by_axis and _same_taps(
-                            self._taps(v, plan, a, m, n), self._taps(v, plan, axis, m, n)):
-                        found = self._maps_by_axis[(id(plan), a, m, n, y.jump)]
-                        break
-                else:
-                    found = ("taps", id(plan), axis, m, n, y.jump)
-            self._maps_by_axis[key] = found
+            found = self._maps_by_axis[key] = self._shared_map_key(v, plan, axis, y.n, n, y.jump)
         return found
+
+    def _shared_map_key(self, v, plan, axis, m, n, jump):
+        """:meth:`_map_key` from :data:`_MAP_KEYS` (like :data:`_RUNS`: it depends only on the
+        op, its params, the axis and the sizes). A map without a closed form is named by the
+        lowest axis named before with the same sizes and the same taps."""
+        op, params = plan.op, plan.node.params
+        key = (id(op), id(params), axis, m, n, jump)
+        found = _MAP_KEYS.get(key)
+        if found is not None and found[0] is op and found[1] is params:
+            return found[2]
+        runs = self._runs(v, plan, axis, m, n)
+        if runs is not None:
+            value = _IDENTITY if runs == (0, 1, 1) and m == n else ("runs", runs, m, n, jump)
+        else:
+            for a in range(axis):  # a lower axis already named with these sizes (see tokens)
+                lower = self._maps_by_axis.get((id(plan), a, m, n, jump))
+                if lower is not None and _same_taps(self._taps(v, plan, a, m, n), self._taps(v, plan, axis, m, n)):
+                    value = lower
+                    break
+            else:  # the op and params stay alive in the entry (and in the plan): unique ids
+                value = ("taps", id(op), id(params), axis, m, n, jump)
+        if len(_MAP_KEYS) >= _RUNS_MAX:
+            _MAP_KEYS.clear()
+        _MAP_KEYS[key] = (op, params, value)
+        return value
 
     def _exact_one(self, v, axis):
         rep = self._alias.get(v)
@@ -262,7 +300,7 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._runs_of.get(key, self)
         if found is self:
-            found = self._runs_of[key] = plan.op.runs(plan.named(v), axis, m, n)
+            found = self._runs_of[key] = _shared_runs(plan, v, axis, m, n)
         return found
 
     def _taps(self, v, plan, axis, m, n):
@@ -602,7 +640,7 @@ class ExactBounds:
         found = self._identity.get(key)
         if found is None:
             found = self._identity[key] = all(
-                op.runs(plan.node, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs))
+                _shared_runs(plan, plan.node.name, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs))
         return found
 
     def _window_one(self, v, axis, x, plan, us, windows):

@@ -254,7 +254,6 @@ def _checked(v, plan, out, naxes):
 _KEY_IGNORED = INFO_ATTRS - {"op"}  # labels and edge order never change a node's parse
 _SEQ = object()  # tags a frozen list/tuple, so it can never equal a frozen scalar
 _INT_ONLY = frozenset({int})
-_INT_STR = frozenset({int, str})
 
 
 class _Uncacheable(Exception):
@@ -297,8 +296,23 @@ def param_key(attrs: Mapping[str, Any]):
         op = attrs.get("op")
         if type(op) is str:
             return op
-    try:
-        return tuple([(k, v if type(v) in _INT_STR else _freeze(v))
-                      for k, v in attrs.items() if k not in _KEY_IGNORED])
-    except _Uncacheable:
-        return None
+    out = []
+    for k, v in attrs.items():
+        if k in _KEY_IGNORED:
+            continue
+        t = type(v)
+        if t is tuple:  # a tuple of ints (kernel=(3, 3)) stands for itself, as in _freeze
+            for e in v:
+                if type(e) is not int:
+                    try:
+                        v = _freeze(v)
+                    except _Uncacheable:
+                        return None
+                    break
+        elif t is not int and t is not str:
+            try:
+                v = _freeze(v)
+            except _Uncacheable:
+                return None
+        out.append((k, v))
+    return tuple(out)
