@@ -26,3 +26,57 @@ def test_bounds_agree_with_affine_summary_on_exact_nodes():
         i = np.arange(rec.n[1])
         assert (lo == rec.start[1] + i * rec.jump[1] - rec.rf[1] / 2).all()
         assert (hi == rec.start[1] + i * rec.jump[1] + rec.rf[1] / 2 - 1).all()
+
+
+def _conv_counting_runs(calls):
+    """The conv op with a ``runs`` that counts its calls (the same answers)."""
+    import dataclasses
+
+    conv = rfgraph.ops.get_op("conv")
+
+    def runs(node, axis, m, n):
+        calls.append((node.params["kernel"][axis], axis, m, n))
+        return conv.runs(node, axis, m, n)
+
+    return dataclasses.replace(conv, runs=runs)
+
+
+def _two_convs():
+    return rfgraph.chain([("c1", "conv", 3, 1, 1), ("c2", "conv", 1, 1, 0), ("c3", "conv", 3, 2, 1)], (12, 12))
+
+
+def test_index_maps_are_shared_by_later_analyses_of_the_same_op_only(monkeypatch):
+    from rfgraph.engine import bounds as B
+
+    monkeypatch.setattr(B, "_RUNS", {})
+    monkeypatch.setattr(B, "_MAP_KEYS", {})
+    calls = []
+    op = _conv_counting_runs(calls)
+    with rfgraph.ops.registered(op, replace=True):
+        first = [r.is_global for r in rfgraph.analyze(_two_convs()).records()]
+        assert calls  # the certificate and the aliases (the 1x1 conv) asked the op
+        asked = len(calls)
+        again = rfgraph.analyze(_two_convs())  # a fresh graph, the same configurations
+        assert [r.is_global for r in again.records()] == first and len(calls) == asked
+        assert again._exact.alias("c2") == "c1"  # the 1x1 conv is still the identity map
+    other = []
+    with rfgraph.ops.registered(_conv_counting_runs(other), replace=True):  # another op, same name
+        assert [r.is_global for r in rfgraph.analyze(_two_convs()).records()] == first
+        assert len(other) == asked  # asked afresh: never served another op's answers
+
+
+def test_shared_index_maps_are_bounded_and_change_no_answer(monkeypatch):
+    from rfgraph.engine import bounds as B
+
+    def answers():
+        G = rfgraph.chain([(f"c{k}", "conv", k, 1, k // 2) for k in range(1, 12)], (30, 30))
+        a = rfgraph.analyze(G)
+        return [(r.is_global, r.rf, tuple(map(tuple, a.bounds(r.name, 1)))) for r in a.records()]
+
+    cold = answers()
+    monkeypatch.setattr(B, "_RUNS", {})
+    monkeypatch.setattr(B, "_MAP_KEYS", {})
+    monkeypatch.setattr(B, "_RUNS_MAX", 4)
+    for _ in range(3):
+        assert answers() == cold
+        assert len(B._RUNS) <= 4 and len(B._MAP_KEYS) <= 4
