@@ -75,15 +75,17 @@ def main(argv=None):
         "Command: `python benchmarks/analysis_cost.py" + ("" if not argv and len(sys.argv) == 1 else " "
                                                          + " ".join(sys.argv[1:] if argv is None else argv)) + "`", "",
         f"Best of {args.repeats} per phase, milliseconds, on this 2-core machine. *analysis* = propagate + every "
-        "record + is_global of every record. Target: analysis / trace <= 0.1.", "",
-        f"Median ratio {statistics.median(ratios):.2f}; {sum(r <= 0.1 for r in ratios)} of {len(ratios)} models "
-        f"meet the target; worst {max(ratios):.2f}.", "",
+        "record + is_global of every record. Target: analysis / trace <= 0.1. The ratio moves with the "
+        "machine: the trace is mostly torch's C++ dispatch, the analysis pure Python (on one earlier "
+        "machine alexnet traced in 2.2 ms and its ratio was 0.14).", "",
+        f"Median ratio {statistics.median(ratios):.3f}; {sum(r <= 0.1 for r in ratios)} of {len(ratios)} models "
+        f"meet the target; worst {max(ratios):.3f}.", "",
         "| model | nodes | trace | propagate | records | is_global | analysis / trace |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, m, ratio in rows:
-        lines.append(f"| {name} | {m['nodes']} | {1e3 * m['trace']:.1f} | {1e3 * m['propagate']:.1f} | "
-                     f"{1e3 * m['records']:.1f} | {1e3 * m['is_global']:.1f} | {ratio:.2f} |")
+        lines.append(f"| {name} | {m['nodes']} | {1e3 * m['trace']:.1f} | {1e3 * m['propagate']:.2f} | "
+                     f"{1e3 * m['records']:.2f} | {1e3 * m['is_global']:.2f} | {ratio:.3f} |")
     args.output.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.output}")
 

@@ -570,7 +570,8 @@ class ExactBounds:
                 continue
             certified = True
             for ax, x in enumerate(xs):
-                if ax and x is xs[ax - 1] and self._alike(v, plan, us, ax, windows):
+                if ax and x is xs[ax - 1] and (not x.exact or self._alike(v, plan, us, ax, windows)):
+                    # (a position-dependent state is never certified, on any axis)
                     w = windows[ax][v] = windows[ax - 1][v]  # one state, one map: one answer
                 else:
                     w = windows[ax][v] = window_one(v, ax, x, plan, us, windows[ax])

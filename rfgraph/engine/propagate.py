@@ -180,6 +180,8 @@ def _propagate(G, registry, order, as_inserted) -> Propagation:
             if out.note:
                 notes[v] = out.note
             out = out.states
+        if naxes > 1 and out[0].exact:
+            out = _shared_axes(out)
         if plan.op.source and tuple(x.n for x in out) != result.input_size:
             raise ShapeError(
                 f"input size {tuple(x.n for x in out)} differs from {result.input_size} of input "
@@ -213,6 +215,32 @@ def _general(v, plan, preds, states, naxes):
 
 
 _PLAIN = frozenset({int, float})
+
+
+def _shared_axes(states):
+    """Exact ``states`` (asked only when the first axis is exact) with an axis equal to a lower one (same numbers of the same types) replaced by
+    that axis's object. Summaries build each axis anew; the fast paths, the certificate and the
+    records compute an axis that *is* a lower one's only once (a square map: both axes alike), so
+    one general-path node (a ceil-mode pool, an upsample) no longer makes every later node compute
+    both axes."""
+    out = None
+    for i in range(1, len(states)):
+        x = states[i]
+        for j in range(i):
+            y = states[j] if out is None else out[j]
+            if y is not x and _same_state(x, y):
+                if out is None:
+                    out = list(states)
+                out[i] = y
+                break
+    return states if out is None else tuple(out)
+
+
+def _same_state(x, y) -> bool:
+    """``x == y`` with every number of the same type (so sharing changes no printed value)."""
+    return (type(x) is AxisState and type(y) is AxisState and x == y and type(x.n) is type(y.n)
+            and type(x.jump) is type(y.jump) and type(x.lo) is type(y.lo) and type(x.hi) is type(y.hi)
+            and (x.pattern is y.pattern or x.pattern is None and y.pattern is None))
 
 
 def _checked(v, plan, out, naxes):

@@ -152,6 +152,39 @@ def test_the_parse_memo_is_bounded(monkeypatch):
         assert len(P._PARSED) <= 8
 
 
+def _ceil_pool_net():
+    # a ceil-mode pool takes the general path (a summary builds each axis anew), then convs
+    return conv_chain({"op": "maxpool", "kernel": 3, "stride": 2, "ceil_mode": True},
+                      {"op": "conv", "kernel": 3, "padding": 1}, {"op": "conv", "kernel": 1},
+                      {"op": "conv", "kernel": 3, "stride": 2}, size=(20, 20))
+
+
+def test_equal_axes_of_a_general_path_node_are_one_state(monkeypatch):
+    from rfgraph.engine import propagate as P
+
+    a = rfgraph.analyze(_ceil_pool_net())
+    assert all(a._states[v][0] is a._states[v][1] for v in ("c0", "c1", "c3"))
+    answers = [(r.as_dict(), a.bounds(r.name, 1)[0].tolist()) for r in a.records()]
+    monkeypatch.setattr(P, "_shared_axes", lambda states: states)
+    b = rfgraph.analyze(_ceil_pool_net())
+    assert b._states["c1"][0] is not b._states["c1"][1]  # what sharing changes: only identity
+    assert [(r.as_dict(), b.bounds(r.name, 1)[0].tolist()) for r in b.records()] == answers
+
+
+def test_axes_equal_in_value_but_not_in_type_stay_apart():
+    # 0 == 0.0: a rule giving one axis float numbers keeps its own state (the rules downstream see
+    # the numbers it gave)
+    def mixed(node, inputs):
+        x, y = inputs[0]
+        return (x, y.replace(jump=float(y.jump), lo=float(y.lo), hi=float(y.hi)))
+
+    G = conv_chain({"op": "mixed"}, {"op": "conv", "kernel": 3}, size=(8, 8))
+    with rfgraph.ops.registered(Op("mixed", mixed)):
+        a = rfgraph.analyze(G)
+        assert a._states["c0"][0] == a._states["c0"][1] and a._states["c0"][0] is not a._states["c0"][1]
+        assert type(a._states["c0"][1].lo) is float and type(a._states["c0"][0].lo) is int
+
+
 def test_param_key_ignores_only_info_attributes():
     base = {"op": "conv", "kernel": 3}
     assert param_key(base) == param_key({**base, "module": "m", "source": "s", "note": "n", "info": 1})
