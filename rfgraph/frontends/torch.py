@@ -69,6 +69,9 @@ class Builder:
         # node -> axes along which every output feature sees the same input (after a global op):
         # its positions along them are interchangeable, so a view scrambling them loses nothing
         self.uniform = {}
+        # node -> (steps and grid, inputs) of a mix over windows that partitions the grid (see
+        # torch_ops._window_mix): a product of its weights with one of those inputs mixes nothing new
+        self.window_mixes = {}
         self._torch_dir = os.path.dirname(_torch().__file__) + os.sep
         # frames inside torch or rfgraph are not the user's source line
         self._here = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep

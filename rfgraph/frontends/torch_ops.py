@@ -9,6 +9,8 @@ Register a handler for a new op with :func:`register_torch_op`.
 
 from __future__ import annotations
 
+import itertools
+
 from ..errors import RFGraphError
 from . import torch_layout as L
 
@@ -659,7 +661,53 @@ def _cat(ctx):
     if _grids_known_to_differ(ctx, inputs, broadcast=False):
         return ctx.global_over(range(ctx.naxes), tags, "concatenation of maps with different numbers of "
                                "positions: treated as global", inputs=inputs)
+    found = _phases_of_one_map(ctx, inputs)
+    if found is not None:
+        source, kernel = found
+        return ctx.emit("avgpool", {"kernel": kernel}, [source], tags, short="cat",
+                        note=f"{ctx.aten} of the {'x'.join(map(str, kernel))} phases of one map (x[0::2, 0::2], "
+                             "x[1::2, 0::2], ...): space-to-depth, each position reads exactly its block")
     ctx.emit("concat", {}, inputs, tags, short="cat")
+
+
+def _phases_of_one_map(ctx, inputs):
+    """``(source, kernel)`` when the concatenated maps are strided slices of one map that together
+    hold every phase of a ``kernel`` block (Swin's patch merging: ``x[..., 0::2, 0::2, :]``,
+    ``x[..., 1::2, 0::2, :]``, ... side by side in channels): position ``o`` then reads exactly the
+    block ``kernel*o .. kernel*o + kernel - 1`` of the source along every axis, a space-to-depth
+    (a slice used by the concatenation alone is left for the trace's last step to drop). Else
+    None."""
+    G, grid = ctx.b.G, ctx.b.grid
+    progs = []  # per input: (source, per axis (first, step, count))
+    for u in inputs:
+        prog, v = None, u
+        while G.nodes[v].get("op") == "slice" and len(G._pred[v]) == 1:
+            (w,) = G._pred[v]
+            size, params = grid.get(w), G.nodes[v]
+            if size is None or None in size:
+                return None
+            inner = [range(*slice(params["start"][a], params["stop"][a], params["step"][a]).indices(size[a]))
+                     for a in range(ctx.naxes)]
+            prog = inner if prog is None else [r[p.start:p.stop:p.step] for r, p in zip(inner, prog)]
+            v = w
+        if prog is None:
+            return None
+        progs.append((v, prog))
+    source = progs[0][0]
+    size = grid.get(source)
+    if size is None or any(v != source for v, _ in progs):
+        return None
+    kernel = []
+    for a in range(ctx.naxes):
+        rs = [p[a] for _, p in progs]
+        f, count = rs[0].step, len(rs[0])
+        if any(r.step != f or len(r) != count for r in rs) or size[a] // f != count:
+            return None
+        kernel.append(f)
+    phases = {tuple(p[a].start for a in range(ctx.naxes)) for _, p in progs}
+    if phases != set(itertools.product(*(range(f) for f in kernel))) or all(f == 1 for f in kernel):
+        return None
+    return source, tuple(kernel)
 
 
 def _prefixed(ctx, dim):
@@ -909,12 +957,82 @@ def _window_mix(ctx, plan, inputs, tags, what):
     if found is None:
         return None
     steps, tags, where = found
+    sig = (tuple((op_name, params) for op_name, params, _ in steps), ctx.b.grid.get(inputs[0]))
+    weights = _weights_of(ctx, sig, inputs)
+    if weights is not None:
+        return ctx.emit("identity", {}, [weights], tags, note=f"{ctx.aten}: {what} ({where}): the weights were "
+                        "mixed over these windows from these values, so each position reads exactly what its "
+                        "weights read")
     node = inputs[0] if len(inputs) == 1 else _helper(ctx, "add", {}, inputs, ctx.short + "_inputs")
     for op_name, params, short in steps[:-1]:
         node = _helper(ctx, op_name, params, [node], ctx.short + "_" + short)
     op_name, params, _ = steps[-1]
-    return ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
-                    "exactly its window")
+    out = ctx.emit(op_name, params, [node], tags, note=f"{ctx.aten}: {what} ({where}): each position reads "
+                   "exactly its window")
+    if _partition(sig[0]):
+        ctx.b.window_mixes[out] = (sig, frozenset(inputs))
+    return out
+
+
+def _partition(steps):
+    """Whether chained window ``steps`` keep the grid and send each position to exactly the
+    positions of its window (a partition of each axis: a block pooled and brought back, or a grid
+    of windows' conv), so mixing twice over them is mixing once."""
+    pooled = next((p["kernel"] for op_name, p in steps if op_name == "avgpool"), None)
+    back = next((p["scale"] for op_name, p in steps if op_name == "upsample"), None)
+    if pooled is None:
+        return back is None
+    return back is not None and all(float(k) == s for k, s in zip(pooled, back))
+
+
+def _weights_of(ctx, sig, inputs):
+    """For a product ``weights @ values`` mixed over windows (``sig``: the steps and the grid):
+    the weights' node when they are (pointwise, through identity nodes: softmax, a constant bias
+    or mask) the output of an earlier mix over the same windows, on the same grid, that read the
+    values' node among its inputs (Swin: ``softmax(q @ kᵀ) @ v``, with ``k`` and ``v`` one
+    projection); else None.
+
+    The product then reads exactly what the weights read: position ``i`` reads the weights and
+    the values of every position of its window; the weights of each of those read every position
+    of the window (a partition: :func:`_partition`), and so already every value there."""
+    if len(inputs) != 2:
+        return None
+    G, mixes = ctx.b.G, ctx.b.window_mixes
+    for w, v in (inputs, inputs[::-1]):
+        u = w
+        for _ in range(32):  # the pointwise ops between the scores and the product
+            if u in mixes or G.nodes[u].get("op") != "identity" or len(G._pred[u]) != 1:
+                break
+            u = next(iter(G._pred[u]))
+        found = mixes.get(u)
+        if found is not None and found[0] == sig and _read_in_place(ctx.b, found[1], v):
+            return w
+    return None
+
+
+def _read_in_place(b, nodes, v, limit=64):
+    """Whether some node of ``nodes`` reads node ``v``'s feature at each of its own positions:
+    ``v`` is one of them or, through identity nodes and joins of inputs on the same grid, an
+    input of one (Swin V2's cosine attention: ``q`` is ``v``'s projection divided by its norm).
+    Looks at ``limit`` nodes at most; False when not found."""
+    G, grid = b.G, b.grid
+    todo, seen = list(nodes), set(nodes)
+    while todo and len(seen) <= limit:
+        u = todo.pop()
+        if u == v:
+            return True
+        op = G.nodes[u].get("op")
+        if op == "identity" and len(G._pred[u]) == 1:
+            ins = list(G._pred[u])
+        elif op in ("add", "mul") and grid.get(u) is not None:
+            ins = [x for x in G._pred[u] if grid.get(x) == grid[u]]
+        else:
+            continue
+        for x in ins:
+            if x not in seen:
+                seen.add(x)
+                todo.append(x)
+    return False
 
 
 _RNN_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN", "rnn_relu": "RNN"}

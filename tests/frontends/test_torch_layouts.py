@@ -385,6 +385,101 @@ def test_torchvision_swin_stage_equals_gradient_support(hw, is_global, v2):
     assert rec.is_global == is_global
 
 
+@pytest.mark.parametrize("v2", [False, True])
+def test_torchvision_swin_merging_and_weights_at_values_are_one_node_each(v2):
+    # two stages: the patch merging (x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], ... side by
+    # side) is one 2x2 space-to-depth, not 8 slices and a "misaligned" concat; softmax(q @ kT) @ v
+    # with v the projection q and k come from (V2: q and k divided by their norms) reads what its
+    # weights read, one identity, not a second mix over the same windows
+    tv = pytest.importorskip("torchvision.models.swin_transformer")
+    model = tv.SwinTransformer(patch_size=[2, 2], embed_dim=4, depths=[2, 2], num_heads=[1, 1], window_size=[4, 4],
+                               mlp_ratio=1.0, block=tv.SwinTransformerBlockV2 if v2 else tv.SwinTransformerBlock,
+                               downsample_layer=tv.PatchMergingV2 if v2 else tv.PatchMerging)
+    net = Fn(lambda x, m: m.features(x).permute(0, 3, 1, 2), model)
+    G, rec = check(net, (3, 32, 32))
+    assert "slice" not in ops(G) and "concat" not in ops(G)
+    merge = G.nodes["mods.0.features.2.cat"]
+    assert (merge["op"], merge["kernel"]) == ("avgpool", (2, 2)) and "space-to-depth" in merge["note"]
+    products = [v for v in G if v.endswith("attn.bmm_1")]
+    assert len(products) == 4 and all(G.nodes[v]["op"] == "identity" for v in products)
+    assert ops(G).count("upsample") == 4  # one mix over the windows per attention
+    assert not [v for v in G if G.nodes[v]["op"] == "global"]
+
+
+class TwoSourceWindowAttention(WindowAttention):
+    """Window attention whose values come from another map than the queries and keys: the
+    product with the values mixes them over the windows anew."""
+
+    def __init__(self):
+        super().__init__(fused=False)
+        self.vconv = nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        s = self.w
+
+        def windows(t):
+            return t.permute(0, 2, 3, 1).reshape(n, h // s, s, w // s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(
+                -1, s * s, c)
+
+        qk, v = windows(x), windows(self.vconv(x))
+        o = torch.softmax(qk @ qk.transpose(-2, -1), -1) @ v
+        return o.view(n, h // s, w // s, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("shape", [(1, 12, 8), (1, 8, 12)])
+def test_weights_at_values_from_another_map_mix_the_values_over_the_windows(shape):
+    G, rec = check(nn.Sequential(conv(1, 4, 3, padding=1), TwoSourceWindowAttention()), shape)
+    assert ops(G).count("upsample") == 2 and "global" not in ops(G)
+    assert not any(rec.is_global)
+
+
+def phases(picks, net=None):
+    """A net concatenating in channels the strided slices ``picks`` (per slice, (start, step)
+    along the rows and along the columns) of one conv's output."""
+    def fn(x, c):
+        y = c(x)
+        return torch.cat([y[:, :, r0::rs, c0::cs] for (r0, rs), (c0, cs) in picks], 1)
+    return Fn(fn, conv(1, 2, 3, padding=1))
+
+
+@pytest.mark.parametrize("picks, kernel", [
+    ([((0, 2), (0, 2)), ((1, 2), (0, 2)), ((0, 2), (1, 2)), ((1, 2), (1, 2))], (2, 2)),  # Swin's order
+    ([((1, 2), (1, 2)), ((0, 2), (0, 2)), ((1, 2), (0, 2)), ((0, 2), (1, 2)), ((0, 2), (0, 2))], (2, 2)),
+    ([((0, 2), (0, 1)), ((1, 2), (0, 1))], (2, 1)),  # along the rows only
+    ([((r, 3), (0, 1)) for r in range(3)], (3, 1)),
+    ([((0, 2), (0, 2)), ((1, 2), (0, 2)), ((0, 2), (1, 2))], None),  # a phase missing: a concat
+    ([((0, 2), (0, 2)), ((1, 2), (1, 2))], None),
+    ([((0, 4), (0, 1)), ((2, 4), (0, 1))], None),  # every other phase of 4: rows 1 and 3 of each block unread
+])
+def test_a_concat_of_every_phase_of_one_map_is_a_space_to_depth(picks, kernel):
+    G, rec = check(phases(picks), (1, 12, 12))
+    cat = G.graph["outputs"][0]
+    if kernel is None:
+        assert G.nodes[cat]["op"] == "concat" and "slice" in ops(G)
+    else:
+        assert (G.nodes[cat]["op"], G.nodes[cat]["kernel"]) == ("avgpool", kernel)
+        assert "slice" not in ops(G) and rec.jump == kernel
+
+
+def test_phases_of_two_maps_stay_a_concat_and_of_an_odd_size_leave_the_last_row():
+    def two(x, a, b):
+        y, z = a(x), b(x)
+        return torch.cat([y[:, :, 0::2], z[:, :, 1::2]], 1)
+
+    G, _ = check(Fn(two, conv(1, 2, 3, padding=1), conv(1, 2, 5, padding=2)), (1, 12, 6))
+    assert G.nodes[G.graph["outputs"][0]]["op"] == "concat"
+    # 13 rows cut to 12 so the phases have 6 rows each: the 2x1 blocks of rows 0..11, row 12
+    # read by no feature, as a pooling of kernel 2 over 13 rows has it
+    def odd(x, c):
+        y = c(x)
+        return torch.cat([y[:, :, 0:12:2], y[:, :, 1::2]], 1)
+
+    G, rec = check(Fn(odd, conv(1, 2, 3, padding=1)), (1, 13, 6))
+    assert G.nodes[G.graph["outputs"][0]]["op"] == "avgpool" and rec.n == (6, 6)
+    assert int(rec.bounds(0)[1].max()) == 12  # the conv's 3 rows around row 11 reach row 12
+
+
 def test_torchvision_swin3d_with_windows_across_two_axes_equals_gradient_support():
     # video Swin at 4 frames of 20 x 8: tokens 2 x 10 x 4, windows of 4 cut to the 2 frames and
     # span them, rows padded to 12 (three windows), the 4 columns one window (was: attention
