@@ -975,14 +975,16 @@ def _window_mix(ctx, plan, inputs, tags, what):
 
 
 def _partition(steps):
-    """Whether chained window ``steps`` keep the grid and send each position to exactly the
-    positions of its window (a partition of each axis: a block pooled and brought back, or a grid
-    of windows' conv), so mixing twice over them is mixing once."""
-    pooled = next((p["kernel"] for op_name, p in steps if op_name == "avgpool"), None)
-    back = next((p["scale"] for op_name, p in steps if op_name == "upsample"), None)
-    if pooled is None:
-        return back is None
-    return back is not None and all(float(k) == s for k, s in zip(pooled, back))
+    """Whether chained window ``steps`` are blocks pooled and brought back (kernel = stride =
+    scale on every axis, no padding): each position then reads exactly the positions of its
+    block, also unclipped, so mixing twice over them is mixing once. A grid of windows (a
+    dilated conv padded by what holds no pixels) reads its padding unclipped: mixed twice, its
+    unclipped hull is wider, so it is not merged."""
+    kinds = [op_name for op_name, _ in steps]
+    if kinds != ["avgpool", "upsample"]:
+        return False
+    (_, pooled), (_, back) = steps
+    return pooled["kernel"] == pooled["stride"] and all(float(k) == s for k, s in zip(pooled["kernel"], back["scale"]))
 
 
 def _weights_of(ctx, sig, inputs):
