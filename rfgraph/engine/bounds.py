@@ -130,6 +130,11 @@ class ExactBounds:
         node itself). A node whose answers along ``axis`` are those along a lower axis
         (:meth:`twin`) takes that axis's entry."""
         found = cache.get((node, axis))
+        if found is None and axis and node in self._states:
+            a = self.twin(node, axis)
+            if a is not None:  # no walk over the ancestors along this axis: the lower one's entry
+                found = cache[(node, axis)] = self._cached(node, a, cache, one)
+                return found
         if found is None:
             todo = [node] if node in self._states and all((u, axis) in cache for u in self._pred[node]) \
                 else self._uncached(node, axis, cache)
