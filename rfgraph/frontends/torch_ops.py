@@ -1434,7 +1434,17 @@ def _slice(ctx):
         if len(kept) == 1:  # x[:, :1]: one token of a token or flattened dim
             return _one_position(ctx, dim, kept[0], ctx.tags[:dim] + (None,) + ctx.tags[dim + 1:], "slice")
         return ctx.passthrough()
-    ctx.emit("slice", _slice_params(ctx, tag, start, end, step), [ctx.node], ctx.tags, short="slice")
+    params, source = _slice_params(ctx, tag, start, end, step), ctx.node
+    G = ctx.b.G
+    inner = G.nodes[source]
+    if inner.get("op") == "slice" and len(G._pred[source]) == 1 and inner.get("module") == ctx.b.module_stack[-1] \
+            and (inner["start"][tag], inner["stop"][tag], inner["step"][tag]) == (None, None, 1) and not inner.get("note"):
+        # a slice along another axis of a slice (Swin V2's crop of its padded windows: rows, then
+        # columns): one node cutting both; the first, used by nothing else, goes at the trace's end
+        params = {k: tuple(params[k][a] if a == tag else inner[k][a] for a in range(ctx.naxes))
+                  for k in ("start", "stop", "step")}
+        (source,) = G._pred[source]
+    ctx.emit("slice", params, [source], ctx.tags, short="slice")
 
 
 def _one_position(ctx, dim, index, tags, short):

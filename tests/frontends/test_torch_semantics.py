@@ -147,6 +147,17 @@ def test_roll(shifts, dims):
         assert "roll" in ops(G)
 
 
+@pytest.mark.parametrize("cut, slices", [
+    (lambda y: y[:, :, 1:7][:, :, :, 2:9:2], 1),  # rows, then columns: one slice cutting both
+    (lambda y: y[:, :, :, 2:9:2][:, :, 1:7], 1),
+    (lambda y: y[:, :, 1:9][:, :, 2:6], 2),  # the same axis twice: two slices
+    (lambda y: torch.relu(y[:, :, 1:7])[:, :, :, 2:9], 2),  # another op between them
+])
+def test_slices_of_a_slice_along_other_axes_are_one_node(cut, slices):
+    G, _ = check(Fn(lambda x, c, d: d(cut(c(x))), conv(1, 2, 3, padding=1), conv(2, 2, 3)), (1, 12, 11))
+    assert ops(G).count("slice") == slices
+
+
 def test_roll_in_1d_and_3d():
     check(Fn(lambda x, c: c(torch.roll(x, -4, 2)), conv(nd=1, k=4, stride=3)), (1, 17))
     check(Fn(lambda x, c: c(torch.roll(x, (1, 2), (2, 4))), conv(nd=3, k=(1, 3, 3))), (1, 3, 5, 6))
