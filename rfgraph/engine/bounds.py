@@ -37,6 +37,11 @@ _BIG = np.iinfo(np.int64).max // 4
 #: by a new object never matches). Bounded: cleared when full.
 _RUNS: dict = {}
 _RUNS_MAX = 8192
+#: The same for :meth:`ExactBounds._index_map` (read-only arrays), keyed by (id of op, id of
+#: params, axis, n_in, n_out); bounded by the elements its arrays hold.
+_INDEX_MAPS: dict = {}
+_INDEX_MAPS_HELD = [0]
+_INDEX_MAPS_MAX = 1 << 22
 #: The same for :meth:`ExactBounds._map_key` (what a map is, as a key equal on axes with the same
 #: map), keyed by (id of op, id of params, axis, n_in, n_out, the input's jump).
 _MAP_KEYS: dict = {}
@@ -329,27 +334,49 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._maps.get(key)
         if found is None:
-            runs = self._runs(v, plan, axis, m, n) if n <= coverage.CHUNK else None
-            if runs is not None:
-                offset, stride, length = runs
-                idx = (np.arange(n, dtype=np.int64) * stride + offset)[None, :] + np.arange(length)[:, None]
-                first, last = offset, offset + (n - 1) * stride + length - 1
+            found = self._maps[key] = self._shared_index_map(v, plan, axis, m, n)
+        return found
+
+    def _shared_index_map(self, v, plan, axis, m, n):
+        """:meth:`_index_map` from :data:`_INDEX_MAPS` (like :data:`_RUNS`: it depends only on
+        the op, its params, the axis and the sizes; Swin's rolls and windows have taps and no
+        closed form, each built again by every analysis before)."""
+        op, params = plan.op, plan.node.params
+        key = (id(op), id(params), axis, m, n)
+        entry = _INDEX_MAPS.get(key)
+        if entry is not None and entry[0] is op and entry[1] is params:
+            return entry[2]
+        found = self._build_index_map(v, plan, axis, m, n)
+        idx = found[0]
+        if idx is not None and idx.size <= _INDEX_MAPS_MAX:
+            idx.flags.writeable = False  # shared: read only
+            if _INDEX_MAPS_HELD[0] + idx.size > _INDEX_MAPS_MAX:
+                _INDEX_MAPS.clear()
+                _INDEX_MAPS_HELD[0] = 0
+            _INDEX_MAPS_HELD[0] += idx.size
+            _INDEX_MAPS[key] = (op, params, found)
+        return found
+
+    def _build_index_map(self, v, plan, axis, m, n):
+        """The index map itself (see :meth:`_index_map`)."""
+        runs = self._runs(v, plan, axis, m, n) if n <= coverage.CHUNK else None
+        if runs is not None:
+            offset, stride, length = runs
+            idx = (np.arange(n, dtype=np.int64) * stride + offset)[None, :] + np.arange(length)[:, None]
+            first, last = offset, offset + (n - 1) * stride + length - 1
+            taps = None
+        else:
+            taps = self._taps(v, plan, axis, m, n)
+            if n <= coverage.CHUNK and taps and all(mask is None for _, mask in taps):
+                idx = np.stack([t for t, _ in taps])
+                first, last = int(idx.min()), int(idx.max())
                 taps = None
             else:
-                taps = self._taps(v, plan, axis, m, n)
-                if n <= coverage.CHUNK and taps and all(mask is None for _, mask in taps):
-                    idx = np.stack([t for t, _ in taps])
-                    first, last = int(idx.min()), int(idx.max())
-                    taps = None
-                else:
-                    idx = first = last = None
-            if idx is None:
-                found = (None, 0, 0, taps)
-            else:
-                left, right = max(0, -first), max(0, last - (m - 1))
-                found = (idx + left if left else idx, left, right, None)
-            self._maps[key] = found
-        return found
+                idx = first = last = None
+        if idx is None:
+            return (None, 0, 0, taps)
+        left, right = max(0, -first), max(0, last - (m - 1))
+        return (idx + left if left else idx, left, right, None)
 
     # -- coverage -------------------------------------------------------------------------------
     def is_global(self, node) -> tuple:

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+import pytest
+
 import rfgraph
 from classic_chain import ALEXNET
 
@@ -63,6 +65,62 @@ def test_index_maps_are_shared_by_later_analyses_of_the_same_op_only(monkeypatch
     with rfgraph.ops.registered(_conv_counting_runs(other), replace=True):  # another op, same name
         assert [r.is_global for r in rfgraph.analyze(_two_convs()).records()] == first
         assert len(other) == asked  # asked afresh: never served another op's answers
+
+
+def _rolled():
+    G = rfgraph.chain([("c1", "conv", 3, 1, 1)], (10, 10))
+    G.add_node("r", op="roll", shifts=(3, -2), axes=(0, 1))
+    G.add_node("c2", op="conv", kernel=3, padding=1)
+    G.add_edges_from([("c1", "r"), ("r", "c2")])
+    return G
+
+
+def test_tapped_index_maps_are_shared_by_later_analyses_of_the_same_op_only(monkeypatch):
+    # roll has taps and no closed form: its index map, built from the taps, is reused by a later
+    # analysis of a fresh graph of the same configuration, never handed to another op; read only
+    import dataclasses
+
+    from rfgraph.engine import bounds as B
+
+    monkeypatch.setattr(B, "_INDEX_MAPS", {})
+    monkeypatch.setattr(B, "_INDEX_MAPS_HELD", [0])
+    roll = rfgraph.ops.get_op("roll")
+
+    def counting(calls):
+        def taps(node, axis, m, n):
+            calls.append(axis)
+            return roll.taps(node, axis, m, n)
+        return dataclasses.replace(roll, taps=taps)
+
+    def answers():
+        a = rfgraph.analyze(_rolled())
+        return a, [(r.is_global, r.rf, tuple(map(tuple, a.bounds(r.name, 1)))) for r in a.records()]
+
+    calls = []
+    with rfgraph.ops.registered(counting(calls), replace=True):
+        a, first = answers()
+        asked = len(calls)
+        assert asked
+        a2, again = answers()
+        assert again == first and len(calls) == asked
+        idx = a2._exact._index_map("r", a2._exact._plan("r"), 0, 10, 10)[0]
+        with pytest.raises(ValueError):
+            idx[0, 0] = 5
+    other = []
+    with rfgraph.ops.registered(counting(other), replace=True):
+        assert answers()[1] == first and len(other) == asked
+
+
+def test_shared_tapped_index_maps_are_bounded(monkeypatch):
+    from rfgraph.engine import bounds as B
+
+    cold = [r.rf for r in rfgraph.analyze(_rolled()).records()]
+    monkeypatch.setattr(B, "_INDEX_MAPS", {})
+    monkeypatch.setattr(B, "_INDEX_MAPS_HELD", [0])
+    monkeypatch.setattr(B, "_INDEX_MAPS_MAX", 15)  # one roll map (10 elements) at a time; the convs (30) none
+    for _ in range(3):
+        assert [r.rf for r in rfgraph.analyze(_rolled()).records()] == cold
+        assert B._INDEX_MAPS_HELD[0] <= 15 and sum(e[2][0].size for e in B._INDEX_MAPS.values()) == B._INDEX_MAPS_HELD[0]
 
 
 def test_shared_index_maps_are_bounded_and_change_no_answer(monkeypatch):
