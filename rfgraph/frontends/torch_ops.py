@@ -678,7 +678,7 @@ def _phases_of_one_map(ctx, inputs):
     (a slice used by the concatenation alone is left for the trace's last step to drop). Else
     None."""
     G, grid = ctx.b.G, ctx.b.grid
-    progs = []  # per input: (source, per axis (first, step, count))
+    progs = []  # per input: (source, per axis the range of source positions it holds)
     for u in inputs:
         prog, v = None, u
         while G.nodes[v].get("op") == "slice" and len(G._pred[v]) == 1:
@@ -1440,7 +1440,8 @@ def _slice(ctx):
     if inner.get("op") == "slice" and len(G._pred[source]) == 1 and inner.get("module") == ctx.b.module_stack[-1] \
             and (inner["start"][tag], inner["stop"][tag], inner["step"][tag]) == (None, None, 1) and not inner.get("note"):
         # a slice along another axis of a slice (Swin V2's crop of its padded windows: rows, then
-        # columns): one node cutting both; the first, used by nothing else, goes at the trace's end
+        # columns): one node cutting both; the first stays only if something else uses it (the
+        # trace's last step drops it otherwise)
         params = {k: tuple(params[k][a] if a == tag else inner[k][a] for a in range(ctx.naxes))
                   for k in ("start", "stop", "step")}
         (source,) = G._pred[source]
