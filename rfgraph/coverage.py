@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Coverage", "identity", "gather", "gather_inside", "union", "padded", "sweep", "covers_all", "merge"]
+__all__ = ["Coverage", "identity", "gather", "gather_inside", "union", "padded", "sweep", "covers_all", "merge",
+           "to_dense", "from_dense", "dense_hulls"]
 
 _BIG = np.iinfo(np.int64).max // 4
 #: Output features handled at once by :func:`gather` (bounds its temporaries on long inputs).
@@ -285,3 +286,56 @@ def sweep(cov: Coverage, n: int) -> Coverage:
 def covers_all(cov: Coverage, size: int) -> bool:
     """Every feature reads every one of the ``size`` pixels."""
     return not cov.parts and bool((cov.lo == 0).all() and (cov.hi == size - 1).all())
+
+
+# -- small axes as bit matrices --------------------------------------------------------------------
+# Where features x pixels is small (a 56-feature map of a 224-pixel input: 12544 bits), the pixels
+# every feature reads fit in one boolean matrix, and a node's matrix is a gather and an ``any`` over
+# its taps or an ``or`` over a join's inputs: a handful of array operations per node, however many
+# holes the features have (Swin's shifted windows give dozens per node, each merged in Python
+# above). The engine uses them below a fixed size only (``bounds.DENSE_MAX``), so memory stays
+# O(features + input length) per axis as the axis grows.
+
+def dense_hulls(lo, hi, size: int):
+    """``(n, size)`` bool matrix: feature ``o`` reads pixels ``lo[o] .. hi[o]`` (inclusive; none
+    where ``lo > hi``).
+
+    >>> dense_hulls(np.array([0, 2]), np.array([1, 1]), 3).astype(int).tolist()
+    [[1, 1, 0], [0, 0, 0]]
+    """
+    px = np.arange(size)
+    return (px >= np.asarray(lo)[:, None]) & (px <= np.asarray(hi)[:, None])
+
+
+def to_dense(cov: Coverage, size: int):
+    """``cov`` as a ``(features, size)`` bool matrix (row ``o``: the pixels feature ``o`` reads).
+
+    >>> to_dense(gather_inside(identity(4), np.array([[0, 1], [3, 3]])), 4).astype(int).tolist()
+    [[1, 0, 0, 1], [0, 1, 0, 1]]
+    """
+    bits = dense_hulls(cov.lo, cov.hi, size)
+    for o, ivs in cov.parts.items():
+        row = bits[o]
+        row[:] = False
+        for lo, hi in ivs:
+            row[lo:hi + 1] = True
+    return bits
+
+
+def from_dense(bits) -> Coverage:
+    """The :class:`Coverage` of a bool matrix (the inverse of :func:`to_dense`).
+
+    >>> c = from_dense(np.array([[True, False, True], [False, False, False], [False, True, True]]))
+    >>> [c.intervals(o) for o in range(3)]
+    [((0, 0), (2, 2)), (), ((1, 2),)]
+    """
+    n, size = bits.shape
+    reads = bits.any(axis=1)
+    lo = np.where(reads, bits.argmax(axis=1), _BIG).astype(np.int64)
+    hi = np.where(reads, size - 1 - bits[:, ::-1].argmax(axis=1), -_BIG).astype(np.int64)
+    holey = np.flatnonzero(reads & (bits.sum(axis=1) < hi - lo + 1))
+    parts = {}
+    for o in holey.tolist():
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], bits[o], [False])).astype(np.int8)))
+        parts[o] = tuple(zip(edges[0::2].tolist(), (edges[1::2] - 1).tolist()))
+    return Coverage(lo, hi, parts)

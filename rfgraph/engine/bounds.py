@@ -9,8 +9,8 @@ once, and cached. Shortcuts that change no answer (checked against the plain com
 join of copies shares its input's arrays), globality inherited from a global input
 (:meth:`ExactBounds._global_by_input`) or from features known to read every pixel
 (:meth:`ExactBounds._full`), axes computed once when they are alike (:meth:`ExactBounds.twin`:
-a square map through ops that treat both axes the same), and one gather per array for unmasked
-index maps. An
+a square map through ops that treat both axes the same), one gather per array for unmasked
+index maps, and bit matrices for the pixel sets of small axes (:meth:`ExactBounds.dense`). An
 :class:`ExactBounds` holds the graph's adjacency, the plans and the states, never the analysis or
 its records, so records can keep a handle to it without making a reference cycle.
 """
@@ -45,6 +45,11 @@ _INDEX_MAPS_MAX = 1 << 22
 #: The same for :meth:`ExactBounds._map_key` (what a map is, as a key equal on axes with the same
 #: map), keyed by (id of op, id of params, axis, n_in, n_out, the input's jump).
 _MAP_KEYS: dict = {}
+#: Axes of at most this many features x pixels have their coverage checked as bit matrices
+#: (:meth:`ExactBounds.dense`): fixed, so memory stays O(features + input length) as an axis grows.
+DENSE_MAX = 1 << 16
+#: The most elements one gather over an index map's taps makes at once there (more: tap by tap).
+_DENSE_GATHER_MAX = 1 << 20
 
 
 def _shared_runs(plan, v, axis, m, n):
@@ -83,6 +88,7 @@ class ExactBounds:
         self._maps: dict = {}
         self._identity: dict = {}
         self._fulls: dict = {}
+        self._dense: dict = {}
         self._tokens: dict = {}  # node -> per axis, the number of its answers (see tokens)
         self._numbered = 0  # how far along the order the nodes have tokens
         self._interned: dict = {}
@@ -429,6 +435,10 @@ class ExactBounds:
         _, _, lo, hi = self.exact(v, ax)  # clipped; a feature reading nothing fails either test
         if not ((lo == 0).all() and (hi == x.size - 1).all()):
             return False
+        if x.n * x.size <= DENSE_MAX:
+            bits = self.dense(v, ax)
+            if bits is not False:
+                return bool(bits.all())
         if self._all_full(v, ax):
             return True
         # the hull covers, but a pixel may still be unread inside it (holes that only padding
@@ -528,6 +538,64 @@ class ExactBounds:
         if idx is not None:
             return coverage.gather_inside(coverage.padded(ins[0], left, right), idx)
         return coverage.gather([(ins[0], idx, mask) for idx, mask in taps], x.n)
+
+    def dense(self, node, axis):
+        """:meth:`coverage` as a ``(features, pixels)`` bool matrix (see
+        :func:`rfgraph.coverage.to_dense`), or False where ``node`` or an ancestor it needs has
+        more than :data:`DENSE_MAX` features x pixels (cached). The same answers in a few array
+        operations per node, whatever the holes."""
+        return self._cached(node, axis, self._dense, self._dense_one)
+
+    def _dense_one(self, v, axis):
+        rep = self._alias.get(v)
+        if rep is not None:
+            return self._dense[(rep, axis)]
+        x = self._states[v][axis]
+        if x.n * x.size > DENSE_MAX:
+            return False
+        if self.clean(v, axis):  # its hulls are what it reads
+            _, _, lo, hi = self.exact(v, axis)
+            return coverage.dense_hulls(lo, hi, x.size)
+        ins = [self._dense[(u, axis)] for u in self.inputs(v)]
+        if any(b is False for b in ins):
+            return False
+        plan = self._plan(v)
+        op = plan.op
+        if op.join:  # the union of its inputs' features (a size-1 input broadcasts)
+            out = ins[0]
+            for b in ins[1:]:
+                out = out | b
+            return np.broadcast_to(out, (x.n, x.size))
+        if op.taps is None and len(ins) == 1 and x.global_from == v:
+            # a global op: every feature reads the union of all input features (as certified)
+            return np.broadcast_to(ins[0].any(axis=0), (x.n, x.size))
+        if op.coverage is not None:  # the op's own hook, on the interval form
+            found = op.coverage(plan.named(v), axis, x, [coverage.from_dense(b) for b in ins])
+            return coverage.to_dense(found, x.size)
+        if op.taps is None or len(ins) != 1:  # what its bounds say, assumed contiguous (as coverage)
+            lo, hi = self.bounds(v, axis)
+            return coverage.dense_hulls(np.where(lo < 0, _BIG, lo), hi, x.size)
+        b = ins[0]
+        m = len(b)
+        idx, left, right, taps = self._index_map(v, plan, axis, m, x.n)
+        if idx is not None:
+            if left or right:
+                b = np.concatenate((np.zeros((left, x.size), dtype=bool), b, np.zeros((right, x.size), dtype=bool)))
+            if len(idx) == 1:
+                return b[idx[0]]
+            if idx.size * x.size <= _DENSE_GATHER_MAX:
+                return b[idx].any(axis=0)
+            out = b[idx[0]]  # a copy (a gather), then tap by tap
+            for t in idx[1:]:
+                out |= b[t]
+            return out
+        out = np.zeros((x.n, x.size), dtype=bool)
+        for t, mask in taps:
+            use = (t >= 0) & (t < m)
+            if mask is not None:
+                use &= mask
+            out |= b[np.clip(t, 0, m - 1)] & use[:, None]
+        return out
 
     # -- the no-holes certificate ------------------------------------------------------------------
     def clean(self, node, axis) -> bool:

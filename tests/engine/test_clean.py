@@ -29,6 +29,7 @@ from __future__ import annotations
 import pytest
 
 import rfgraph
+from rfgraph.engine import bounds as bounds_module
 from rfgraph.engine.bounds import ExactBounds
 
 from dag_gen import random_dag
@@ -58,6 +59,7 @@ def _compare(G, monkeypatch):
         m.setattr(ExactBounds, "_passes_through", lambda self, *args: None)
         m.setattr(ExactBounds, "_global_by_input", lambda self, *args: False)
         m.setattr(ExactBounds, "_all_full", lambda self, *args: False)
+        m.setattr(bounds_module, "DENSE_MAX", -1)  # no bit matrices: the intervals of rfgraph.coverage
         m.setattr(ExactBounds, "twin", lambda self, *args: None)
         m.setattr(ExactBounds, "_index_map",
                   lambda self, v, plan, axis, m_, n: (None, 0, 0, plan.op.taps(plan.named(v), axis, m_, n)))
@@ -252,4 +254,34 @@ def test_a_join_of_copies_of_a_position_dependent_node(monkeypatch):
     assert [(b.node, b.rf, b.start, b.offset) for b in rec.branches] == [
         ("up", a["up"].rf, a["up"].start, (0, 0)), ("act", a["up"].rf, a["up"].start, (0, 0))]
     assert rec.misalignment == (0, 0) and rec.rf_range == tuple((r, r) for r in a["up"].rf)
+    _compare(G, monkeypatch)
+
+
+@pytest.mark.parametrize("size, dense, tap_by_tap", [(64, True, False), (64, True, True), (8192, False, False)])
+def test_shifted_windows_are_decided_on_bit_matrices_only_on_small_axes(size, dense, tap_by_tap, monkeypatch):
+    # Swin's shifted windows in 1-D: patches, windows, the windows shifted by half (the
+    # wrapped window reads both ends: holes), then windows of windows. The holes are real, so
+    # is_global needs each feature's pixel set: bit matrices where features x pixels is small,
+    # the intervals of rfgraph.coverage on longer axes (memory O(features + pixels)); the same
+    # answers either way, and the same as every shortcut off
+    import networkx as nx
+
+    n, w = size // 4, size // 16
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(size,))
+    rows = [("patch", "conv", {"kernel": 4, "stride": 4}), ("roll", "roll", {"shifts": w // 2, "axes": 0}),
+            ("win", "avgpool", {"kernel": w, "stride": w}), ("back", "upsample", {"scale": w}),
+            ("unroll", "roll", {"shifts": -(w // 2), "axes": 0}),
+            ("win2", "avgpool", {"kernel": n // 2, "stride": n // 2}), ("all", "avgpool", {"kernel": 2})]
+    last = "x"
+    for name, op, attrs in rows:
+        G.add_node(name, op=op, **attrs)
+        G.add_edge(last, name)
+        last = name
+    if tap_by_tap:  # windows too big for one gather over all taps
+        monkeypatch.setattr(bounds_module, "_DENSE_GATHER_MAX", 0)
+    a = rfgraph.analyze(G)
+    assert a._exact.coverage("unroll", 0).parts  # holes: the wrapped windows
+    assert a.is_global("win2") == (False,) and a.is_global("all") == (True,)
+    assert (a._exact.dense("all", 0) is not False) is dense
     _compare(G, monkeypatch)

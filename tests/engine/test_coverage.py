@@ -111,3 +111,18 @@ def test_gather_inside_and_padded_equal_the_union_of_sets():
         got = C.gather_inside(C.padded(cov, left, right), idx + left)
         want = brute([(cov, t, None) for t in idx], n)
         _check(got, want)
+
+
+def test_bit_matrices_hold_the_same_pixel_sets():
+    # to_dense and from_dense translate between the two forms without losing a pixel: every
+    # row is the feature's set, and the way back gives the same hulls and pieces
+    rng = random.Random(7)
+    for _ in range(300):
+        n, size = rng.randint(1, 12), rng.randint(2, 30)
+        cov = random_coverage(rng, n, size)
+        bits = C.to_dense(cov, size)
+        want = as_sets(cov, n)
+        assert [set(np.flatnonzero(row).tolist()) for row in bits] == want
+        _check(C.from_dense(bits), want)
+    lo, hi = np.array([0, 3, 2]), np.array([2, 3, 1])  # the last one reads nothing
+    assert C.dense_hulls(lo, hi, 4).astype(int).tolist() == [[1, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]]
