@@ -210,12 +210,12 @@ class Analysis:
         exact = self._exact
         found = a = exact.twin(v, ax)
         states = self._states
-        if a is not None and not states[v][a] == states[v][ax]:
+        if a is not None and states[v][a] is not states[v][ax] and not states[v][a] == states[v][ax]:
             found = None
         elif a is not None and branches:
             for u in exact.inputs(v):
                 t = exact.tokens(u)
-                if t[a] != t[ax] or not states[u][a] == states[u][ax]:
+                if t[a] != t[ax] or states[u][a] is not states[u][ax] and not states[u][a] == states[u][ax]:
                     found = None
                     break
         self._twins[key] = found
@@ -399,9 +399,14 @@ class Analysis:
         spans = [[self._span(u, ax, w) for u in preds] for ax, w in enumerate(at)]
         middles = [(min([lo for lo, _ in sp]) + max([hi for _, hi in sp])) / 2 for sp in spans]
         blist = []
+        records = self._records
         for k, u in enumerate(preds):
-            nums = [self._numbers(u, ax) for ax in range(naxes)]
             offset = tuple([num((sp[k][0] + sp[k][1]) / 2 - mid) for sp, mid in zip(spans, middles)])
+            rec = records.get(u)  # made already when the records are made in order: its numbers
+            if rec is not None:
+                blist.append(Branch(u, rec.rf, rec.start, offset))
+                continue
+            nums = [self._numbers(u, ax) for ax in range(naxes)]
             blist.append(Branch(u, tuple([b[0] for b in nums]), tuple([b[1] for b in nums]), offset))
         return blist
 
