@@ -52,6 +52,26 @@ DENSE_MAX = 1 << 16
 _DENSE_GATHER_MAX = 1 << 20
 
 
+#: The same for the certificate's facts about an index map (``kind``: "regular", "reads",
+#: "alike", "identity"), keyed by (kind, id of op, id of params, axis, sizes). Bounded like _RUNS.
+_FACTS: dict = {}
+
+
+def _shared_fact(kind, plan, axis, sizes, compute):
+    """``compute()``, a fact that depends only on the op, its params, the axis and the sizes,
+    from :data:`_FACTS` when an earlier analysis computed it for the same op and params."""
+    op, params = plan.op, plan.node.params
+    key = (kind, id(op), id(params), axis, sizes)
+    found = _FACTS.get(key)
+    if found is not None and found[0] is op and found[1] is params:
+        return found[2]
+    fact = compute()
+    if len(_FACTS) >= _RUNS_MAX:
+        _FACTS.clear()
+    _FACTS[key] = (op, params, fact)
+    return fact
+
+
 def _shared_runs(plan, v, axis, m, n):
     """``plan.op.runs`` of ``plan`` along ``axis`` for sizes ``m`` -> ``n``, from :data:`_RUNS`."""
     op, params = plan.op, plan.node.params
@@ -695,8 +715,10 @@ class ExactBounds:
         key = (id(plan), ax, m, n)
         found = self._alike_maps.get(key)
         if found is None:
-            runs = self._runs(v, plan, ax, m, n)
-            found = self._alike_maps[key] = runs is not None and runs == self._runs(v, plan, ax - 1, m, n)
+            def alike():
+                runs = self._runs(v, plan, ax, m, n)
+                return runs is not None and runs == self._runs(v, plan, ax - 1, m, n)
+            found = self._alike_maps[key] = _shared_fact("alike", plan, ax, (m, n), alike)
         return found
 
     def alias(self, node):
@@ -740,8 +762,8 @@ class ExactBounds:
         key = (id(plan), tuple([x.n for x in xs]))
         found = self._identity.get(key)
         if found is None:
-            found = self._identity[key] = all(
-                _shared_runs(plan, plan.node.name, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs))
+            found = self._identity[key] = _shared_fact("identity", plan, None, key[1], lambda: all(
+                _shared_runs(plan, plan.node.name, ax, x.n, x.n) == (0, 1, 1) for ax, x in enumerate(xs)))
         return found
 
     def _window_one(self, v, axis, x, plan, us, windows):
@@ -799,12 +821,12 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._regular.get(key)
         if found is None:
-            runs = self._runs(v, plan, axis, m, n)
-            if runs is not None:  # the closed form: one run per feature, moving right with it
-                found = runs[1] >= 0 and _runs_read_one(runs, m, n)
-            else:
-                found = _regular(self._taps(v, plan, axis, m, n), m)
-            self._regular[key] = found
+            def regular():
+                runs = self._runs(v, plan, axis, m, n)
+                if runs is not None:  # the closed form: one run per feature, moving right with it
+                    return runs[1] >= 0 and _runs_read_one(runs, m, n)
+                return _regular(self._taps(v, plan, axis, m, n), m)
+            found = self._regular[key] = _shared_fact("regular", plan, axis, (m, n), regular)
         return found
 
     def _reads_one(self, v, plan, axis, m, n) -> bool:
@@ -813,16 +835,16 @@ class ExactBounds:
         key = (id(plan), axis, m, n)
         found = self._reads.get(key)
         if found is None:
-            runs = self._runs(v, plan, axis, m, n)
-            if runs is not None:
-                found = _runs_read_one(runs, m, n)
-            else:
+            def reads():
+                runs = self._runs(v, plan, axis, m, n)
+                if runs is not None:
+                    return _runs_read_one(runs, m, n)
                 hit = np.zeros(n, dtype=bool)
                 for t, mask in self._taps(v, plan, axis, m, n):
                     inside = (t >= 0) & (t < m)
                     hit |= inside if mask is None else inside & mask
-                found = bool(hit.all())
-            self._reads[key] = found
+                return bool(hit.all())
+            found = self._reads[key] = _shared_fact("reads", plan, axis, (m, n), reads)
         return found
 
     def _uncached(self, node, axis, cache) -> list:

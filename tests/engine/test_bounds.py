@@ -134,7 +134,34 @@ def test_shared_index_maps_are_bounded_and_change_no_answer(monkeypatch):
     cold = answers()
     monkeypatch.setattr(B, "_RUNS", {})
     monkeypatch.setattr(B, "_MAP_KEYS", {})
+    monkeypatch.setattr(B, "_FACTS", {})
     monkeypatch.setattr(B, "_RUNS_MAX", 4)
     for _ in range(3):
         assert answers() == cold
-        assert len(B._RUNS) <= 4 and len(B._MAP_KEYS) <= 4
+        assert len(B._RUNS) <= 4 and len(B._MAP_KEYS) <= 4 and len(B._FACTS) <= 4
+
+
+def test_the_certificates_map_facts_are_shared_by_later_analyses_of_the_same_op_only(monkeypatch):
+    # whether a conv's taps are one regular run per feature is asked once per configuration,
+    # in the first analysis; a later one reuses it, another op under the name asks again
+    import dataclasses
+
+    from rfgraph.engine import bounds as B
+
+    monkeypatch.setattr(B, "_FACTS", {})
+    calls = []
+    original = B._runs_read_one
+    monkeypatch.setattr(B, "_runs_read_one", lambda *args: calls.append(args) or original(*args))
+
+    def answers():
+        G = rfgraph.chain([("c1", "conv", 3, 1, 1), ("c2", "conv", 3, 2, 0), ("c3", "conv", 3, 1, 1)], (12, 12))
+        a = rfgraph.analyze(G)
+        return [(r.is_global, a._exact.clean(r.name, 0), a._exact.clean(r.name, 1)) for r in a.records()]
+
+    first = answers()
+    asked = len(calls)
+    assert asked and all(c for _, c, _ in first)  # every conv certified, on the facts asked
+    assert answers() == first and len(calls) == asked
+    conv = rfgraph.ops.get_op("conv")
+    with rfgraph.ops.registered(dataclasses.replace(conv), replace=True):
+        assert answers() == first and len(calls) == 2 * asked
