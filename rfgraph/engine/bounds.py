@@ -153,37 +153,50 @@ class ExactBounds:
 
     def exact(self, node, axis):
         """``(lo, hi, lo_clipped, hi_clipped)`` int64 arrays over ``node``'s features (cached)."""
-        return self._cached(node, axis, self._bounds, self._exact_one)
+        return self._cached(node, axis, self._bounds, self._exact_one, self._certified)
 
-    def _cached(self, node, axis, cache, one):
+    def _certified(self, v, axis) -> bool:
+        """``v`` answers from its certificate alone, without its inputs' entries (see _cached)."""
+        return v not in self._alias and self.clean(v, axis)
+
+    def _settled(self, v, axis) -> bool:
+        """The same, or ``v`` is already known global along ``axis`` (every feature reads every
+        pixel: its coverage, pixel sets and fullness need no input)."""
+        if v in self._alias:
+            return False
+        answer = self._global.get(v)
+        return answer is not None and answer[axis] or self.clean(v, axis)
+
+    def _cached(self, node, axis, cache, one, leaf=None):
         """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
         ancestor it lacks, in topological order (asked in that order, as records are: only the
-        node itself). A node whose answers along ``axis`` are those along a lower axis
+        node itself), the walk stopping at nodes for which ``leaf(v, axis)`` says that ``one``
+        needs no input. A node whose answers along ``axis`` are those along a lower axis
         (:meth:`twin`) takes that axis's entry."""
         found = cache.get((node, axis))
         if found is None and axis and node in self._states:
             a = self.twin(node, axis)
             if a is not None:  # no walk over the ancestors along this axis: the lower one's entry
-                found = cache[(node, axis)] = self._cached(node, a, cache, one)
+                found = cache[(node, axis)] = self._cached(node, a, cache, one, leaf)
                 return found
         if found is None:
             todo = [node] if node in self._states and all((u, axis) in cache for u in self._pred[node]) \
-                else self._uncached(node, axis, cache)
+                else self._uncached(node, axis, cache, leaf)
             copies = self._copies
             for v in todo:
                 if (v, axis) in cache:  # an alias, filled with its rep
                     continue
-                found = cache[(v, axis)] = self._one(v, axis, cache, one)
+                found = cache[(v, axis)] = self._one(v, axis, cache, one, leaf)
                 for w in copies.get(v, ()):  # its aliases share it (and their successors find it)
                     cache[(w, axis)] = found
             found = cache[(node, axis)]
         return found
 
-    def _one(self, v, axis, cache, one):
+    def _one(self, v, axis, cache, one, leaf):
         if axis:
             a = self.twin(v, axis)
             if a is not None:
-                return self._cached(v, a, cache, one)
+                return self._cached(v, a, cache, one, leaf)
         return one(v, axis)
 
     # -- axes with the same answers ---------------------------------------------------------------
@@ -482,7 +495,7 @@ class ExactBounds:
         known full -- the union of what it reads then holds every pixel (the per-feature form of
         :meth:`_global_by_input`, which decides the common case in O(1)). Cached, computed for
         the ancestors it needs."""
-        return self._cached(node, axis, self._fulls, self._full_one)
+        return self._cached(node, axis, self._fulls, self._full_one, self._settled)
 
     def _full_one(self, v, axis):
         x = self._states[v][axis]
@@ -534,12 +547,16 @@ class ExactBounds:
     def coverage(self, node, axis) -> coverage.Coverage:
         """What each feature of ``node`` really reads along ``axis`` (cached apart from the
         bounds: only asked when a hull covers the whole input)."""
-        return self._cached(node, axis, self._coverage, self._coverage_one)
+        return self._cached(node, axis, self._coverage, self._coverage_one, self._settled)
 
     def _coverage_one(self, v, axis):
         rep = self._alias.get(v)
         if rep is not None:
             return self._coverage[(rep, axis)]
+        answer = self._global.get(v)
+        if answer is not None and answer[axis]:  # every feature reads every pixel
+            x = self._states[v][axis]
+            return coverage.Coverage(np.zeros(x.n, dtype=np.int64), np.full(x.n, x.size - 1, dtype=np.int64))
         if self.clean(v, axis):  # its hulls are what it reads; the inputs' coverage is not needed
             _, _, lo, hi = self.exact(v, axis)
             empty = lo > hi
@@ -564,7 +581,7 @@ class ExactBounds:
         :func:`rfgraph.coverage.to_dense`), or False where ``node`` or an ancestor it needs has
         more than :data:`DENSE_MAX` features x pixels (cached). The same answers in a few array
         operations per node, whatever the holes."""
-        return self._cached(node, axis, self._dense, self._dense_one)
+        return self._cached(node, axis, self._dense, self._dense_one, self._settled)
 
     def _dense_one(self, v, axis):
         rep = self._alias.get(v)
@@ -573,6 +590,9 @@ class ExactBounds:
         x = self._states[v][axis]
         if x.n * x.size > DENSE_MAX:
             return False
+        answer = self._global.get(v)
+        if answer is not None and answer[axis]:  # every feature reads every pixel
+            return np.ones((x.n, x.size), dtype=bool)
         if self.clean(v, axis):  # its hulls are what it reads
             _, _, lo, hi = self.exact(v, axis)
             return coverage.dense_hulls(lo, hi, x.size)
@@ -847,8 +867,9 @@ class ExactBounds:
             found = self._reads[key] = _shared_fact("reads", plan, axis, (m, n), reads)
         return found
 
-    def _uncached(self, node, axis, cache) -> list:
-        """``node`` and its ancestors not yet in ``cache``, in topological order.
+    def _uncached(self, node, axis, cache, leaf=None) -> list:
+        """``node`` and its ancestors not yet in ``cache``, in topological order, not looking past
+        a node for which ``leaf(v, axis)`` holds (see :meth:`_cached`).
 
         Iterative (deep chains exceed Python's recursion limit).
         """
@@ -859,7 +880,8 @@ class ExactBounds:
                 continue
             seen.add(v)
             todo.append(v)
-            stack.extend(self._pred[v])
+            if leaf is None or not leaf(v, axis):
+                stack.extend(self._pred[v])
         if len(todo) > 1:
             if self._rank is None:
                 self._rank = {v: i for i, v in enumerate(self._order)}
