@@ -285,3 +285,31 @@ def test_shifted_windows_are_decided_on_bit_matrices_only_on_small_axes(size, de
     assert a.is_global("win2") == (False,) and a.is_global("all") == (True,)
     assert (a._exact.dense("all", 0) is not False) is dense
     _compare(G, monkeypatch)
+
+
+def test_a_walk_stops_at_a_node_known_global(monkeypatch):
+    # Swin V2 pads a global map and brings it back with a window, block after block: the window's
+    # pixel sets follow from the padded map's, and those from the global map, which needs no
+    # input -- the walk goes no further back than it
+    import networkx as nx
+
+    G = nx.DiGraph()
+    G.add_node("x", op="input", size=(64,))
+    rows = [("patch", "conv", {"kernel": 4, "stride": 4}), ("roll", "roll", {"shifts": 2, "axes": 0}),
+            ("win", "avgpool", {"kernel": 4, "stride": 4}), ("back", "upsample", {"scale": 4}),
+            ("unroll", "roll", {"shifts": -2, "axes": 0}), ("all", "avgpool", {"kernel": 16}),
+            ("up", "upsample", {"scale": 4}), ("pad", "pad", {"padding": [(1, 1)]}),
+            ("w3", "avgpool", {"kernel": 3, "stride": 3})]
+    last = "x"
+    for name, op, attrs in rows:
+        G.add_node(name, op=op, **attrs)
+        G.add_edge(last, name)
+        last = name
+    a = rfgraph.analyze(G)
+    for v in a.order[:-2]:
+        a.is_global(v)
+    assert a.is_global("all") == (True,) and not a._exact.clean("all", 0)
+    a._exact._dense.clear()  # as if the earlier answers had been found another way
+    assert a.is_global("pad") == (False,) and a.is_global("w3") == (True,)
+    assert {v for v, _ in a._exact._dense} == {"up", "pad", "w3"}  # up: known global, a leaf
+    _compare(G, monkeypatch)
