@@ -72,7 +72,14 @@ class Analysis:
     def records(self) -> list:
         """All records in topological order."""
         with _gc_paused():  # many new long-lived objects: see _gc_paused
-            return [self[v] for v in self.order]
+            records, make = self._records, self._make_record
+            out = []
+            for v in self.order:  # self[v] without its call and check per node (v is in the graph)
+                rec = records.get(v)
+                if rec is None:
+                    rec = records[v] = make(v)
+                out.append(rec)
+            return out
 
     @property
     def sinks(self) -> list:
@@ -339,7 +346,7 @@ class Analysis:
         found = self._by_states.get(id(axes))  # exact states only; the states dict keeps them alive
         if found is not None:
             return found
-        if all(x.exact for x in axes):
+        if axes[0].exact and all(x.exact for x in axes):  # (no generator for a position-dependent first axis)
             found = self._by_states[id(axes)] = self._compute_fields(v, axes)
             return found
         rep = self._exact.alias(v)
