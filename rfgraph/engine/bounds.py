@@ -157,15 +157,17 @@ class ExactBounds:
 
     def _certified(self, v, axis) -> bool:
         """``v`` answers from its certificate alone, without its inputs' entries (see _cached)."""
-        return v not in self._alias and self.clean(v, axis)
+        return self.clean(v, axis) and v not in self._alias  # (clean runs the certificate, which finds the aliases)
 
     def _settled(self, v, axis) -> bool:
         """The same, or ``v`` is already known global along ``axis`` (every feature reads every
         pixel: its coverage, pixel sets and fullness need no input)."""
-        if v in self._alias:
-            return False
-        answer = self._global.get(v)
-        return answer is not None and answer[axis] or self.clean(v, axis)
+        if not self._certified(v, axis):
+            if v in self._alias:
+                return False
+            answer = self._global.get(v)
+            return answer is not None and answer[axis]
+        return True
 
     def _cached(self, node, axis, cache, one, leaf=None):
         """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
@@ -975,13 +977,24 @@ def _padded(parts, left, right, jump):
     """Bounds arrays extended by ``left`` virtual features before the input and ``right`` after
     it (padding): unclipped bounds extrapolated from the edge feature by the (integral) jump,
     clipped ones empty -- what :func:`_through_taps` gives a tap outside the input."""
-    lo, hi, lo_c, hi_c = parts
-    before = np.arange(-left, 0, dtype=np.int64) * jump
-    after = np.arange(1, right + 1, dtype=np.int64) * jump
-    return (np.concatenate((lo[0] + before, lo, lo[-1] + after)),
-            np.concatenate((hi[0] + before, hi, hi[-1] + after)),
-            np.concatenate((np.full(left, _BIG, dtype=np.int64), lo_c, np.full(right, _BIG, dtype=np.int64))),
-            np.concatenate((np.full(left, -_BIG, dtype=np.int64), hi_c, np.full(right, -_BIG, dtype=np.int64))))
+    lo, hi = parts[0], parts[1]
+    m = len(lo)
+    out = np.empty((4, left + m + right), dtype=np.int64)  # one array, its rows the four results
+    out[:, left:left + m] = parts
+    if left:
+        before = np.arange(-left, 0, dtype=np.int64) * jump
+        out[0, :left] = before + lo[0]
+        out[1, :left] = before + hi[0]
+        out[2:, :left] = _EMPTY
+    if right:
+        after = np.arange(1, right + 1, dtype=np.int64) * jump
+        out[0, left + m:] = after + lo[-1]
+        out[1, left + m:] = after + hi[-1]
+        out[2:, left + m:] = _EMPTY
+    return out[0], out[1], out[2], out[3]
+
+
+_EMPTY = np.array([[_BIG], [-_BIG]], dtype=np.int64)  # clipped bounds of a feature that reads nothing
 
 
 def _through_taps(taps, n, y, parts):
