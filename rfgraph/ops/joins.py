@@ -80,7 +80,7 @@ def _join(node, inputs):
 
 def _join_fast(inputs):
     """:func:`_join` for the common cases, or None: every input has the same ``n`` and ``jump``
-    on every axis, none is global and all are exact; or all are equal, global with jump 0. Identical to the summary's result (min and
+    on every axis and none is global (exact or not); or all are equal, global with jump 0. Identical to the summary's result (min and
     max keep the first of equal values, as the builtins do)."""
     out, mis = [], []
     for xs in zip(*inputs):  # per axis, the inputs' states
@@ -99,9 +99,12 @@ def _join_fast(inputs):
             return None
         n, j, lo, hi = x0.n, x0.jump, x0.lo, x0.hi
         least = most = (lo + hi) / 2  # smallest and largest branch centre
+        exact = True
         for x in xs:
-            if x.n != n or x.jump != j or x.global_from is not None or not x.exact:
+            if x.n != n or x.jump != j or x.global_from is not None:
                 return None
+            if not x.exact:
+                exact = False
             xlo, xhi = x.lo, x.hi
             if xlo < lo:
                 lo = xlo
@@ -112,6 +115,10 @@ def _join_fast(inputs):
                 least = c
             if c > most:
                 most = c
+        if not exact:  # a position-dependent input: the summary's hull, position-dependent too
+            out.append(AxisState(n, j, lo, hi, None, None, False, x0.size))
+            mis.append(most - least)
+            continue
         for x in xs:
             if x.pattern is None and x.lo == lo and x.hi == hi:
                 pattern = None  # one contiguous input spans the hull: so does the union
