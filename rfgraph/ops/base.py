@@ -414,7 +414,7 @@ class Registry:
     def copy(self) -> "Registry":
         new = Registry()
         new._ops = dict(self._ops)
-        new._sources = self._sources
+        new._sources = self.sources()  # computed once here, not again in every copy (an analysis makes one)
         return new
 
     def __contains__(self, name):
