@@ -886,7 +886,7 @@ class ExactBounds:
                 stack.extend(self._pred[v])
         if len(todo) > 1:
             if self._rank is None:
-                self._rank = {v: i for i, v in enumerate(self._order)}
+                self._rank = dict(zip(self._order, range(len(self._order))))
             todo.sort(key=self._rank.__getitem__)
         return todo
 
