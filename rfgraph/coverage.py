@@ -5,7 +5,9 @@ hi = -BIG`` for a feature that reads only padding, which unions and ``min``/``ma
 pixels it reads, plus the exact pieces of the few
 features whose pixels are not one interval (holes from dilation or strides, wrap-around padding).
 Contiguous features cost two integers; a feature with holes costs its intervals, never a row of
-the input's length. The engine uses it to tell whether every feature reads every pixel.
+the input's length. The engine uses it to tell whether every feature reads every pixel; on small
+axes (features x pixels up to a fixed bound) it uses the same sets as bit matrices instead
+(:func:`to_dense`, :func:`from_dense`), whatever their holes.
 
 >>> c = gather([(identity(5), np.arange(3) * 2, None), (identity(5), np.arange(3) * 2 + 2, None)], 3)
 >>> c.lo.tolist(), c.hi.tolist(), c.parts  # feature o reads pixels 2o and 2o+2: holes everywhere
