@@ -162,12 +162,14 @@ class ExactBounds:
     def _settled(self, v, axis) -> bool:
         """The same, or ``v`` is already known global along ``axis`` (every feature reads every
         pixel: its coverage, pixel sets and fullness need no input)."""
-        if not self._certified(v, axis):
-            if v in self._alias:
-                return False
-            answer = self._global.get(v)
-            return answer is not None and answer[axis]
-        return True
+        if self._certified(v, axis):
+            return True
+        return v not in self._alias and self._known_global(v, axis)
+
+    def _known_global(self, v, axis) -> bool:
+        """``v`` was already answered global along ``axis`` (every feature reads every pixel)."""
+        answer = self._global.get(v)
+        return answer is not None and answer[axis]
 
     def _cached(self, node, axis, cache, one, leaf=None):
         """``cache[(node, axis)]``, first filled with ``one(v, axis)`` for ``node`` and every
@@ -501,8 +503,7 @@ class ExactBounds:
 
     def _full_one(self, v, axis):
         x = self._states[v][axis]
-        answer = self._global.get(v)
-        if answer is not None and answer[axis]:
+        if self._known_global(v, axis):
             return np.ones(x.n, dtype=bool)
         rep = self._alias.get(v)
         if rep is not None:
@@ -555,8 +556,7 @@ class ExactBounds:
         rep = self._alias.get(v)
         if rep is not None:
             return self._coverage[(rep, axis)]
-        answer = self._global.get(v)
-        if answer is not None and answer[axis]:  # every feature reads every pixel
+        if self._known_global(v, axis):  # every feature reads every pixel
             x = self._states[v][axis]
             return coverage.Coverage(np.zeros(x.n, dtype=np.int64), np.full(x.n, x.size - 1, dtype=np.int64))
         if self.clean(v, axis):  # its hulls are what it reads; the inputs' coverage is not needed
@@ -592,8 +592,7 @@ class ExactBounds:
         x = self._states[v][axis]
         if x.n * x.size > DENSE_MAX:
             return False
-        answer = self._global.get(v)
-        if answer is not None and answer[axis]:  # every feature reads every pixel
+        if self._known_global(v, axis):  # every feature reads every pixel
             return np.ones((x.n, x.size), dtype=bool)
         if self.clean(v, axis):  # its hulls are what it reads
             _, _, lo, hi = self.exact(v, axis)
